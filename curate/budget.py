@@ -1,0 +1,82 @@
+"""Budgets: a count (`1000`), a fraction (`0.02`, `2%`) or a count per label (`10 per label`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from curate.errors import CurateError
+
+PER_LABEL = re.compile(r"^\s*(\d+)\s*[- ]?per[- ]label\s*$", re.IGNORECASE)
+HELP = "write a count (1000), a fraction (0.02 or 2%) or a per-label count (10 per label)"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A resolved budget: `total` rows, or `per_label` rows from each label."""
+
+    total: int
+    per_label: dict[str, int] | None = None
+
+
+def _parse(spec: str | int | float) -> tuple[str, float]:
+    if isinstance(spec, bool):
+        raise CurateError(f"budget {spec!r} is not a number", HELP)
+    if isinstance(spec, int):
+        return "count", float(spec)
+    if isinstance(spec, float):
+        return ("fraction", spec) if spec < 1 else ("count", spec)
+    text = str(spec).strip()
+    if match := PER_LABEL.match(text):
+        return "per_label", float(match.group(1))
+    try:
+        if text.endswith("%"):
+            return "fraction", float(text[:-1]) / 100
+        value = float(text)
+    except ValueError:
+        raise CurateError(f"cannot read budget '{spec}'", HELP) from None
+    return ("fraction", value) if value < 1 and "." in text else ("count", value)
+
+
+def resolve_budget(spec: str | int | float, n_rows: int, labels: np.ndarray | None = None,
+                   allow_smaller: bool = False) -> Budget:
+    """Turn a budget spec into row counts for a pool of `n_rows` rows.
+
+    A budget larger than the pool is an error unless `allow_smaller`, which caps it.
+    """
+    kind, value = _parse(spec)
+    if value <= 0:
+        raise CurateError(f"budget '{spec}' must be positive", HELP)
+    if kind == "per_label":
+        return _per_label(int(value), labels, allow_smaller, spec)
+    if kind == "count" and value != int(value):
+        raise CurateError(f"budget '{spec}' is not a whole number of rows", HELP)
+    if kind == "fraction" and value > 1:
+        raise CurateError(f"budget '{spec}' is more than the whole pool", HELP)
+    count = int(round(value * n_rows)) if kind == "fraction" else int(value)
+    if count == 0:
+        raise CurateError(f"budget '{spec}' of a {n_rows}-row pool is 0 rows",
+                          "raise the budget")
+    if count > n_rows:
+        if not allow_smaller:
+            raise CurateError(f"budget {count} is larger than the pool ({n_rows} rows)",
+                              "lower the budget or pass --allow-smaller to take the whole pool")
+        count = n_rows
+    return Budget(total=count)
+
+
+def _per_label(n: int, labels: np.ndarray | None, allow_smaller: bool, spec) -> Budget:
+    if labels is None:
+        raise CurateError(f"budget '{spec}' needs labels but the pool has no label column",
+                          "set data.label_column or use a count or fraction budget")
+    names, counts = np.unique(labels, return_counts=True)
+    short = [(str(a), int(c)) for a, c in zip(names, counts, strict=True) if c < n]
+    if short and not allow_smaller:
+        label, have = short[0]
+        raise CurateError(f"label '{label}' has {have} rows, fewer than {n} per label "
+                          f"({len(short)} labels are short)",
+                          "lower the budget or pass --allow-smaller to take all their rows")
+    per_label = {str(a): min(n, int(c)) for a, c in zip(names, counts, strict=True)}
+    return Budget(total=sum(per_label.values()), per_label=per_label)

@@ -1,0 +1,137 @@
+"""The YAML config as pydantic models. Unknown keys are errors that name the closest valid key."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from curate.errors import CurateError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataConfig(Section):
+    """Where the pool comes from and which columns mean what."""
+
+    path: Path | None = Field(None, description="local parquet, jsonl, csv or a datasets folder")
+    source: str | None = Field(None, description="builtin:NAME or a Hugging Face dataset id")
+    split: str = "train"
+    id_column: str | None = None
+    text_column: str | None = None
+    prompt_column: str | None = None
+    response_column: str | None = None
+    image_column: str | None = None
+    label_column: str | None = None
+    sample: int | None = Field(None, gt=0, description="keep a seeded random sample of N rows")
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> DataConfig:
+        if (self.path is None) == (self.source is None):
+            raise ValueError("set exactly one of data.path (a local file) or data.source")
+        return self
+
+
+class EmbedConfig(Section):
+    model: str = "builtin:minilm"
+    pooling: Literal["mean", "cls"] = "mean"
+    max_length: int = Field(256, gt=0)
+    batch_size: int = Field(64, gt=0)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    image_features: Literal["pixels", "efficientnet-lite0"] = "pixels"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    shard_size: int = Field(16384, gt=0)
+
+
+class ClusterConfig(Section):
+    # Official Diversify-and-Conquer settings: K=512, niter=300, nredo=5.
+    k: int = Field(512, gt=0)
+    niter: int = Field(300, gt=0)
+    nredo: int = Field(5, gt=0)
+    spherical: bool = True
+    max_points_per_centroid: int = Field(256, gt=0)
+    gpu: Literal["auto", "never"] = "auto"
+
+
+class SelectConfig(Section):
+    selector: str = "kmq"
+    budget: str | int | float = "2%"
+    params: dict[str, Any] = Field(default_factory=dict)
+    allow_smaller: bool = False
+
+
+class OutputConfig(Section):
+    dir: Path = Path("runs")
+    cache_dir: Path = Path(".curate-cache")
+
+
+class RunConfig(Section):
+    name: str | None = None
+    seed: int = 0
+
+
+class Config(Section):
+    data: DataConfig
+    embed: EmbedConfig = EmbedConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    select: SelectConfig = SelectConfig()
+    output: OutputConfig = OutputConfig()
+    run: RunConfig = RunConfig()
+
+    def run_name(self) -> str:
+        if self.run.name:
+            return self.run.name
+        origin = self.data.source or Path(self.data.path).stem
+        return origin.replace("builtin:", "").replace("/", "-")
+
+
+def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Valid keys of the model section that `loc` (an error location) points into."""
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return list(model.model_fields)
+
+
+def describe_validation_error(err: ValidationError, model: type[BaseModel] = None) -> str:
+    model = model or Config
+    first = err.errors()[0]
+    loc = tuple(first["loc"])
+    key = ".".join(str(p) for p in loc) or "config"
+    if first["type"] == "extra_forbidden":
+        valid = _field_names(model, loc)
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(valid)}"
+        return f"unknown config key '{key}'; {hint}"
+    if first["type"] == "missing":
+        return f"config key '{key}' is required; add it to the config"
+    return f"config key '{key}': {first['msg']}; fix the value in the config"
+
+
+def parse_config(raw: dict[str, Any]) -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as err:
+        raise CurateError(describe_validation_error(err)) from None
+
+
+def load_config(path: Path) -> Config:
+    path = Path(path)
+    if not path.is_file():
+        raise CurateError(f"config file not found: {path}", "check the path")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise CurateError(f"config {path} is not valid YAML ({err.__class__.__name__})",
+                          "fix the syntax") from None
+    if not isinstance(raw, dict):
+        raise CurateError(f"config {path} must be a mapping of sections", "see configs/demo.yaml")
+    return parse_config(raw)

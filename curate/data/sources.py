@@ -1,0 +1,134 @@
+"""Read a source (local file, `datasets` folder, Hub id or builtin) into a validated Pool."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from curate.config import DataConfig
+from curate.data.builtin import load_builtin
+from curate.data.pool import Pool, Schema, stable_ids
+from curate.errors import CurateError
+
+FILE_READERS = {
+    ".parquet": pl.read_parquet,
+    ".jsonl": pl.read_ndjson,
+    ".ndjson": pl.read_ndjson,
+    ".json": pl.read_ndjson,
+    ".csv": pl.read_csv,
+}
+
+
+def _read_file(path: Path) -> pl.DataFrame:
+    reader = FILE_READERS.get(path.suffix.lower())
+    if reader is None:
+        raise CurateError(f"cannot read {path}: unknown file type '{path.suffix}'",
+                          f"use one of {', '.join(FILE_READERS)} or a datasets folder")
+    try:
+        return reader(path)
+    except Exception as err:  # polars raises many types for malformed files
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CurateError(f"cannot read {path}: {first_line}",
+                          "check that the file is valid and not truncated") from None
+
+
+def _from_datasets(dataset) -> pl.DataFrame:
+    return pl.from_arrow(dataset.with_format("arrow")[:])
+
+
+def _read_local(path: Path, split: str) -> pl.DataFrame:
+    if not path.exists():
+        raise CurateError(f"data file not found: {path}", "check data.path")
+    if path.is_file():
+        return _read_file(path)
+    import datasets
+
+    if (path / "dataset_info.json").exists() or (path / "dataset_dict.json").exists():
+        loaded = datasets.load_from_disk(str(path))
+        if isinstance(loaded, datasets.DatasetDict):
+            loaded = _pick_split(loaded, split, str(path))
+        return _from_datasets(loaded)
+    return _load_dataset(str(path), split)
+
+
+def _pick_split(dataset_dict, split: str, name: str):
+    if split not in dataset_dict:
+        raise CurateError(f"split '{split}' not in {name}",
+                          f"set data.split to one of: {', '.join(dataset_dict)}")
+    return dataset_dict[split]
+
+
+def _load_dataset(name: str, split: str) -> pl.DataFrame:
+    """The real Hub path: `datasets.load_dataset` (a Hub id, or a local folder of files)."""
+    import datasets
+
+    try:
+        loaded = datasets.load_dataset(name, split=split)
+    except ValueError as err:
+        if "split" in str(err).lower():
+            raise CurateError(f"split '{split}' not found in {name}",
+                              "set data.split to an existing split") from None
+        raise CurateError(f"cannot load dataset {name}: {err}", "check data.source") from None
+    except (FileNotFoundError, ConnectionError, OSError) as err:
+        raise CurateError(f"cannot load dataset {name} ({type(err).__name__})",
+                          "check the id, your network, or HF_HUB_OFFLINE") from None
+    return _from_datasets(loaded)
+
+
+def _read_raw(cfg: DataConfig) -> tuple[pl.DataFrame, Schema | None, str]:
+    if cfg.path is not None:
+        return _read_local(Path(cfg.path), cfg.split), None, str(cfg.path)
+    if cfg.source.startswith("builtin:"):
+        frame, schema = load_builtin(cfg.source.removeprefix("builtin:"))
+        return frame, schema, cfg.source
+    return _load_dataset(cfg.source, cfg.split), None, cfg.source
+
+
+def _schema_from_config(cfg: DataConfig, default: Schema | None) -> Schema:
+    default = default or Schema()
+    explicit = any([cfg.text_column, cfg.prompt_column, cfg.image_column])
+    if not explicit:
+        return Schema(text=default.text, prompt=default.prompt, response=default.response,
+                      image=default.image, image_shape=default.image_shape,
+                      label=cfg.label_column or default.label)
+    return Schema(text=cfg.text_column, prompt=cfg.prompt_column,
+                  response=cfg.response_column, image=cfg.image_column,
+                  label=cfg.label_column or default.label)
+
+
+def _check_columns(frame: pl.DataFrame, schema: Schema, id_column: str | None, origin: str):
+    wanted = {"data.id_column": id_column, "data.text_column": schema.text,
+              "data.prompt_column": schema.prompt, "data.response_column": schema.response,
+              "data.image_column": schema.image, "data.label_column": schema.label}
+    for key, column in wanted.items():
+        if column and column not in frame.columns:
+            raise CurateError(f"column '{column}' ({key}) not in {origin}",
+                              f"set {key} to one of: {', '.join(frame.columns)}")
+    if not (schema.text or schema.image or (schema.prompt and schema.response)):
+        raise CurateError(f"no content column set for {origin}",
+                          "set data.text_column (or prompt_column + response_column, "
+                          f"or image_column); columns are: {', '.join(frame.columns)}")
+
+
+def load_pool(cfg: DataConfig, seed: int = 0) -> Pool:
+    """Load, validate and id a pool. Raises CurateError on any unusable input."""
+    frame, default_schema, origin = _read_raw(cfg)
+    schema = _schema_from_config(cfg, default_schema)
+    id_column = cfg.id_column or ("id" if "id" in frame.columns else None)
+    _check_columns(frame, schema, id_column, origin)
+    if frame.height == 0:
+        raise CurateError(f"the pool {origin} has no rows", "point data at a non-empty source")
+    if id_column:
+        frame = frame.with_columns(frame[id_column].cast(pl.Utf8).alias("id"))
+        if frame["id"].null_count() or frame["id"].n_unique() != frame.height:
+            raise CurateError(f"id column '{id_column}' in {origin} has missing or repeated ids",
+                              "fix the ids, or unset data.id_column to use content hashes")
+    else:
+        frame = frame.with_columns(stable_ids(frame, schema.content_columns()))
+    frame = frame.select("id", pl.exclude("id"))
+    if cfg.sample is not None and cfg.sample < frame.height:
+        keep = np.sort(np.random.default_rng(seed).choice(frame.height, cfg.sample, replace=False))
+        frame = frame[keep]
+    return Pool(frame=frame, schema=schema, origin=origin)

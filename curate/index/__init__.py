@@ -1,0 +1,5 @@
+"""faiss k-means and nearest-neighbour search."""
+
+from curate.index.kmeans import ClustersRef, cluster_embeddings, fit_centroids, nearest
+
+__all__ = ["ClustersRef", "cluster_embeddings", "fit_centroids", "nearest"]

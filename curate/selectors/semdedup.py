@@ -1,0 +1,77 @@
+"""SemDeDup: drop semantic near-duplicates inside each k-means cluster, then sample.
+
+Within a cluster, points are visited from the farthest from the centroid to the nearest
+(NeMo Curator's default `which_to_keep="hard"`), and a point is kept only if its cosine
+similarity to every point already kept is at most `threshold`. The budget is then drawn
+from the kept points with kMQ's per-cluster quota. If fewer points survive than the
+budget, dropped points refill it, least redundant first, and say so in `reason`.
+
+References:
+    Abbas et al. "SemDeDup: Data-efficient learning at web-scale through semantic
+    deduplication." 2023.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from curate.selectors.base import Picks, SelectionView, Selector
+from curate.selectors.kmq import allocate_quota, cluster_groups
+from curate.selectors.registry import register
+
+
+def dedup_cluster(x: np.ndarray, centroid: np.ndarray, threshold: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy near-duplicate removal in one cluster.
+
+    Returns (keep mask, each point's max cosine to the points kept before it).
+    """
+    order = np.argsort(x @ centroid, kind="stable")
+    kept = np.empty_like(x)
+    n_kept = 0
+    keep = np.zeros(len(x), dtype=bool)
+    redundancy = np.full(len(x), -1.0)
+    for i in order:
+        if n_kept:
+            redundancy[i] = float(np.max(kept[:n_kept] @ x[i]))
+        if redundancy[i] <= threshold:
+            keep[i] = True
+            kept[n_kept] = x[i]
+            n_kept += 1
+    return keep, redundancy
+
+
+@register
+class SemDeDupSelector(Selector):
+    """Args:
+        threshold: cosine similarity above which a point duplicates a kept one.
+    """
+
+    name = "semdedup"
+    needs_clusters = True
+
+    def __init__(self, threshold: float = 0.95):
+        self.threshold = threshold
+
+    def pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
+        keep = np.zeros(len(view), dtype=bool)
+        redundancy = np.zeros(len(view))
+        groups, _ = cluster_groups(view.clusters)
+        for rows in groups:
+            centroid = view.centroids[view.clusters[rows[0]]]
+            keep[rows], redundancy[rows] = dedup_cluster(view.embeddings[rows], centroid,
+                                                         self.threshold)
+        kept_groups = [g[keep[g]] for g in groups]
+        sizes = np.array([len(g) for g in kept_groups])
+        quota = allocate_quota(sizes, min(n, int(sizes.sum())), rng)
+        chosen = [rng.choice(g, size=q, replace=False) for g, q in zip(kept_groups, quota,
+                                                                        strict=True) if q]
+        rows = np.concatenate(chosen) if chosen else np.empty(0, dtype=np.int64)
+        reasons = [f"kept in cluster {view.clusters[r]} (max cos {redundancy[r]:.3f})"
+                   for r in rows]
+        if len(rows) < n:
+            dropped = np.flatnonzero(~keep)
+            refill = dropped[np.argsort(redundancy[dropped], kind="stable")[:n - len(rows)]]
+            reasons += [f"refill: near-duplicate (max cos {redundancy[r]:.3f})" for r in refill]
+            rows = np.concatenate([rows, refill])
+        return Picks(rows=rows, scores=-redundancy[rows], reasons=reasons)

@@ -1,0 +1,80 @@
+"""Run folders, the content-addressed artifact cache, fingerprints and atomic writes.
+
+Every file is written under a temporary name in the same folder and renamed into place,
+so a crash never leaves a half-written artifact: a cache entry exists only once its
+`manifest.json` does, and a run folder appears only when it is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+MANIFEST = "manifest.json"
+
+
+def hash_json(obj: Any) -> str:
+    """A stable sha256 of a JSON-serialisable object (keys sorted)."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a temporary sibling of `path`; rename it onto `path` only on success.
+
+    Works for files and folders. An existing folder at `path` is replaced.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    target = tmp / path.name
+    try:
+        yield target
+        if path.is_dir() and target.is_dir():
+            shutil.rmtree(path)
+        os.replace(target, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+class ArtifactCache:
+    """Content-addressed store: `<root>/<stage>/<key>/` holds one stage's output.
+
+    An entry counts only when its manifest exists; the manifest is written last.
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def entry(self, stage: str, key: str) -> Path:
+        """The entry folder (created). Partial files of a crashed attempt stay in it, so
+        stages that write in shards resume from them."""
+        folder = self.root / stage / key[:32]
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def is_complete(self, stage: str, key: str) -> bool:
+        return (self.root / stage / key[:32] / MANIFEST).exists()
+
+    def manifest(self, stage: str, key: str) -> dict[str, Any]:
+        return read_json(self.entry(stage, key) / MANIFEST)
+
+    def finish(self, stage: str, key: str, manifest: dict[str, Any]) -> None:
+        write_json(self.entry(stage, key) / MANIFEST, {"key": key, "stage": stage, **manifest})
