@@ -123,7 +123,8 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise CurateError(describe_validation_error(err)) from None
 
 
-def load_config(path: Path) -> Config:
+def load_config(path: Path, allow_smaller: bool = False) -> Config:
+    """Read and validate a YAML config; `allow_smaller` overrides select.allow_smaller."""
     path = Path(path)
     if not path.is_file():
         raise CurateError(f"config file not found: {path}", "check the path")
@@ -134,4 +135,6 @@ def load_config(path: Path) -> Config:
                           "fix the syntax") from None
     if not isinstance(raw, dict):
         raise CurateError(f"config {path} must be a mapping of sections", "see configs/demo.yaml")
+    if allow_smaller:
+        raw.setdefault("select", {})["allow_smaller"] = True
     return parse_config(raw)

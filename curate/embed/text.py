@@ -75,6 +75,9 @@ class TextEncoder:
 
     def load(self) -> TextEncoder:
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
 
         path = resolve_model(self.model)
         try:

@@ -1,0 +1,27 @@
+"""The `curation` flow: one Prefect task per stage, passing artifact references."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+
+from curate.config import load_config
+from curate.run import run_curation
+
+
+def as_task(name: str, fn: Callable, *args: Any) -> Any:
+    """Call a stage as a Prefect task. Prefect's own caching is off: stages cache by
+    content key in the artifact store, so equal arguments never share a stale result."""
+    return task(fn, name=name, cache_policy=NO_CACHE, retries=0)(*args)
+
+
+@flow(name="curation")
+def curation(config_path: str, out_dir: str | None = None, refresh: bool = False,
+             allow_smaller: bool = False) -> str:
+    """Load, embed, cluster, select and write the subset for one config."""
+    cfg = load_config(Path(config_path), allow_smaller=allow_smaller)
+    return str(run_curation(cfg, Path(out_dir) if out_dir else None, refresh, runner=as_task))

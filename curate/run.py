@@ -1,0 +1,107 @@
+"""One curation run: the stages in order, then the run folder.
+
+The order of stages is written once, here. `runner` decides how a stage is called: directly
+(`curate select`, the library path) or as a Prefect task (`curate/flows/`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import platform
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from curate.config import Config
+from curate.selectors import make_selector
+from curate.stages import (
+    cluster_stage,
+    embed_stage,
+    load_stage,
+    select_stage,
+    subset_fingerprint,
+    subset_frame,
+)
+from curate.store import ArtifactCache, atomic_path, write_json
+
+Runner = Callable[..., Any]
+PACKAGES = ("curate", "torch", "faiss-cpu", "transformers", "datasets", "polars", "numpy",
+            "prefect", "pydantic")
+
+
+def call_directly(name: str, fn: Callable, *args: Any) -> Any:
+    return fn(*args)
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def run_curation(cfg: Config, out_dir: Path | None = None, refresh: bool = False,
+                 runner: Runner = call_directly) -> Path:
+    """Run every stage and write `<out>/<name>/<timestamp>/`; returns that folder."""
+    cache = ArtifactCache(cfg.output.cache_dir)
+    stages: dict[str, dict] = {}
+
+    def step(name: str, fn: Callable, *args: Any) -> Any:
+        started = time.perf_counter()
+        ref = runner(name, fn, *args)
+        stages[name] = {"seconds": round(time.perf_counter() - started, 3),
+                        "cache_hit": ref.cache_hit, "key": ref.key}
+        return ref
+
+    needs_clusters = make_selector(cfg.select.selector, cfg.select.params).needs_clusters
+    pool = step("load", load_stage, cfg, cache, refresh)
+    embeddings = step("embed", embed_stage, pool, cfg, cache, refresh)
+    clusters = step("cluster", cluster_stage, embeddings, cfg, cache, refresh) \
+        if needs_clusters else None
+    selection = step("select", select_stage, pool, embeddings, clusters, cfg, cache, refresh)
+    return runner("write", write_run_folder, cfg, pool, selection, stages,
+                  out_dir or cfg.output.dir)
+
+
+def _timestamped(parent: Path) -> Path:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder, n = parent / stamp, 1
+    while folder.exists():
+        folder, n = parent / f"{stamp}-{n}", n + 1
+    return folder
+
+
+def write_run_folder(cfg: Config, pool, selection, stages: dict, out_dir: Path) -> Path:
+    """Write config, manifest, selection and subset into a new run folder, atomically."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    subset = subset_frame(pool, selection)
+    run_dir = _timestamped(Path(out_dir) / cfg.run_name())
+    with atomic_path(run_dir) as tmp:
+        (tmp / "subset").mkdir(parents=True)
+        (tmp / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"),
+                                                        sort_keys=False))
+        shutil.copyfile(selection.path, tmp / "selection.parquet")
+        subset.write_parquet(tmp / "subset" / "subset.parquet")
+        datasets.Dataset.from_polars(subset).save_to_disk(str(tmp / "subset" / "dataset"))
+        write_json(tmp / "manifest.json", {
+            "versions": package_versions(),
+            "seed": cfg.run.seed,
+            "pool": {"origin": pool.origin, "fingerprint": pool.fingerprint, "rows": pool.rows},
+            "selector": cfg.select.selector,
+            "params": cfg.select.params,
+            "budget": selection.budget,
+            "subset": {"rows": subset.height, "fingerprint": subset_fingerprint(subset)},
+            "stages": stages,
+            "cache_hits": all(s["cache_hit"] for s in stages.values()),
+        })
+    return run_dir

@@ -1,0 +1,150 @@
+"""The stages of a curation run as plain functions over artifact references.
+
+Each stage reads references (paths plus content keys), writes its output into the
+content-addressed cache, and returns a small reference. Prefect tasks wrap these
+functions unchanged (`curate/flows/`); `curate select` calls them directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import polars as pl
+
+from curate.budget import Budget, resolve_budget
+from curate.config import Config
+from curate.data import Pool, Schema, load_pool
+from curate.data.builtin import BUILTINS
+from curate.embed import EmbeddingsRef, check_finite, embed_pool
+from curate.index import ClustersRef, cluster_embeddings
+from curate.selectors import SelectionView, make_selector
+from curate.store import ArtifactCache, atomic_path, hash_json
+
+
+@dataclass(frozen=True)
+class PoolRef:
+    path: Path
+    key: str
+    fingerprint: str
+    schema: dict
+    origin: str
+    rows: int
+    cache_hit: bool
+
+    def load(self) -> Pool:
+        return Pool(frame=pl.read_parquet(self.path), schema=Schema(**self.schema),
+                    origin=self.origin, fingerprint=self.fingerprint)
+
+
+@dataclass(frozen=True)
+class SelectionRef:
+    path: Path
+    key: str
+    budget: dict
+    rows: int
+    cache_hit: bool
+
+    def load(self) -> pl.DataFrame:
+        return pl.read_parquet(self.path)
+
+
+def _source_signature(cfg: Config) -> dict:
+    """What identifies the source's content without reading it: file sizes and times."""
+    data = cfg.data
+    if data.path is not None:
+        path = Path(data.path)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        return {"files": [(str(f), f.stat().st_size, f.stat().st_mtime_ns)
+                          for f in files if f.exists()]}
+    if data.source.startswith("builtin:"):
+        name = data.source.removeprefix("builtin:")
+        package = BUILTINS[name].package.split()[-1] if name in BUILTINS else name
+        try:
+            version = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            version = "system"
+        return {"builtin": name, "version": version}
+    return {"hub": data.source, "split": data.split}
+
+
+def load_stage(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> PoolRef:
+    """Source -> validated pool parquet in the cache."""
+    key = hash_json({"data": cfg.data.model_dump(mode="json"), "seed": cfg.run.seed,
+                     "source": _source_signature(cfg), "version": 1})
+    folder = cache.entry("load", key)
+    if cache.is_complete("load", key) and not refresh:
+        meta = cache.manifest("load", key)
+        return PoolRef(folder / "pool.parquet", key, meta["fingerprint"], meta["schema"],
+                       meta["origin"], meta["rows"], cache_hit=True)
+    pool = load_pool(cfg.data, seed=cfg.run.seed)
+    with atomic_path(folder / "pool.parquet") as tmp:
+        pool.frame.write_parquet(tmp)
+    schema = asdict(pool.schema)
+    cache.finish("load", key, {"fingerprint": pool.fingerprint, "schema": schema,
+                               "origin": pool.origin, "rows": len(pool)})
+    return PoolRef(folder / "pool.parquet", key, pool.fingerprint, schema, pool.origin,
+                   len(pool), cache_hit=False)
+
+
+def embed_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
+                refresh: bool = False) -> EmbeddingsRef:
+    return embed_pool(pool_ref.load(), cfg.embed, cache, refresh)
+
+
+def cluster_stage(embeddings: EmbeddingsRef, cfg: Config, cache: ArtifactCache,
+                  refresh: bool = False) -> ClustersRef:
+    return cluster_embeddings(embeddings.load(), embeddings.key, cfg.cluster, cfg.run.seed,
+                              cache, refresh)
+
+
+def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: ClustersRef | None,
+                 cfg: Config, cache: ArtifactCache, refresh: bool = False) -> SelectionRef:
+    """Resolve the budget and run the configured selector -> selection.parquet."""
+    selector = make_selector(cfg.select.selector, cfg.select.params)
+    key = hash_json({"pool": pool_ref.fingerprint, "embeddings": embeddings.key,
+                     "clusters": clusters.key if clusters else None,
+                     "select": cfg.select.model_dump(mode="json"), "seed": cfg.run.seed,
+                     "version": 1})
+    folder = cache.entry("select", key)
+    if cache.is_complete("select", key) and not refresh:
+        meta = cache.manifest("select", key)
+        return SelectionRef(folder / "selection.parquet", key, meta["budget"], meta["rows"],
+                            cache_hit=True)
+    pool = pool_ref.load()
+    vectors = embeddings.load()
+    check_finite(vectors, f"embeddings of {pool.origin}")
+    budget = resolve_budget(cfg.select.budget, len(pool), pool.labels(),
+                            cfg.select.allow_smaller)
+    view = SelectionView(ids=pool.ids, embeddings=vectors, labels=pool.labels(),
+                         cluster_fn=clusters.load if clusters else None)
+    selection = selector.select(view, budget, cfg.run.seed)
+    _check_selection(selection, budget, pool)
+    with atomic_path(folder / "selection.parquet") as tmp:
+        selection.write_parquet(tmp)
+    budget_info = asdict(budget)
+    cache.finish("select", key, {"budget": budget_info, "rows": selection.height,
+                                 "selector": cfg.select.selector, "params": selector.get_params()})
+    return SelectionRef(folder / "selection.parquet", key, budget_info, selection.height,
+                        cache_hit=False)
+
+
+def _check_selection(selection: pl.DataFrame, budget: Budget, pool: Pool) -> None:
+    ids = selection["id"]
+    if ids.n_unique() != selection.height or selection.height != budget.total:
+        raise RuntimeError(f"selection has {selection.height} rows ({ids.n_unique()} unique) "
+                           f"for a budget of {budget.total}")
+    if not ids.is_in(pool.frame["id"]).all():
+        raise RuntimeError("selection contains ids that are not in the pool")
+
+
+def subset_frame(pool_ref: PoolRef, selection_ref: SelectionRef) -> pl.DataFrame:
+    """The selected pool rows, in selection order."""
+    selection = selection_ref.load().select("id", "selector")
+    return selection.join(pool_ref.load().frame, on="id", how="left", maintain_order="left")
+
+
+def subset_fingerprint(subset: pl.DataFrame) -> str:
+    return hashlib.sha256("\n".join(subset["id"].to_list()).encode()).hexdigest()
