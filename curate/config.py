@@ -27,6 +27,7 @@ class DataConfig(Section):
     prompt_column: str | None = None
     response_column: str | None = None
     image_column: str | None = None
+    vector_column: str | None = Field(None, description="precomputed feature vectors, used as is")
     label_column: str | None = None
     sample: int | None = Field(None, gt=0, description="keep a seeded random sample of N rows")
 

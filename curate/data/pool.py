@@ -19,15 +19,16 @@ class Schema:
     prompt: str | None = None
     response: str | None = None
     image: str | None = None
+    vectors: str | None = None
     label: str | None = None
     image_shape: tuple[int, ...] | None = None
 
     @property
     def modality(self) -> str:
-        return "image" if self.image else "text"
+        return "vectors" if self.vectors else "image" if self.image else "text"
 
     def content_columns(self) -> list[str]:
-        cols = [self.text, self.prompt, self.response, self.image, self.label]
+        cols = [self.text, self.prompt, self.response, self.image, self.vectors, self.label]
         return [c for c in cols if c]
 
 
@@ -62,10 +63,13 @@ class Pool:
 
     def images(self) -> np.ndarray:
         """Images as an (N, *shape) uint8 or float array."""
-        column = self.frame[self.schema.image]
-        flat = np.asarray(column.to_list()) if column.dtype == pl.List else column.to_numpy()
+        flat = _as_matrix(self.frame[self.schema.image])
         shape = self.schema.image_shape or (flat.shape[1],)
         return flat.reshape(len(flat), *shape)
+
+    def vectors(self) -> np.ndarray:
+        """Precomputed feature vectors from the vector column, as float32 (N, d)."""
+        return _as_matrix(self.frame[self.schema.vectors]).astype(np.float32)
 
     def labels(self) -> np.ndarray | None:
         if not self.schema.label:
@@ -73,9 +77,24 @@ class Pool:
         return self.frame[self.schema.label].cast(pl.Utf8).fill_null("").to_numpy().astype(str)
 
 
-def _column_bytes(series: pl.Series) -> bytes:
+def _as_matrix(series: pl.Series) -> np.ndarray:
+    """A list or array column as a 2-D numpy array (rows must have equal length)."""
     if isinstance(series.dtype, pl.Array):
-        return np.ascontiguousarray(series.to_numpy()).tobytes()
+        return np.ascontiguousarray(series.to_numpy())
+    try:
+        return np.asarray(series.to_list(), dtype=np.float64)
+    except (ValueError, TypeError):
+        raise CurateError(f"column '{series.name}' must hold equal-length lists of numbers",
+                          "fix the rows that differ") from None
+
+
+def _is_nested(series: pl.Series) -> bool:
+    return isinstance(series.dtype, pl.Array | pl.List)
+
+
+def _column_bytes(series: pl.Series) -> bytes:
+    if _is_nested(series):
+        return _as_matrix(series).tobytes()
     values = series.cast(pl.Utf8, strict=False).fill_null("\x00").to_list()
     return "\x1e".join(values).encode()
 
@@ -90,8 +109,8 @@ def fingerprint_frame(frame: pl.DataFrame, columns: list[str]) -> str:
 
 
 def _row_strings(series: pl.Series) -> list[str]:
-    if isinstance(series.dtype, pl.Array):
-        return [row.tobytes().hex() for row in np.ascontiguousarray(series.to_numpy())]
+    if _is_nested(series):
+        return [row.tobytes().hex() for row in _as_matrix(series)]
     return series.cast(pl.Utf8, strict=False).fill_null("").to_list()
 
 

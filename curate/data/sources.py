@@ -88,28 +88,29 @@ def _read_raw(cfg: DataConfig) -> tuple[pl.DataFrame, Schema | None, str]:
 
 def _schema_from_config(cfg: DataConfig, default: Schema | None) -> Schema:
     default = default or Schema()
-    explicit = any([cfg.text_column, cfg.prompt_column, cfg.image_column])
+    explicit = any([cfg.text_column, cfg.prompt_column, cfg.image_column, cfg.vector_column])
     if not explicit:
         return Schema(text=default.text, prompt=default.prompt, response=default.response,
                       image=default.image, image_shape=default.image_shape,
                       label=cfg.label_column or default.label)
     return Schema(text=cfg.text_column, prompt=cfg.prompt_column,
                   response=cfg.response_column, image=cfg.image_column,
-                  label=cfg.label_column or default.label)
+                  vectors=cfg.vector_column, label=cfg.label_column or default.label)
 
 
 def _check_columns(frame: pl.DataFrame, schema: Schema, id_column: str | None, origin: str):
     wanted = {"data.id_column": id_column, "data.text_column": schema.text,
               "data.prompt_column": schema.prompt, "data.response_column": schema.response,
-              "data.image_column": schema.image, "data.label_column": schema.label}
+              "data.image_column": schema.image, "data.vector_column": schema.vectors,
+              "data.label_column": schema.label}
     for key, column in wanted.items():
         if column and column not in frame.columns:
             raise CurateError(f"column '{column}' ({key}) not in {origin}",
                               f"set {key} to one of: {', '.join(frame.columns)}")
-    if not (schema.text or schema.image or (schema.prompt and schema.response)):
+    if not (schema.text or schema.image or schema.vectors or (schema.prompt and schema.response)):
         raise CurateError(f"no content column set for {origin}",
                           "set data.text_column (or prompt_column + response_column, "
-                          f"or image_column); columns are: {', '.join(frame.columns)}")
+                          f"image_column, vector_column); columns are: {', '.join(frame.columns)}")
 
 
 def load_pool(cfg: DataConfig, seed: int = 0) -> Pool:

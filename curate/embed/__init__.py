@@ -13,7 +13,7 @@ import numpy as np
 
 from curate.config import EmbedConfig
 from curate.data.pool import Pool
-from curate.embed.image import EfficientNetLite0Encoder, pixel_vectors
+from curate.embed.image import EfficientNetLite0Encoder, l2_normalise, pixel_vectors
 from curate.embed.text import TextEncoder
 from curate.errors import CurateError
 from curate.progress import progress_bar
@@ -38,6 +38,8 @@ class EmbeddingsRef:
 
 
 def _encoder(pool: Pool, cfg: EmbedConfig):
+    if pool.schema.modality == "vectors":
+        return None
     if pool.schema.modality == "text":
         return TextEncoder(cfg.model, cfg.pooling, cfg.max_length, cfg.batch_size,
                            cfg.precision, cfg.device)
@@ -91,12 +93,19 @@ def embed_pool(pool: Pool, cfg: EmbedConfig, cache: ArtifactCache,
 
 
 def embedding_key_parts(pool: Pool, cfg: EmbedConfig) -> dict:
+    if pool.schema.modality == "vectors":
+        return {"vectors": pool.schema.vectors}
     encoder = _encoder(pool, cfg)
     return encoder.config_key() if isinstance(encoder, TextEncoder) else {
         "image_features": cfg.image_features}
 
 
 def _embed_rows(pool: Pool, rows: slice, encoder, advance) -> np.ndarray:
+    if pool.schema.modality == "vectors":
+        vectors = pool.vectors()[rows]
+        check_finite(vectors, f"column '{pool.schema.vectors}' of {pool.origin}")
+        advance(len(vectors))
+        return l2_normalise(vectors)
     if pool.schema.modality == "text":
         return encoder.encode(pool.texts()[rows], on_batch=advance)
     images = pool.images()[rows]

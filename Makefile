@@ -1,0 +1,47 @@
+# make demo: set up .venv and run the demo curation; make test: set up and run the suite.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# The CPU wheel; a bare `torch` requirement would pull a multi-GB CUDA build.
+TORCH := torch==2.13.0
+DEBIAN_DATA := wordnet-base dataset-fashion-mnist
+
+export HF_HUB_OFFLINE ?= 1
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
+.PHONY: setup data demo test bench lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q $(TORCH) -e '.[dev,bench,images]'
+	touch $(STAMP)
+
+# Builtin datasets that come from Debian packages: installed when root, else the command.
+data:
+	@missing=""; for pkg in $(DEBIAN_DATA); do \
+	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "builtin datasets need:$$missing -- run: sudo apt-get install$$missing"; fi; \
+	fi
+
+demo: setup data
+	$(VENV)/bin/curate run configs/demo.yaml
+
+lint: setup
+	$(VENV)/bin/ruff check curate tests benchmarks
+
+test: setup data lint
+	PREFECT_HOME=$$(mktemp -d) $(PY) -m pytest -q
+
+bench: setup data
+	$(PY) benchmarks/run.py --out benchmarks/results
+
+clean:
+	rm -rf .curate-cache runs .pytest_cache .ruff_cache

@@ -1,0 +1,68 @@
+"""Shared fixtures. Nothing here may reach the network: HF offline, Prefect local only."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="curate-prefect-"))
+os.environ.setdefault("CURATE_PROGRESS", "0")
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+import pytest  # noqa: E402
+
+from curate.config import DataConfig  # noqa: E402
+from curate.data import load_pool  # noqa: E402
+
+WORDNET = Path("/usr/share/wordnet/data.noun")
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "requires_gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def glosses() -> pl.DataFrame:
+    """300 real WordNet glosses (id, text, label) from 3 lexical categories."""
+    pool = load_pool(DataConfig(source="builtin:wordnet"))
+    frame = pool.frame.filter(pl.col("label").is_in(["noun.animal", "noun.food", "verb.motion"]))
+    return frame.sample(n=300, seed=0).sort("id")
+
+
+@pytest.fixture
+def glosses_jsonl(tmp_path, glosses) -> Path:
+    path = tmp_path / "pool.jsonl"
+    with open(path, "w") as f:
+        for row in glosses.rename({"id": "uid", "text": "gloss", "label": "topic"}).iter_rows(
+                named=True):
+            f.write(json.dumps(row) + "\n")
+    return path
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+@pytest.fixture
+def blobs() -> tuple[np.ndarray, np.ndarray]:
+    """600 unit vectors in 6 tight clusters of 100 around orthogonal axes (16-d), and labels."""
+    rng = np.random.default_rng(0)
+    centres = np.eye(16, dtype=np.float32)[:6]
+    labels = np.repeat(np.arange(6), 100)
+    return unit_rows(centres[labels] + rng.normal(scale=0.08, size=(600, 16))), labels

@@ -1,0 +1,90 @@
+"""Every registered selector through the same checks (our twin of sklearn's check_estimator)."""
+
+import inspect
+
+import numpy as np
+import pytest
+
+from curate.budget import resolve_budget
+from curate.errors import CurateError
+from curate.selectors import available, make_selector
+from curate.selectors.base import SELECTION_SCHEMA
+from tests.conftest import unit_rows
+from tests.selectors.helpers import view_of
+
+SELECTORS = sorted(available())
+
+
+def select(name, view, spec, seed=0, allow_smaller=False):
+    budget = resolve_budget(spec, len(view), view.labels, allow_smaller)
+    return make_selector(name).select(view, budget, seed)
+
+
+@pytest.mark.parametrize("name", SELECTORS)
+def test_exact_budget_unique_ids_from_pool(name, blobs):
+    x, _ = blobs
+    view = view_of(x)
+    for spec in (1, 7, 60, 599, 600):
+        table = select(name, view, spec)
+        assert table.height == spec and table["id"].n_unique() == spec
+        assert set(table["id"]) <= set(view.ids)
+        assert dict(table.schema) == SELECTION_SCHEMA
+        assert (table["selector"] == name).all() and table["reason"].str.len_chars().min() > 0
+
+
+@pytest.mark.parametrize("name", SELECTORS)
+def test_seed_determinism(name, blobs):
+    x, _ = blobs
+    a = select(name, view_of(x), 40, seed=3)
+    b = select(name, view_of(x), 40, seed=3)
+    assert a.equals(b)
+
+
+@pytest.mark.parametrize("name", SELECTORS)
+def test_pool_smaller_than_budget(name):
+    x = unit_rows(np.random.default_rng(1).normal(size=(5, 8)))
+    with pytest.raises(CurateError, match="larger than the pool"):
+        select(name, view_of(x, k=2), 9)
+    table = select(name, view_of(x, k=2), 9, allow_smaller=True)
+    assert sorted(table["id"]) == sorted(view_of(x).ids)
+
+
+@pytest.mark.parametrize("name", SELECTORS)
+def test_single_cluster(name, blobs):
+    x, _ = blobs
+    table = select(name, view_of(x[:100], k=1), 25)
+    assert table.height == 25 and table["id"].n_unique() == 25
+
+
+@pytest.mark.parametrize("name", SELECTORS)
+def test_duplicate_vectors(name):
+    base = unit_rows(np.random.default_rng(2).normal(size=(4, 8)))
+    x = np.repeat(base, 10, axis=0)  # 40 rows, only 4 distinct vectors
+    table = select(name, view_of(x, k=3), 12)
+    assert table.height == 12 and table["id"].n_unique() == 12
+
+
+@pytest.mark.parametrize("name", SELECTORS)
+def test_per_label_budget(name, blobs):
+    x, labels = blobs
+    view = view_of(x, labels=labels.astype(str))
+    table = select(name, view, "5 per label")
+    picked = view.labels[np.searchsorted(view.ids, table["id"].to_numpy())]
+    assert np.array_equal(np.unique(picked, return_counts=True)[1], [5] * 6)
+
+
+@pytest.mark.parametrize("name", SELECTORS)
+def test_parameters_are_explicit_keywords(name):
+    """sklearn-style: every __init__ parameter has a default and is stored as given."""
+    cls = available()[name]
+    params = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "self"]
+    assert all(p.kind is p.KEYWORD_ONLY or p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+    assert all(p.default is not p.empty for p in params)
+    assert make_selector(name).get_params() == {p.name: p.default for p in params}
+
+
+def test_unknown_selector_and_parameter():
+    with pytest.raises(CurateError, match="unknown selector 'kmqq'.*did you mean 'kmq'"):
+        make_selector("kmqq")
+    with pytest.raises(CurateError, match="selector 'kmq' has no parameter 'qualty'"):
+        make_selector("kmq", {"qualty": "x"})
