@@ -55,7 +55,7 @@ def resolve_budget(spec: str | int | float, n_rows: int, labels: np.ndarray | No
         raise CurateError(f"budget '{spec}' is not a whole number of rows", HELP)
     if kind == "fraction" and value > 1:
         raise CurateError(f"budget '{spec}' is more than the whole pool", HELP)
-    count = int(round(value * n_rows)) if kind == "fraction" else int(value)
+    count = round(value * n_rows) if kind == "fraction" else int(value)
     if count == 0:
         raise CurateError(f"budget '{spec}' of a {n_rows}-row pool is 0 rows",
                           "raise the budget")

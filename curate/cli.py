@@ -66,7 +66,11 @@ def datasets() -> None:
     """List the builtin datasets (builtin:NAME) with their row and label counts."""
     from curate.data.builtin import BUILTINS
 
-    table = Table("name", "rows", "labels", "content", "from")
+    table = Table()
+    for column in ("name", "rows", "labels"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("content")
+    table.add_column("from")
     for name, builtin in BUILTINS.items():
         try:
             frame, schema = builtin.load()

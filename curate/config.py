@@ -102,7 +102,7 @@ def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def describe_validation_error(err: ValidationError, model: type[BaseModel] = None) -> str:
+def describe_validation_error(err: ValidationError, model: type[BaseModel] | None = None) -> str:
     model = model or Config
     first = err.errors()[0]
     loc = tuple(first["loc"])

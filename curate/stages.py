@@ -136,7 +136,7 @@ def _check_selection(selection: pl.DataFrame, budget: Budget, pool: Pool) -> Non
     if ids.n_unique() != selection.height or selection.height != budget.total:
         raise RuntimeError(f"selection has {selection.height} rows ({ids.n_unique()} unique) "
                            f"for a budget of {budget.total}")
-    if not ids.is_in(pool.frame["id"]).all():
+    if selection.join(pool.frame.select("id"), on="id", how="anti").height:
         raise RuntimeError("selection contains ids that are not in the pool")
 
 

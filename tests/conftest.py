@@ -11,15 +11,15 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="curate-prefect-"))
 os.environ.setdefault("CURATE_PROGRESS", "0")
 
-import json  # noqa: E402
-from pathlib import Path  # noqa: E402
+import json
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import polars as pl
+import pytest
 
-from curate.config import DataConfig  # noqa: E402
-from curate.data import load_pool  # noqa: E402
+from curate.config import DataConfig
+from curate.data import load_pool
 
 WORDNET = Path("/usr/share/wordnet/data.noun")
 FASHION = Path("/usr/share/datasets/fashion-mnist")

@@ -33,7 +33,7 @@ def test_wrong_type_names_the_key():
 
 
 def test_data_needs_exactly_one_origin():
-    with pytest.raises(CurateError, match="exactly one of data.path"):
+    with pytest.raises(CurateError, match=r"exactly one of data.path"):
         parse_config({"data": {"source": "builtin:digits", "path": "x.jsonl"}})
     with pytest.raises(CurateError, match="'data' is required"):
         parse_config({})

@@ -98,7 +98,7 @@ def test_vector_column(tmp_path):
 ])
 def test_bad_columns(tmp_path, columns, message):
     path = tmp_path / "p.jsonl"
-    pl.DataFrame(ROWS + [{"uid": "d", "gloss": "x", "topic": "food"}]).write_ndjson(path)
+    pl.DataFrame([*ROWS, {"uid": "d", "gloss": "x", "topic": "food"}]).write_ndjson(path)
     with pytest.raises(CurateError, match=message):
         load_pool(cfg(path, **columns))
 
@@ -113,7 +113,7 @@ def test_missing_empty_and_unreadable_files(tmp_path):
         load_pool(cfg(empty.with_suffix(".parquet"), text_column="text"))
     broken = tmp_path / "broken.jsonl"
     broken.write_text('{"text": "ok"}\n{"text": \n')
-    with pytest.raises(CurateError, match="cannot read .*broken.jsonl"):
+    with pytest.raises(CurateError, match=r"cannot read .*broken.jsonl"):
         load_pool(cfg(broken, text_column="text"))
     weird = tmp_path / "pool.xlsx"
     weird.write_text("x")
@@ -122,7 +122,7 @@ def test_missing_empty_and_unreadable_files(tmp_path):
 
 
 def test_unknown_builtin():
-    with pytest.raises(CurateError, match="unknown builtin dataset 'wordnets'.*wordnet"):
+    with pytest.raises(CurateError, match=r"unknown builtin dataset 'wordnets'.*wordnet"):
         load_pool(DataConfig(source="builtin:wordnets"))
 
 

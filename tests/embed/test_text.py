@@ -40,7 +40,7 @@ def test_bf16_autocast_stays_close_to_fp32(fp32, glosses):
 
 
 def test_missing_model_path():
-    with pytest.raises(CurateError, match="embedding model path does not exist: ./no-model"):
+    with pytest.raises(CurateError, match=r"embedding model path does not exist: ./no-model"):
         resolve_model("./no-model")
     with pytest.raises(CurateError, match="unknown builtin model"):
         resolve_model("builtin:bert")

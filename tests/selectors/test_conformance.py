@@ -84,7 +84,7 @@ def test_parameters_are_explicit_keywords(name):
 
 
 def test_unknown_selector_and_parameter():
-    with pytest.raises(CurateError, match="unknown selector 'kmqq'.*did you mean 'kmq'"):
+    with pytest.raises(CurateError, match=r"unknown selector 'kmqq'.*did you mean 'kmq'"):
         make_selector("kmqq")
     with pytest.raises(CurateError, match="selector 'kmq' has no parameter 'qualty'"):
         make_selector("kmq", {"qualty": "x"})

@@ -1,0 +1,129 @@
+"""The command line on real data: a run folder on success; exit 2, one line, nothing on failure."""
+
+import json
+
+import polars as pl
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from curate.cli import app
+
+runner = CliRunner()
+
+
+def write_config(tmp_path, data, **sections):
+    config = {"data": data, "cluster": {"k": 8, "niter": 10, "nredo": 1},
+              "output": {"dir": str(tmp_path / "runs"), "cache_dir": str(tmp_path / "cache")},
+              **sections}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def run_folders(tmp_path):
+    return sorted(p for p in (tmp_path / "runs").glob("*/*") if p.is_dir())
+
+
+def invoke(*args):
+    result = runner.invoke(app, list(map(str, args)))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_select_on_user_jsonl_with_only_path_and_columns(tmp_path, glosses_jsonl):
+    config = tmp_path / "only.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": {"path": str(glosses_jsonl), "id_column": "uid", "text_column": "gloss",
+                 "label_column": "topic"},
+        "output": {"dir": str(tmp_path / "runs"), "cache_dir": str(tmp_path / "cache")}}))
+    code, out, err = invoke("select", config)
+    assert code == 0, err
+    run_dir = run_folders(tmp_path)[0]
+    assert out.strip() == str(run_dir)
+    assert {p.name for p in run_dir.iterdir()} == {"config.yaml", "manifest.json",
+                                                  "selection.parquet", "subset"}
+    subset = pl.read_parquet(run_dir / "subset" / "subset.parquet")
+    pool_ids = set(pl.read_ndjson(glosses_jsonl)["uid"])
+    assert subset.height == 6 and subset["id"].n_unique() == 6  # 2% of 300
+    assert set(subset["id"]) <= pool_ids and {"gloss", "topic"} <= set(subset.columns)
+    import datasets
+
+    assert datasets.load_from_disk(str(run_dir / "subset" / "dataset")).num_rows == 6
+
+
+def test_rerun_hits_every_cache_and_repeats_ids(tmp_path, glosses_jsonl):
+    config = write_config(tmp_path, {"path": str(glosses_jsonl), "id_column": "uid",
+                                     "text_column": "gloss"}, select={"budget": 20})
+    assert invoke("select", config)[0] == 0
+    assert invoke("select", config)[0] == 0
+    first, second = run_folders(tmp_path)
+    manifest = json.loads((second / "manifest.json").read_text())
+    assert manifest["cache_hits"] and set(manifest["stages"]) == {"load", "embed", "cluster",
+                                                                   "select"}
+    assert not json.loads((first / "manifest.json").read_text())["cache_hits"]
+    ids = [pl.read_parquet(d / "selection.parquet")["id"].to_list() for d in (first, second)]
+    assert ids[0] == ids[1]
+    code, _out, _ = invoke("select", config, "--refresh")
+    refreshed = json.loads((run_folders(tmp_path)[-1] / "manifest.json").read_text())
+    assert code == 0 and not any(s["cache_hit"] for s in refreshed["stages"].values())
+    assert pl.read_parquet(run_folders(tmp_path)[-1] / "selection.parquet")["id"].to_list() \
+        == ids[0]
+
+
+def bad_inputs(tmp_path, glosses_jsonl):
+    jsonl = {"path": str(glosses_jsonl), "id_column": "uid", "text_column": "gloss"}
+    empty = tmp_path / "empty.parquet"
+    pl.DataFrame({"text": []}, schema={"text": pl.Utf8}).write_parquet(empty)
+    nan = tmp_path / "nan.parquet"
+    pl.DataFrame({"vec": [[1.0, 0.0]] * 20 + [[float("inf"), 0.0]]}).write_parquet(nan)
+    return {
+        "missing file": ({"path": str(tmp_path / "no.jsonl"), "text_column": "t"}, {},
+                         "data file not found"),
+        "unknown builtin": ({"source": "builtin:wordnett"}, {}, "unknown builtin dataset"),
+        "missing text column": ({**jsonl, "text_column": "body"}, {},
+                                "column 'body' (data.text_column) not in"),
+        "missing label column": ({**jsonl, "label_column": "kind"}, {},
+                                 "column 'kind' (data.label_column) not in"),
+        "empty pool": ({"path": str(empty), "text_column": "text"}, {}, "has no rows"),
+        "zero budget": (jsonl, {"select": {"budget": 0}}, "must be positive"),
+        "budget larger than pool": (jsonl, {"select": {"budget": 500}},
+                                    "larger than the pool (300 rows)"),
+        "unknown selector": (jsonl, {"select": {"selector": "kmeanz"}},
+                             "unknown selector 'kmeanz'"),
+        "config typo": (jsonl, {"selectt": {}}, "unknown config key 'selectt'"),
+        "nan vectors": ({"path": str(nan), "vector_column": "vec"}, {}, "NaN or inf"),
+        "model path missing": (jsonl, {"embed": {"model": str(tmp_path / "no-model")}},
+                               "embedding model path does not exist"),
+    }
+
+
+CASES = ["missing file", "unknown builtin", "missing text column", "missing label column",
+         "empty pool", "zero budget", "budget larger than pool", "unknown selector",
+         "config typo", "nan vectors", "model path missing"]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_line_exit_2_and_no_run_folder(tmp_path, glosses_jsonl, case):
+    data, sections, message = bad_inputs(tmp_path, glosses_jsonl)[case]
+    code, _, err = invoke("select", write_config(tmp_path, data, **sections))
+    assert code == 2
+    assert message in err and err.startswith("error:") and err.count("\n") == 1
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*"))
+
+
+def test_allow_smaller_takes_the_whole_pool(tmp_path, glosses_jsonl):
+    config = write_config(tmp_path, {"path": str(glosses_jsonl), "text_column": "gloss"},
+                          select={"budget": 500, "selector": "random"})
+    code, _out, err = invoke("select", config, "--allow-smaller")
+    assert code == 0, err
+    assert pl.read_parquet(run_folders(tmp_path)[0] / "selection.parquet").height == 300
+
+
+def test_datasets_lists_builtins():
+    code, out, _ = invoke("datasets")
+    assert code == 0 and "builtin:chatterbot" in out and "2026" in out
+
+
+def test_help_explains_commands():
+    code, out, _ = invoke("--help")
+    assert code == 0 and all(cmd in out for cmd in ("run", "select", "datasets"))
