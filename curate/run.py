@@ -58,7 +58,8 @@ def run_curation(cfg: Config, out_dir: Path | None = None, refresh: bool = False
         started = time.perf_counter()
         ref = runner(name, fn, *args)
         stages[name] = {"seconds": round(time.perf_counter() - started, 3),
-                        "cache_hit": ref.cache_hit, "key": ref.key}
+                        "cache_hit": ref.cache_hit, "key": ref.key,
+                        "artifact": str(getattr(ref, "folder", None) or ref.path)}
         return ref
 
     needs_clusters = make_selector(cfg.select.selector, cfg.select.params).needs_clusters

@@ -119,7 +119,7 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
     budget = resolve_budget(cfg.select.budget, len(pool), pool.labels(),
                             cfg.select.allow_smaller)
     view = SelectionView(ids=pool.ids, embeddings=vectors, labels=pool.labels(),
-                         cluster_fn=clusters.load if clusters else None)
+                         scores=numeric_columns(pool), cluster_fn=clusters.load if clusters else None)
     selection = selector.select(view, budget, cfg.run.seed)
     _check_selection(selection, budget, pool)
     with atomic_path(folder / "selection.parquet") as tmp:
@@ -129,6 +129,14 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
                                  "selector": cfg.select.selector, "params": selector.get_params()})
     return SelectionRef(folder / "selection.parquet", key, budget_info, selection.height,
                         cache_hit=False)
+
+
+def numeric_columns(pool: Pool) -> dict:
+    """The pool's numeric columns, offered to selectors as scores (e.g. kmq's quality)."""
+    frame = pool.frame
+    return {name: frame[name].cast(pl.Float64).fill_null(float("nan")).to_numpy()
+            for name, dtype in frame.schema.items()
+            if dtype.is_numeric() and name != pool.schema.label}
 
 
 def _check_selection(selection: pl.DataFrame, budget: Budget, pool: Pool) -> None:

@@ -1,7 +1,9 @@
 """The command line on real data: a run folder on success; exit 2, one line, nothing on failure."""
 
 import json
+from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 import yaml
@@ -127,3 +129,26 @@ def test_datasets_lists_builtins():
 def test_help_explains_commands():
     code, out, _ = invoke("--help")
     assert code == 0 and all(cmd in out for cmd in ("run", "select", "datasets"))
+
+
+def test_numeric_pool_column_is_a_quality_score(tmp_path, glosses):
+    path = tmp_path / "scored.parquet"
+    scored = glosses.with_columns(reward=(pl.int_range(300) % 10 == 0).cast(pl.Float64) * 1e3)
+    scored.write_parquet(path)
+    config = write_config(tmp_path, {"path": str(path), "text_column": "text"},
+                          select={"budget": 30, "params": {"quality": "reward"}})
+    code, _, err = invoke("select", config)
+    assert code == 0, err
+    run_dir = run_folders(tmp_path)[0]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assignment = np.load(Path(manifest["stages"]["cluster"]["artifact"]) / "assignment.npy")
+    pool = scored.with_columns(cluster=assignment)
+    chosen = pl.read_parquet(run_dir / "selection.parquet").select("id")
+    pool = pool.with_columns(chosen=pl.col("id").is_in(chosen["id"].implode()))
+    # kMQ keeps each cluster's quota; inside a cluster, a rewarded row is never passed over
+    # for an unrewarded one (weights e^1000 : 1).
+    for (_,), rows in pool.group_by(["cluster"]):
+        rewarded, picked = rows["reward"] > 0, rows["chosen"]
+        assert picked.sum() >= 1
+        assert not ((~rewarded & picked).any() and (rewarded & ~picked).any())
+    assert pool.filter("chosen")["reward"].sum() >= 1e3 * 8  # far above the 3 random expects

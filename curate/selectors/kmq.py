@@ -93,4 +93,9 @@ class KMQSelector(Selector):
         if self.quality not in view.scores:
             raise CurateError(f"kmq quality score '{self.quality}' is not available",
                               f"use one of: {', '.join(view.scores) or 'no scores computed'}")
-        return np.asarray(view.scores[self.quality], dtype=np.float64) / self.temperature
+        quality = np.asarray(view.scores[self.quality], dtype=np.float64)
+        if not np.isfinite(quality).all():
+            raise CurateError(f"kmq quality score '{self.quality}' has "
+                              f"{int((~np.isfinite(quality)).sum())} missing or infinite values",
+                              "fill them before selection")
+        return quality / self.temperature

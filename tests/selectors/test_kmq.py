@@ -3,6 +3,8 @@
 import itertools
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.stats import chisquare
 
 from curate.budget import Budget
@@ -37,14 +39,13 @@ def test_small_clusters_give_all_and_leftover_is_redistributed():
     assert counts.sum() == 40 and all(counts[[0, 1, 3]] >= 10)  # the official code stops at 33
 
 
-def test_allocate_quota_properties():
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        sizes = rng.integers(1, 20, size=rng.integers(1, 12))
-        n = int(rng.integers(1, sizes.sum() + 1))
-        quota = allocate_quota(sizes, n, rng)
-        assert quota.sum() == n and (quota <= sizes).all()
-        assert (quota >= np.minimum(sizes, n // len(sizes))).all()
+@given(sizes=st.lists(st.integers(1, 30), min_size=1, max_size=40), data=st.data())
+def test_allocate_quota_properties(sizes, data):
+    sizes = np.array(sizes)
+    n = data.draw(st.integers(1, int(sizes.sum())))
+    quota = allocate_quota(sizes, n, np.random.default_rng(0))
+    assert quota.sum() == n and (quota <= sizes).all()
+    assert (quota >= np.minimum(sizes, n // len(sizes))).all()
 
 
 def test_budget_smaller_than_cluster_count():
