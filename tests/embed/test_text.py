@@ -49,3 +49,54 @@ def test_missing_model_path():
 def test_hub_id_offline_is_a_clear_error():
     with pytest.raises(CurateError, match="cannot load embedding model nobody/no-such-model"):
         TextEncoder("nobody/no-such-model").load()
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A tiny randomly initialised BERT saved to a local folder (no download)."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "dog", "cat", "runs", "a",
+             "small", "big", "house", "red", "fast"]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64)
+    BertModel(config).save_pretrained(folder)
+    return str(folder)
+
+
+TINY_TEXTS = ["the dog runs", "a small red house", "the big cat", "fast dog", "a house"]
+
+
+def test_any_local_model_folder(tiny_model):
+    mean = TextEncoder(tiny_model, precision="fp32").encode(TINY_TEXTS)
+    cls = TextEncoder(tiny_model, pooling="cls", precision="fp32").encode(TINY_TEXTS)
+    assert mean.shape == cls.shape == (5, 32)
+    assert np.allclose(np.linalg.norm(mean, axis=1), 1, atol=1e-5)
+    assert not np.allclose(mean, cls)
+
+
+@pytest.mark.requires_gpu
+def test_cuda_encode_matches_cpu(tiny_model):
+    cpu = TextEncoder(tiny_model, precision="fp32", device="cpu").encode(TINY_TEXTS)
+    cuda = TextEncoder(tiny_model, precision="fp32", device="cuda")
+    assert cuda.load().device_.type == "cuda"
+    assert np.min(np.sum(cuda.encode(TINY_TEXTS) * cpu, axis=1)) > 0.9999
+    auto = TextEncoder(tiny_model, precision="auto", device="cuda").load()
+    assert str(auto.dtype_) == "torch.bfloat16"  # every CUDA GPU curate targets has bf16
+    assert np.min(np.sum(auto.encode(TINY_TEXTS) * cpu, axis=1)) > 0.99
+
+
+def test_cuda_requested_without_gpu_is_a_clear_error():
+    import torch
+
+    from curate.embed.device import resolve_device
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(CurateError, match="embed.device is cuda but no CUDA GPU"):
+        resolve_device("cuda")
