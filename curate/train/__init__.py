@@ -1,0 +1,1 @@
+"""Training on a subset: LoRA fine-tunes of causal LMs (peft) and linear probes."""

@@ -1,0 +1,69 @@
+import pytest
+
+from curate.config import DataConfig
+from curate.data import load_pool
+from curate.train.lora import LoraSettings, build_examples, heldout_loss, train_lora
+
+
+@pytest.fixture(scope="module")
+def chat_rows():
+    pool = load_pool(DataConfig(source="builtin:chatterbot"))
+    frame = pool.frame.filter(pool.frame["label"].is_in(["greetings", "ai", "humor"]))
+    return frame["prompt"].to_list(), frame["response"].to_list()
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory, chat_rows):
+    """A tiny random Llama and a word-level tokenizer trained on the rows, in a folder."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    raw = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    raw.train_from_iterator(chat_rows[0] + chat_rows[1], trainers.WordLevelTrainer(
+        special_tokens=["<pad>", "<unk>", "</s>"]))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="<pad>",
+                                        unk_token="<unk>", eos_token="</s>")
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                         max_position_embeddings=256,
+                         # wide enough an output layer that frozen random logits can move
+                         initializer_range=0.2)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)
+
+
+def test_prompt_tokens_are_masked(tiny_lm, chat_rows):
+    from curate.train.causal_lm import load_causal_lm
+
+    _, tokenizer = load_causal_lm(tiny_lm, cache_dir="unused")
+    example = build_examples(tokenizer, ["hello there"], ["hi friend"])[0]
+    n_prompt = len(tokenizer("hello there\n", add_special_tokens=False)["input_ids"])
+    assert example.labels[:n_prompt] == [-100] * n_prompt
+    assert example.labels[n_prompt:] == example.input_ids[n_prompt:]
+
+
+def test_lora_lowers_heldout_loss_and_trains_only_adapters(tiny_lm, chat_rows):
+    from curate.train.causal_lm import load_causal_lm
+
+    model, tokenizer = load_causal_lm(tiny_lm, cache_dir="unused")
+    examples = build_examples(tokenizer, *chat_rows, max_length=64)
+    train, test = examples[:-60], examples[-60:]
+    before = heldout_loss(model, test, tokenizer.pad_token_id)
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters()}
+    settings = LoraSettings(rank=8, learning_rate=2e-2, epochs=8, batch_size=16,
+                            target_modules=("q_proj", "v_proj", "o_proj", "up_proj", "down_proj"))
+    peft_model, result = train_lora(model, train, tokenizer.pad_token_id, settings)
+    after = heldout_loss(peft_model, test, tokenizer.pad_token_id)
+    assert after < before - 0.5, (before, after)
+    assert result.losses[-1] < result.losses[0]
+    base = dict(peft_model.get_base_model().named_parameters())
+    unchanged = [n for n, p in frozen.items()
+                 if "lora" not in n and (base[n.replace(".weight", ".base_layer.weight")]
+                                         if n.replace(".weight", ".base_layer.weight") in base
+                                         else base[n]).equal(p)]
+    assert len(unchanged) == len(frozen)  # the base weights never move
