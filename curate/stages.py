@@ -119,7 +119,8 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
     budget = resolve_budget(cfg.select.budget, len(pool), pool.labels(),
                             cfg.select.allow_smaller)
     view = SelectionView(ids=pool.ids, embeddings=vectors, labels=pool.labels(),
-                         scores=numeric_columns(pool), cluster_fn=clusters.load if clusters else None)
+                         scores=numeric_columns(pool),
+                         cluster_fn=clusters.load if clusters else None)
     selection = selector.select(view, budget, cfg.run.seed)
     _check_selection(selection, budget, pool)
     with atomic_path(folder / "selection.parquet") as tmp:

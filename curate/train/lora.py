@@ -44,8 +44,8 @@ def _render(tokenizer, prompt: str, response: str) -> tuple[str, str]:
     if getattr(tokenizer, "chat_template", None):
         messages = [{"role": "user", "content": prompt}]
         head = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        full = tokenizer.apply_chat_template(messages + [{"role": "assistant",
-                                                          "content": response}], tokenize=False)
+        answer = {"role": "assistant", "content": response}
+        full = tokenizer.apply_chat_template([*messages, answer], tokenize=False)
         return head, full
     head = f"{prompt}\n"
     return head, head + response + (tokenizer.eos_token or "")

@@ -98,5 +98,5 @@ def test_cuda_requested_without_gpu_is_a_clear_error():
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    with pytest.raises(CurateError, match="embed.device is cuda but no CUDA GPU"):
+    with pytest.raises(CurateError, match=r"embed.device is cuda but no CUDA GPU"):
         resolve_device("cuda")
