@@ -61,6 +61,76 @@ def select(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
     typer.echo(run_dir)
 
 
+def _bench_configs(config: Path | None, data: str | None, overrides: dict) -> list:
+    """One Config per dataset: the config file's, or one per `--data` entry."""
+    from curate.config import parse_config
+
+    raw = {}
+    if config is not None:
+        raw = load_config(config).model_dump(mode="json", exclude_unset=True)
+    elif data is None:
+        raise CurateError("curate bench needs a CONFIG or --data", "see `curate bench --help`")
+    raw["bench"] = {**raw.get("bench", {}), **{k: v for k, v in overrides.items()
+                                              if v is not None}}
+    if data is None:
+        return [parse_config(raw)]
+    configs = []
+    for entry in data.split(","):
+        origin = {"source": entry} if entry.startswith("builtin:") or not Path(entry).exists() \
+            else {"path": entry}
+        columns = {k: v for k, v in raw.get("data", {}).items() if k.endswith("_column")}
+        configs.append(parse_config({**raw, "data": {**origin, **columns}}))
+    return configs
+
+
+@app.command()
+def bench(
+    config: Annotated[Path | None, typer.Argument(help="YAML config; its bench: section "
+                                                       "and the flags below set the grid.")] = None,
+    data: Annotated[str | None, typer.Option(help="Dataset(s), comma-separated: a file, a "
+                                                  "datasets folder, builtin:NAME or a Hub id.")
+                    ] = None,
+    selectors: Annotated[str | None, typer.Option(help="Comma-separated selector names "
+                                                       "(default: random,kmq).")] = None,
+    budgets: Annotated[str | None, typer.Option(help="Comma-separated budgets, e.g. "
+                                                     "0.01,2%,10-per-label.")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Seeds per (selector, budget).")] = None,
+    evaluator: Annotated[str | None, typer.Option(help="probe (logistic regression on "
+                                                       "embeddings) or lora.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for results.parquet, results.md "
+                                                  "and results.png.")] = None,
+    refresh: RefreshOpt = False,
+) -> None:
+    """Compare selectors against random at equal budgets: train on each selection, score on a
+    held-out split, and write results.parquet, results.md and results.png."""
+    import polars as pl
+
+    from curate.bench import run_benchmark
+    from curate.bench.report import write_outputs
+    from curate.store import ArtifactCache
+
+    overrides = {"selectors": selectors.split(",") if selectors else None,
+                 "budgets": budgets.split(",") if budgets else None, "seeds": seeds,
+                 "evaluator": evaluator, "out": str(out) if out else None}
+    try:
+        configs = _bench_configs(config, data, overrides)
+        results = pl.concat([run_benchmark(cfg, ArtifactCache(cfg.output.cache_dir), refresh)
+                             for cfg in configs])
+    except CurateError as err:
+        _fail(err)
+    paths = write_outputs(results, configs[0].bench.out)
+    typer.echo(paths["markdown"].read_text())
+    failed = results.filter(pl.col("error").is_not_null())
+    if failed.height:
+        first = failed.row(0, named=True)
+        n_failed = failed.select("dataset", "selector", "budget", "seed").n_unique()
+        err_console.print(f"[bold red]error:[/] {n_failed} runs failed (first: "
+                          f"{first['selector']} {first['budget']} seed {first['seed']}: "
+                          f"{first['error']}); see {paths['markdown']}", highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(1)
+
+
 @app.command()
 def datasets() -> None:
     """List the builtin datasets (builtin:NAME) with their row and label counts."""

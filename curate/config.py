@@ -76,6 +76,32 @@ class RunConfig(Section):
     seed: int = 0
 
 
+class LoraConfig(Section):
+    """LoRA fine-tuning of a causal LM (the `lora` bench evaluator and training hand-off)."""
+
+    model: str = "builtin:smollm2"
+    rank: int = Field(8, gt=0)
+    alpha: int = Field(16, gt=0)
+    learning_rate: float = Field(2e-4, gt=0)
+    epochs: int = Field(1, gt=0)
+    batch_size: int = Field(8, gt=0)
+    max_length: int = Field(256, gt=0)
+    max_test_rows: int = Field(200, gt=0)
+
+
+class BenchConfig(Section):
+    """`curate bench`: which selectors, budgets and seeds to compare, and how to score them."""
+
+    selectors: list[str] = ["random", "kmq"]
+    budgets: list[str | int | float] = ["1%", "2%", "5%", "10 per label"]
+    seeds: int = Field(5, gt=0)
+    evaluator: Literal["probe", "lora"] = "probe"
+    test_size: float = Field(0.2, gt=0, lt=1)
+    split_seed: int = 0
+    out: Path = Path("bench-results")
+    lora: LoraConfig = LoraConfig()
+
+
 class Config(Section):
     data: DataConfig
     embed: EmbedConfig = EmbedConfig()
@@ -83,6 +109,7 @@ class Config(Section):
     select: SelectConfig = SelectConfig()
     output: OutputConfig = OutputConfig()
     run: RunConfig = RunConfig()
+    bench: BenchConfig = BenchConfig()
 
     def run_name(self) -> str:
         if self.run.name:

@@ -86,8 +86,17 @@ def _read_raw(cfg: DataConfig) -> tuple[pl.DataFrame, Schema | None, str]:
     return _load_dataset(cfg.source, cfg.split), None, cfg.source
 
 
-def _schema_from_config(cfg: DataConfig, default: Schema | None) -> Schema:
-    default = default or Schema()
+def _guess_schema(columns: list[str]) -> Schema:
+    """Conventional column names, used when the config names no content column."""
+    prompt_response = "prompt" in columns and "response" in columns
+    return Schema(text="text" if "text" in columns and not prompt_response else None,
+                  prompt="prompt" if prompt_response else None,
+                  response="response" if prompt_response else None,
+                  image="image" if "image" in columns else None,
+                  label="label" if "label" in columns else None)
+
+
+def _schema_from_config(cfg: DataConfig, default: Schema) -> Schema:
     explicit = any([cfg.text_column, cfg.prompt_column, cfg.image_column, cfg.vector_column])
     if not explicit:
         return Schema(text=default.text, prompt=default.prompt, response=default.response,
@@ -116,7 +125,7 @@ def _check_columns(frame: pl.DataFrame, schema: Schema, id_column: str | None, o
 def load_pool(cfg: DataConfig, seed: int = 0) -> Pool:
     """Load, validate and id a pool. Raises CurateError on any unusable input."""
     frame, default_schema, origin = _read_raw(cfg)
-    schema = _schema_from_config(cfg, default_schema)
+    schema = _schema_from_config(cfg, default_schema or _guess_schema(frame.columns))
     id_column = cfg.id_column or ("id" if "id" in frame.columns else None)
     _check_columns(frame, schema, id_column, origin)
     if frame.height == 0:

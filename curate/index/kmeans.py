@@ -35,6 +35,8 @@ def fit_centroids(x: np.ndarray, k: int, *, niter: int = 300, nredo: int = 5, se
     k = max(1, min(k, len(x)))
     kmeans = faiss.Kmeans(x.shape[1], k, niter=niter, nredo=nredo, seed=seed,
                           spherical=spherical, max_points_per_centroid=max_points_per_centroid,
+                          # only silences faiss's "please provide at least 39k points" warning
+                          min_points_per_centroid=1,
                           gpu=use_gpu, verbose=False)
     kmeans.train(x)
     return kmeans.centroids.copy(), float(kmeans.obj[-1]) if len(kmeans.obj) else 0.0

@@ -1,0 +1,103 @@
+"""Evaluators: train on the selected rows, score on the held-out test rows.
+
+`probe` fits a logistic regression on the frozen embeddings (the standard CPU proxy for
+selection quality); `lora` fine-tunes a small causal LM with LoRA on prompt/response rows
+and reports held-out loss and perplexity.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from curate.config import LoraConfig
+from curate.data import Pool
+from curate.errors import CurateError
+
+# +1: higher is better; -1: lower is better.
+METRIC_DIRECTION = {"accuracy": 1, "macro_f1": 1, "loss": -1, "perplexity": -1}
+
+
+class ProbeEvaluator:
+    """Logistic regression on embeddings; accuracy and macro-F1 on the test rows.
+
+    A subset with a single label predicts that label everywhere (nothing to fit).
+
+    `C` defaults to 100: embeddings are unit vectors, and scikit-learn's C=1 over-regularises
+    them (measured on digits pixels, 72 random rows: accuracy 0.54 at C=1, 0.83 at C=10,
+    0.86 at C=100, 0.87 at C=1000).
+    """
+
+    name = "probe"
+
+    def __init__(self, embeddings: np.ndarray, labels: np.ndarray | None, test_rows: np.ndarray,
+                 C: float = 100.0, max_iter: int = 2000):
+        if labels is None:
+            raise CurateError("the probe evaluator needs labels but the pool has no label column",
+                              "set data.label_column, or use --evaluator lora for "
+                              "prompt/response data")
+        self.embeddings = embeddings
+        self.labels = labels
+        self.test_rows = test_rows
+        self.C = C
+        self.max_iter = max_iter
+
+    def score(self, train_rows: np.ndarray, seed: int) -> dict[str, float]:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import accuracy_score, f1_score
+
+        y_train, y_test = self.labels[train_rows], self.labels[self.test_rows]
+        if len(np.unique(y_train)) == 1:
+            predicted = np.full(len(y_test), y_train[0])
+        else:
+            model = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=seed)
+            model.fit(self.embeddings[train_rows], y_train)
+            predicted = model.predict(self.embeddings[self.test_rows])
+        return {"accuracy": float(accuracy_score(y_test, predicted)),
+                "macro_f1": float(f1_score(y_test, predicted, average="macro",
+                                           labels=np.unique(self.labels)))}
+
+
+class LoraEvaluator:
+    """LoRA fine-tune of a causal LM on the selected prompt/response rows; held-out loss."""
+
+    name = "lora"
+
+    def __init__(self, pool: Pool, test_rows: np.ndarray, settings: LoraConfig, cache_dir: Path):
+        if not (pool.schema.prompt and pool.schema.response):
+            raise CurateError("the lora evaluator needs prompt/response rows",
+                              "set data.prompt_column and data.response_column")
+        from curate.train.causal_lm import load_causal_lm
+        from curate.train.lora import build_examples
+
+        self.settings = settings
+        self.cache_dir = cache_dir
+        _, self.tokenizer_ = load_causal_lm(settings.model, cache_dir)
+        frame = pool.frame
+        self.prompts = frame[pool.schema.prompt].cast(str).to_list()
+        self.responses = frame[pool.schema.response].cast(str).to_list()
+        test_rows = test_rows[:settings.max_test_rows]
+        self.test_ = build_examples(self.tokenizer_, [self.prompts[i] for i in test_rows],
+                                    [self.responses[i] for i in test_rows], settings.max_length)
+
+    def score(self, train_rows: np.ndarray, seed: int) -> dict[str, float]:
+        from curate.train.causal_lm import load_causal_lm
+        from curate.train.lora import (
+            LoraSettings,
+            build_examples,
+            heldout_loss,
+            perplexity,
+            train_lora,
+        )
+
+        s = self.settings
+        model, _ = load_causal_lm(s.model, self.cache_dir)
+        train = build_examples(self.tokenizer_, [self.prompts[i] for i in train_rows],
+                               [self.responses[i] for i in train_rows], s.max_length)
+        settings = LoraSettings(rank=s.rank, alpha=s.alpha, learning_rate=s.learning_rate,
+                                epochs=s.epochs, batch_size=s.batch_size,
+                                max_length=s.max_length, seed=seed)
+        tuned, _ = train_lora(model, train, self.tokenizer_.pad_token_id, settings)
+        loss = heldout_loss(tuned, self.test_, self.tokenizer_.pad_token_id, s.batch_size)
+        return {"loss": loss, "perplexity": perplexity(loss)}

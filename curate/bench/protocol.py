@@ -1,0 +1,133 @@
+"""The benchmark protocol: split once, select per (selector, budget, seed), evaluate, record.
+
+The test part is held out before selection and is never selectable. Embeddings come from
+the run cache; the k-means clustering of the train part is cached too, so both are
+computed once per dataset and reused by every selector, budget and seed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from curate.bench.evaluators import LoraEvaluator, ProbeEvaluator
+from curate.budget import Budget, resolve_budget
+from curate.config import Config
+from curate.errors import CurateError
+from curate.index import cluster_embeddings
+from curate.progress import progress_bar
+from curate.selectors import SelectionView, make_selector
+from curate.stages import embed_stage, load_stage, numeric_columns
+from curate.store import ArtifactCache
+
+RESULT_SCHEMA = {"dataset": pl.Utf8, "selector": pl.Utf8, "budget": pl.Utf8, "rows": pl.Int64,
+                 "seed": pl.Int64, "metric": pl.Utf8, "value": pl.Float64,
+                 "seconds": pl.Float64, "error": pl.Utf8}
+
+
+def stratified_split(labels: np.ndarray | None, n: int, test_size: float, seed: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded (train rows, test rows); stratified by label, singleton labels stay in train."""
+    rng = np.random.default_rng(seed)
+    groups = [np.arange(n)] if labels is None else [np.flatnonzero(labels == v)
+                                                    for v in np.unique(labels)]
+    test = []
+    for rows in groups:
+        k = round(len(rows) * test_size) if len(rows) > 1 else 0
+        test.append(rng.choice(rows, size=min(k, len(rows) - 1), replace=False))
+    test = np.sort(np.concatenate(test)).astype(np.int64)
+    return np.setdiff1d(np.arange(n), test), test
+
+
+@dataclass
+class Workload:
+    """One dataset prepared for benchmarking."""
+
+    name: str
+    view: SelectionView  # the train part only
+    train_rows: np.ndarray  # pool positions of the view's rows
+    evaluator: ProbeEvaluator | LoraEvaluator
+
+
+def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Workload:
+    bench = cfg.bench
+    pool_ref = load_stage(cfg, cache, refresh)
+    embeddings_ref = embed_stage(pool_ref, cfg, cache, refresh)
+    pool, x = pool_ref.load(), embeddings_ref.load()
+    labels = pool.labels()
+    train, test = stratified_split(labels, len(pool), bench.test_size, bench.split_seed)
+    if bench.evaluator == "probe":
+        evaluator = ProbeEvaluator(x, labels, test)
+    else:
+        evaluator = LoraEvaluator(pool, test, bench.lora, cfg.output.cache_dir)
+    train_key = f"{embeddings_ref.key}:train:{bench.test_size}:{bench.split_seed}"
+
+    def clusters():
+        ref = cluster_embeddings(x[train], train_key, cfg.cluster, cfg.run.seed, cache, refresh)
+        return ref.load()
+
+    view = SelectionView(ids=np.arange(len(train)).astype(str), embeddings=x[train],
+                         labels=None if labels is None else labels[train],
+                         scores={k: v[train] for k, v in numeric_columns(pool).items()},
+                         cluster_fn=clusters)
+    return Workload(pool_ref.origin, view, train, evaluator)
+
+
+def resolve_budgets(workload: Workload, specs: list) -> dict[str, Budget]:
+    """Every budget resolved on the train part before any work; bad budgets fail early."""
+    budgets = {}
+    n_labels = 0 if workload.view.labels is None else len(np.unique(workload.view.labels))
+    for spec in specs:
+        budget = resolve_budget(spec, len(workload.view), workload.view.labels)
+        if workload.evaluator.name == "probe" and budget.per_label is None \
+                and budget.total < n_labels:
+            raise CurateError(f"budget '{spec}' is {budget.total} rows, fewer than the "
+                              f"{n_labels} labels: the probe cannot see every label",
+                              "raise the budget or use a per-label budget (10 per label)")
+        budgets[str(spec)] = budget
+    return budgets
+
+
+def _rows(dataset, selector, budget, n, seed, metrics, seconds, error=None) -> list[dict]:
+    return [{"dataset": dataset, "selector": selector, "budget": budget, "rows": n,
+             "seed": seed, "metric": metric, "value": value, "seconds": seconds, "error": error}
+            for metric, value in metrics.items()]
+
+
+def run_benchmark(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> pl.DataFrame:
+    """All (selector, budget, seed) runs plus the full-data ceiling, as a results table.
+
+    A run that fails is recorded with its error (value NaN) and the others go on.
+    """
+    bench = cfg.bench
+    selectors = {name: make_selector(name) for name in bench.selectors}
+    workload = prepare(cfg, cache, refresh)
+    budgets = resolve_budgets(workload, bench.budgets)
+    metric_names = ["accuracy", "macro_f1"] if workload.evaluator.name == "probe" \
+        else ["loss", "perplexity"]
+    records = []
+    started = time.perf_counter()
+    full = workload.evaluator.score(workload.train_rows, bench.split_seed)
+    records += _rows(workload.name, "full", "all", len(workload.train_rows), bench.split_seed,
+                     full, time.perf_counter() - started)
+    total = len(selectors) * len(budgets) * bench.seeds
+    with progress_bar(f"bench {workload.name}", total=total) as advance:
+        for (name, selector), (spec, budget), seed in (
+                (s, b, seed) for s in selectors.items() for b in budgets.items()
+                for seed in range(bench.seeds)):
+            started = time.perf_counter()
+            try:
+                chosen = selector.select(workload.view, budget, seed)["id"].cast(pl.Int64)
+                scores = workload.evaluator.score(workload.train_rows[chosen.to_numpy()], seed)
+                records += _rows(workload.name, name, spec, budget.total, seed, scores,
+                                 time.perf_counter() - started)
+            except Exception as err:  # a failing run is a result; the others go on
+                message = f"{type(err).__name__}: {err}"
+                records += _rows(workload.name, name, spec, budget.total, seed,
+                                 dict.fromkeys(metric_names, float("nan")),
+                                 time.perf_counter() - started, error=message)
+            advance(1)
+    return pl.DataFrame(records, schema=RESULT_SCHEMA)

@@ -1,0 +1,124 @@
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from curate.bench.evaluators import ProbeEvaluator
+from curate.bench.protocol import stratified_split
+from curate.bench.report import paired_difference
+from curate.cli import app
+from curate.errors import CurateError
+from curate.selectors import Picks, Selector, register
+from curate.selectors.registry import _REGISTRY
+
+
+def invoke(*args):
+    result = CliRunner().invoke(app, list(map(str, args)))
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def jsonl(tmp_path, glosses):
+    path = tmp_path / "pool.jsonl"
+    glosses.write_ndjson(path)  # columns id, text, label: found without any column flags
+    return path
+
+
+def bench_args(tmp_path, jsonl, *extra):
+    config = tmp_path / "bench.yaml"
+    config.write_text(f"data:\n  path: {jsonl}\ncluster:\n  k: 8\n  niter: 10\n  nredo: 1\n"
+                      f"output:\n  cache_dir: {tmp_path / 'cache'}\n")
+    return ["bench", config, "--out", tmp_path / "out", *extra]
+
+
+def test_bench_on_a_user_jsonl_writes_three_outputs(tmp_path, jsonl):
+    code, out, err = invoke("bench", "--data", jsonl, "--selectors", "random,kmq", "--budgets",
+                            "0.02", "--seeds", "3", "--out", tmp_path / "out")
+    assert code == 0, err
+    results = pl.read_parquet(tmp_path / "out" / "results.parquet")
+    assert {"dataset", "selector", "budget", "seed", "metric", "value", "seconds"} <= set(
+        results.columns)
+    runs = results.filter(pl.col("selector") != "full")
+    assert runs.select("selector", "seed").n_unique() == 6 and runs["error"].is_null().all()
+    assert (runs["rows"] == 5).all()  # 2% of the 240 train rows
+    assert set(runs["metric"]) == {"accuracy", "macro_f1"}
+    md = (tmp_path / "out" / "results.md").read_text()
+    assert "| kmq | 0.02 | 5 |" in md and "full train set (ceiling)" in md and md in out
+    png = (tmp_path / "out" / "results.png").read_bytes()
+    assert png.startswith(b"\x89PNG")
+
+
+def test_failing_selector_is_recorded_and_exit_is_nonzero(tmp_path, jsonl):
+    @register
+    class FlakySelector(Selector):
+        name = "flaky-test"
+
+        def __init__(self):
+            pass
+
+        def pick(self, view, n, rng):
+            if rng.integers(2) == 0:
+                raise RuntimeError("flaky failure")
+            return Picks(rows=np.arange(n), scores=np.zeros(n), reasons=["first"] * n)
+
+    try:
+        code, _, err = invoke(*bench_args(tmp_path, jsonl, "--selectors", "random,flaky-test",
+                                          "--budgets", "5-per-label", "--seeds", "4"))
+    finally:
+        _REGISTRY.pop("flaky-test")
+    results = pl.read_parquet(tmp_path / "out" / "results.parquet")
+    flaky = results.filter(pl.col("selector") == "flaky-test")
+    failed = flaky.filter(pl.col("error").is_not_null())
+    assert code == 1 and "runs failed" in err
+    assert 0 < failed["seed"].n_unique() < 4  # some seeds failed, the others ran
+    assert failed["value"].is_nan().all() and "flaky failure" in failed["error"][0]
+    assert results.filter(pl.col("selector") == "random")["error"].is_null().all()
+
+
+def test_no_label_column_says_to_use_lora(tmp_path):
+    path = tmp_path / "nolabel.jsonl"
+    pl.DataFrame({"text": [f"row {i}" for i in range(50)]}).write_ndjson(path)
+    code, _, err = invoke("bench", "--data", path, "--out", tmp_path / "o")
+    assert code == 2 and "needs labels" in err and "--evaluator lora" in err
+
+
+def test_budget_smaller_than_label_count(tmp_path, jsonl):
+    code, _, err = invoke(*bench_args(tmp_path, jsonl, "--budgets", "2"))
+    assert code == 2 and "fewer than the 3 labels" in err
+
+
+def test_probe_reaches_known_accuracy_on_separable_toy():
+    """Two classes split by a margin: any linear probe trained on them is exact."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 5))
+    side = np.where(np.arange(400) % 2 == 0, 1.0, -1.0)
+    x[:, 0] = side * (1.0 + np.abs(x[:, 0]))  # a gap of width 2 around the plane x0 = 0
+    labels = np.where(side > 0, "pos", "neg")
+    probe = ProbeEvaluator(x, labels, test_rows=np.arange(200, 400))
+    scores = probe.score(np.arange(200), seed=0)
+    assert scores == {"accuracy": 1.0, "macro_f1": 1.0}
+    one_class = probe.score(np.flatnonzero(labels[:200] == "pos"), seed=0)
+    assert one_class["accuracy"] == pytest.approx(np.mean(labels[200:] == "pos"))
+
+
+def test_probe_without_labels_is_a_clear_error():
+    with pytest.raises(CurateError, match="needs labels"):
+        ProbeEvaluator(np.zeros((3, 2)), None, np.arange(1))
+
+
+def test_stratified_split_keeps_label_shares_and_singletons():
+    labels = np.array(["a"] * 50 + ["b"] * 20 + ["c"])
+    train, test = stratified_split(labels, len(labels), 0.2, seed=0)
+    assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == 71
+    assert (labels[test] == "a").sum() == 10 and (labels[test] == "b").sum() == 4
+    assert "c" in labels[train]
+    again = stratified_split(labels, len(labels), 0.2, seed=0)
+    assert np.array_equal(again[1], test)
+
+
+def test_paired_difference_interval():
+    diff, half = paired_difference(np.array([0.6, 0.7, 0.8]), np.array([0.5, 0.6, 0.7]))
+    assert diff == pytest.approx(0.1) and half == pytest.approx(0.0, abs=1e-12)
+    diff, half = paired_difference(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+    # t(0.975, 1) = 12.706; sd = 0.7071; n = 2
+    assert diff == 1.5 and half == pytest.approx(12.706 * 0.70711 / np.sqrt(2), rel=1e-3)
