@@ -86,6 +86,7 @@ class LoraConfig(Section):
     epochs: int = Field(1, gt=0)
     batch_size: int = Field(8, gt=0)
     max_length: int = Field(256, gt=0)
+    target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
     max_test_rows: int = Field(200, gt=0)
 
 

@@ -8,7 +8,7 @@ import tempfile
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="curate-prefect-"))
+os.environ.setdefault("PREFECT_HOME", os.path.join(tempfile.gettempdir(), "curate-tests-prefect"))
 os.environ.setdefault("CURATE_PROGRESS", "0")
 
 import json
@@ -66,3 +66,35 @@ def blobs() -> tuple[np.ndarray, np.ndarray]:
     centres = np.eye(16, dtype=np.float32)[:6]
     labels = np.repeat(np.arange(6), 100)
     return unit_rows(centres[labels] + rng.normal(scale=0.08, size=(600, 16))), labels
+
+
+@pytest.fixture(scope="session")
+def chat_rows():
+    pool = load_pool(DataConfig(source="builtin:chatterbot"))
+    frame = pool.frame.filter(pool.frame["label"].is_in(["greetings", "ai", "humor"]))
+    return frame["prompt"].to_list(), frame["response"].to_list()
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory, chat_rows):
+    """A tiny random Llama and a word-level tokenizer trained on the rows, in a folder."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    raw = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    raw.pre_tokenizer = pre_tokenizers.Whitespace()
+    raw.train_from_iterator(chat_rows[0] + chat_rows[1], trainers.WordLevelTrainer(
+        special_tokens=["<pad>", "<unk>", "</s>"]))
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="<pad>",
+                                        unk_token="<unk>", eos_token="</s>")
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+                         max_position_embeddings=256,
+                         # wide enough an output layer that frozen random logits can move
+                         initializer_range=0.2)
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return str(folder)

@@ -97,7 +97,8 @@ class LoraEvaluator:
                                [self.responses[i] for i in train_rows], s.max_length)
         settings = LoraSettings(rank=s.rank, alpha=s.alpha, learning_rate=s.learning_rate,
                                 epochs=s.epochs, batch_size=s.batch_size,
-                                max_length=s.max_length, seed=seed)
+                                max_length=s.max_length, seed=seed,
+                                target_modules=tuple(s.target_modules))
         tuned, _ = train_lora(model, train, self.tokenizer_.pad_token_id, settings)
         loss = heldout_loss(tuned, self.test_, self.tokenizer_.pad_token_id, s.batch_size)
         return {"loss": loss, "perplexity": perplexity(loss)}

@@ -122,3 +122,25 @@ def test_paired_difference_interval():
     diff, half = paired_difference(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
     # t(0.975, 1) = 12.706; sd = 0.7071; n = 2
     assert diff == 1.5 and half == pytest.approx(12.706 * 0.70711 / np.sqrt(2), rel=1e-3)
+
+
+def test_lora_evaluator_through_bench(tmp_path, tiny_lm, chat_rows):
+    path = tmp_path / "chat.jsonl"
+    prompts, responses = chat_rows
+    pl.DataFrame({"prompt": prompts, "response": responses,
+                  "label": ["chat"] * len(prompts)}).write_ndjson(path)
+    config = tmp_path / "lora.yaml"
+    config.write_text(
+        f"data:\n  path: {path}\ncluster:\n  k: 4\n  niter: 10\n  nredo: 1\n"
+        f"output:\n  cache_dir: {tmp_path / 'cache'}\n"
+        f"bench:\n  evaluator: lora\n  lora:\n    model: {tiny_lm}\n    learning_rate: 0.02\n"
+        f"    epochs: 4\n    batch_size: 16\n    max_length: 64\n"
+        f"    target_modules: [q_proj, v_proj, o_proj, up_proj, down_proj]\n")
+    code, _, err = invoke("bench", config, "--selectors", "random", "--budgets", "10",
+                          "--seeds", "2", "--out", tmp_path / "out")
+    assert code == 0, err
+    results = pl.read_parquet(tmp_path / "out" / "results.parquet")
+    loss = results.filter(pl.col("metric") == "loss")
+    assert set(results["metric"]) == {"loss", "perplexity"} and loss["value"].is_finite().all()
+    full = loss.filter(pl.col("selector") == "full")["value"][0]
+    assert full < loss.filter(pl.col("selector") == "random")["value"].min()  # more data helps

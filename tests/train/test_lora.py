@@ -1,40 +1,5 @@
-import pytest
 
-from curate.config import DataConfig
-from curate.data import load_pool
 from curate.train.lora import LoraSettings, build_examples, heldout_loss, train_lora
-
-
-@pytest.fixture(scope="module")
-def chat_rows():
-    pool = load_pool(DataConfig(source="builtin:chatterbot"))
-    frame = pool.frame.filter(pool.frame["label"].is_in(["greetings", "ai", "humor"]))
-    return frame["prompt"].to_list(), frame["response"].to_list()
-
-
-@pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory, chat_rows):
-    """A tiny random Llama and a word-level tokenizer trained on the rows, in a folder."""
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    raw = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    raw.pre_tokenizer = pre_tokenizers.Whitespace()
-    raw.train_from_iterator(chat_rows[0] + chat_rows[1], trainers.WordLevelTrainer(
-        special_tokens=["<pad>", "<unk>", "</s>"]))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=raw, pad_token="<pad>",
-                                        unk_token="<unk>", eos_token="</s>")
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
-                         max_position_embeddings=256,
-                         # wide enough an output layer that frozen random logits can move
-                         initializer_range=0.2)
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return str(folder)
 
 
 def test_prompt_tokens_are_masked(tiny_lm, chat_rows):
