@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from curate.config import load_config, parse_config
@@ -51,3 +53,10 @@ def test_missing_and_malformed_files(tmp_path):
 def test_allow_smaller_override(tmp_path):
     cfg = load_config(write(tmp_path, "data:\n  source: builtin:digits\n"), allow_smaller=True)
     assert cfg.select.allow_smaller
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_shipped_configs_are_valid(path):
+    cfg = load_config(path)
+    assert cfg.data.source.startswith("builtin:")
