@@ -36,7 +36,7 @@ demo: setup data
 	$(VENV)/bin/curate run configs/demo.yaml
 
 lint: setup
-	$(VENV)/bin/ruff check curate tests benchmarks
+	$(VENV)/bin/ruff check .
 
 test: setup data lint
 	PREFECT_HOME=$$(mktemp -d) $(PY) -m pytest -q
