@@ -31,6 +31,8 @@ class SelectionView:
         labels: (N,) label strings, or None.
         scores: score name -> (N,) array (quality, influence, ...).
         cluster_fn: returns (centroids (k, d), assignment (N,)) for the whole pool.
+        score_fn: score_fn(name) computes a missing score (and any computed with it);
+            by default influence and effort come from a surrogate trained on this view.
     """
 
     ids: np.ndarray
@@ -38,6 +40,7 @@ class SelectionView:
     labels: np.ndarray | None = None
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     cluster_fn: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
+    score_fn: Callable[[str], dict[str, np.ndarray]] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -57,13 +60,30 @@ class SelectionView:
         """(N,) cluster id of each row."""
         return self._clusters[1]
 
+    def score(self, name: str) -> np.ndarray:
+        """The named score, computed on first use (surrogate scores need no set-up)."""
+        if name not in self.scores:
+            self.scores.update(self.score_fn(name) if self.score_fn else
+                               self._surrogate_scores(name))
+        return self.scores[name]
+
+    def _surrogate_scores(self, name: str) -> dict[str, np.ndarray]:
+        from curate.scoring import SURROGATE_SCORES, surrogate_scores
+
+        if name not in SURROGATE_SCORES:
+            raise KeyError(f"no score named '{name}' and no way to compute it")
+        # Without labels the k-means clusters serve as the surrogate's pseudo-labels.
+        labels = self.labels if self.labels is not None else self.clusters
+        return surrogate_scores(self.embeddings, labels)
+
     def subset(self, rows: np.ndarray) -> SelectionView:
-        """The view restricted to `rows`; clusters stay those of the whole pool."""
+        """The view restricted to `rows`; clusters and scores stay those of the whole pool."""
         return SelectionView(
             ids=self.ids[rows], embeddings=self.embeddings[rows],
             labels=None if self.labels is None else self.labels[rows],
             scores={k: v[rows] for k, v in self.scores.items()},
             cluster_fn=lambda: (self.centroids, self.clusters[rows]),
+            score_fn=lambda name: {name: self.score(name)[rows]},
         )
 
 
