@@ -92,6 +92,8 @@ def write_run_folder(cfg: Config, pool, selection, stages: dict, out_dir: Path) 
         (tmp / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"),
                                                         sort_keys=False))
         shutil.copyfile(selection.path, tmp / "selection.parquet")
+        if (scores := selection.path.with_name("scores.parquet")).exists():
+            shutil.copyfile(scores, tmp / "scores.parquet")
         subset.write_parquet(tmp / "subset" / "subset.parquet")
         datasets.Dataset.from_polars(subset).save_to_disk(str(tmp / "subset" / "dataset"))
         write_json(tmp / "manifest.json", {

@@ -121,10 +121,15 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
     view = SelectionView(ids=pool.ids, embeddings=vectors, labels=pool.labels(),
                          scores=numeric_columns(pool),
                          cluster_fn=clusters.load if clusters else None)
+    user_columns = set(view.scores)
     selection = selector.select(view, budget, cfg.run.seed)
     _check_selection(selection, budget, pool)
     with atomic_path(folder / "selection.parquet") as tmp:
         selection.write_parquet(tmp)
+    computed = {k: v for k, v in view.scores.items() if k not in user_columns}
+    if computed:  # scores a selector computed (influence, effort...), one column each
+        with atomic_path(folder / "scores.parquet") as tmp:
+            pl.DataFrame({"id": pool.ids, **computed}).write_parquet(tmp)
     budget_info = asdict(budget)
     cache.finish("select", key, {"budget": budget_info, "rows": selection.height,
                                  "selector": cfg.select.selector, "params": selector.get_params()})

@@ -152,3 +152,16 @@ def test_numeric_pool_column_is_a_quality_score(tmp_path, glosses):
         assert picked.sum() >= 1
         assert not ((~rewarded & picked).any() and (rewarded & ~picked).any())
     assert pool.filter("chosen")["reward"].sum() >= 1e3 * 8  # far above the 3 random expects
+
+
+def test_dealrec_run_writes_its_scores(tmp_path, glosses_jsonl):
+    config = write_config(tmp_path, {"path": str(glosses_jsonl), "id_column": "uid",
+                                     "text_column": "gloss", "label_column": "topic"},
+                          select={"selector": "dealrec", "budget": 30})
+    code, _, err = invoke("select", config)
+    assert code == 0, err
+    run_dir = run_folders(tmp_path)[0]
+    scores = pl.read_parquet(run_dir / "scores.parquet")
+    assert scores.columns == ["id", "influence", "effort"] and scores.height == 300
+    assert scores["effort"].is_finite().all() and (scores["effort"] > 0).all()
+    assert pl.read_parquet(run_dir / "selection.parquet").height == 30
