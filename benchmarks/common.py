@@ -1,0 +1,50 @@
+"""Shared helpers for the benchmarks: timing, memory, machine description, real vectors."""
+
+from __future__ import annotations
+
+import os
+import platform
+import resource
+import time
+from contextlib import contextmanager
+
+import numpy as np
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def timer(into: dict, key: str):
+    started = time.perf_counter()
+    yield
+    into[key] = round(time.perf_counter() - started, 3)
+
+
+def machine() -> dict:
+    import torch
+
+    from curate.embed.device import cpu_has_bf16
+    from curate.run import package_versions
+
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info
+                        if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "bf16": cpu_has_bf16(),
+            "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
+            "versions": package_versions(), "date": time.strftime("%Y-%m-%d %H:%M UTC",
+                                                                  time.gmtime())}
+
+
+def mixture(n: int, d: int, components: int, seed: int = 0) -> np.ndarray:
+    """Unit vectors from a seeded Gaussian mixture: clustered like real embeddings."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(components, d)).astype(np.float32)
+    x = centres[rng.integers(components, size=n)] + 0.6 * rng.normal(size=(n, d)).astype(
+        np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)

@@ -1,0 +1,39 @@
+"""k-means: faiss (curate.index) vs scikit-learn KMeans on the same vectors and settings."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from benchmarks.common import mixture
+from curate.index import fit_centroids, nearest
+
+
+def inertia(x: np.ndarray, centroids: np.ndarray) -> float:
+    """Sum of squared L2 distances to the nearest centroid, computed one way for both."""
+    _, distances = nearest(x, centroids, inner_product=False)
+    return float(distances[:, 0].astype(np.float64).sum())
+
+
+def run(n: int = 200_000, d: int = 384, k: int = 512, iterations: int = 20) -> dict:
+    from sklearn.cluster import KMeans
+
+    x = mixture(n, d, components=1000)
+    started = time.perf_counter()
+    centroids, _ = fit_centroids(x, k, niter=iterations, nredo=1, seed=0, spherical=False,
+                                 max_points_per_centroid=n)  # train on every point
+    nearest(x, centroids, inner_product=False)
+    faiss_s = time.perf_counter() - started
+    print(f"  faiss: {faiss_s:.1f} s")
+    started = time.perf_counter()
+    model = KMeans(n_clusters=k, n_init=1, max_iter=iterations, init="random", tol=0.0,
+                   algorithm="lloyd", random_state=0).fit(x)
+    sklearn_s = time.perf_counter() - started
+    print(f"  scikit-learn: {sklearn_s:.1f} s")
+    faiss_inertia, sklearn_inertia = inertia(x, centroids), inertia(x, model.cluster_centers_)
+    return {"n": n, "d": d, "k": k, "iterations": iterations, "init": "random, 1 run",
+            "faiss_s": round(faiss_s, 2), "sklearn_s": round(sklearn_s, 2),
+            "speedup_faiss_vs_sklearn": round(sklearn_s / faiss_s, 2),
+            "faiss_inertia": faiss_inertia, "sklearn_inertia": sklearn_inertia,
+            "inertia_ratio_faiss_over_sklearn": round(faiss_inertia / sklearn_inertia, 4)}

@@ -1,0 +1,63 @@
+"""Render benchmarks/results/README.md from the JSON files a run wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def _embedding(data: dict) -> list[str]:
+    lines = [f"## Embedding throughput (all-MiniLM-L6-v2, max length {data['max_length']})",
+             "", "| workload | method | texts/s | cos min / mean to fp32 ST |", "|---|---|---|---|"]
+    for workload, rows in data["workloads"].items():
+        for method, row in rows.items():
+            if method != "ratios":
+                lines.append(f"| {workload} | {method} | {row['texts_per_s']} | "
+                             f"{row['cos_min']:.6f} / {row['cos_mean']:.6f} |")
+        r = rows["ratios"]
+        lines.append(f"| {workload} | **curate auto / ST default; / ST autocast** | "
+                     f"**{r['auto_vs_st_default']}x; {r['auto_vs_st_autocast']}x** | |")
+    return [*lines, ""]
+
+
+def _kmeans(d: dict) -> list[str]:
+    return [f"## k-means: faiss vs scikit-learn ({d['n']:,} x {d['d']}, k={d['k']}, "
+            f"{d['iterations']} Lloyd iterations, {d['init']})", "",
+            "| | faiss (curate.index) | scikit-learn KMeans | ratio |", "|---|---|---|---|",
+            f"| seconds (fit + assign) | {d['faiss_s']} | {d['sklearn_s']} | "
+            f"{d['speedup_faiss_vs_sklearn']}x faster |",
+            f"| inertia | {d['faiss_inertia']:.6g} | {d['sklearn_inertia']:.6g} | "
+            f"{d['inertia_ratio_faiss_over_sklearn']} |", ""]
+
+
+def _scoring(d: dict) -> list[str]:
+    return [f"## Influence and effort (MLP surrogate, {d['parameters']:,} parameters, "
+            f"{d['rows']:,} x {d['dim']}, {d['classes']} classes)", "",
+            "| | curate | per-sample backward loop | ratio |", "|---|---|---|---|",
+            f"| influence rows/s | {d['influence_rows_per_s']:,} | "
+            f"{d['loop_influence_rows_per_s']:,} | {d['speedup_influence_vs_loop']}x |",
+            f"| effort rows/s | {d['effort_rows_per_s']:,} | {d['loop_effort_rows_per_s']:,} | "
+            f"{d['speedup_effort_vs_loop']}x |",
+            f"| influence + effort, all rows | {d['influence_and_effort_s']} s | | |",
+            f"| surrogate training (3 epochs) | {d['surrogate_train_s']} s | | |",
+            "", f"The loop was timed on {d['loop_rows_measured']:,} rows.", ""]
+
+
+RENDER = {"embedding": _embedding, "kmeans": _kmeans, "scoring": _scoring}
+
+
+def write_readme(folder: Path) -> None:
+    lines = ["# Speed benchmarks", "", "Written by `make bench` (`python benchmarks/run.py`)."]
+    machine = None
+    for name, render in RENDER.items():
+        path = folder / f"{name}.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            machine = machine or data["machine"]
+            lines += ["", *render(data)]
+    if machine:
+        lines[3:3] = ["", f"Machine: {machine['cpu']}, {machine['cores']} cores, bf16 units: "
+                          f"{machine['bf16']}; {machine['date']}; torch "
+                          f"{machine['versions'].get('torch')}, faiss "
+                          f"{machine['versions'].get('faiss-cpu')}."]
+    (folder / "README.md").write_text("\n".join(lines) + "\n")

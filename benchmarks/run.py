@@ -1,0 +1,48 @@
+"""`make bench`: speed benchmarks, written to benchmarks/results/ (JSON and README.md).
+
+Every figure is a ratio against a baseline measured in the same run on the same data.
+Selection quality is benchmarked separately by `curate bench` (benchmarks/selection.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks import embedding, kmeans, scoring
+from benchmarks.common import machine, peak_rss_mb
+from benchmarks.report import write_readme
+from curate.store import write_json
+
+SECTIONS = {
+    "embedding": (embedding.run, {"n_glosses": 1000, "n_articles": 100}),
+    "kmeans": (kmeans.run, {"n": 20_000, "k": 64}),
+    "scoring": (scoring.run, {"n": 10_000, "loop_rows": 300}),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--only", default=",".join(SECTIONS),
+                        help=f"comma-separated sections: {', '.join(SECTIONS)}")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, a smoke run")
+    args = parser.parse_args()
+    results = {"machine": machine(), "quick": args.quick}
+    for name in args.only.split(","):
+        run, quick_sizes = SECTIONS[name]
+        print(f"[{name}]", flush=True)
+        results[name] = run(**(quick_sizes if args.quick else {}))
+        results[name]["peak_rss_mb_so_far"] = round(peak_rss_mb())
+        write_json(args.out / f"{name}.json", {"machine": results["machine"], **results[name]})
+    write_readme(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
