@@ -66,6 +66,17 @@ class SelectConfig(Section):
     allow_smaller: bool = False
 
 
+class ScoringConfig(Section):
+    """Scores for DEALRec-style selectors. Without `effort_model`, influence and effort both
+    come from a small surrogate classifier on the embeddings (it stands in for the target
+    model); with it, prompt/response pools get effort from that causal LM's last-layer
+    LoRA B gradient norms."""
+
+    effort_model: str | None = None
+    effort_batch_size: int = Field(8, gt=0)
+    effort_max_length: int = Field(256, gt=0)
+
+
 class OutputConfig(Section):
     dir: Path = Path("runs")
     cache_dir: Path = Path(".curate-cache")
@@ -108,6 +119,7 @@ class Config(Section):
     embed: EmbedConfig = EmbedConfig()
     cluster: ClusterConfig = ClusterConfig()
     select: SelectConfig = SelectConfig()
+    scoring: ScoringConfig = ScoringConfig()
     output: OutputConfig = OutputConfig()
     run: RunConfig = RunConfig()
     bench: BenchConfig = BenchConfig()

@@ -107,6 +107,7 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
     key = hash_json({"pool": pool_ref.fingerprint, "embeddings": embeddings.key,
                      "clusters": clusters.key if clusters else None,
                      "select": cfg.select.model_dump(mode="json"), "seed": cfg.run.seed,
+                     "scoring": cfg.scoring.model_dump(mode="json"),
                      "version": 1})
     folder = cache.entry("select", key)
     if cache.is_complete("select", key) and not refresh:
@@ -122,6 +123,14 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
                          scores=numeric_columns(pool),
                          cluster_fn=clusters.load if clusters else None)
     user_columns = set(view.scores)
+    if cfg.scoring.effort_model and pool.schema.prompt and pool.schema.response:
+        from curate.scoring.lm_effort import lm_effort_for
+
+        frame = pool.frame
+        view.scores["effort"] = lm_effort_for(
+            cfg.scoring.effort_model, cfg.output.cache_dir, frame[pool.schema.prompt].to_list(),
+            frame[pool.schema.response].to_list(), batch_size=cfg.scoring.effort_batch_size,
+            max_length=cfg.scoring.effort_max_length, seed=cfg.run.seed)
     selection = selector.select(view, budget, cfg.run.seed)
     _check_selection(selection, budget, pool)
     with atomic_path(folder / "selection.parquet") as tmp:

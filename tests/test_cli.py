@@ -165,3 +165,23 @@ def test_dealrec_run_writes_its_scores(tmp_path, glosses_jsonl):
     assert scores.columns == ["id", "influence", "effort"] and scores.height == 300
     assert scores["effort"].is_finite().all() and (scores["effort"] > 0).all()
     assert pl.read_parquet(run_dir / "selection.parquet").height == 30
+
+
+def test_dealrec_on_prompt_response_rows_takes_effort_from_the_lm(tmp_path, tiny_lm, chat_rows):
+    path = tmp_path / "chat.parquet"
+    prompts, responses = chat_rows
+    pl.DataFrame({"prompt": prompts, "response": responses}).write_parquet(path)
+    config = write_config(tmp_path, {"path": str(path)},
+                          select={"selector": "dealrec", "budget": 20},
+                          scoring={"effort_model": tiny_lm, "effort_max_length": 64})
+    code, _, err = invoke("select", config)
+    assert code == 0, err
+    scores = pl.read_parquet(run_folders(tmp_path)[0] / "scores.parquet")
+    assert scores.height == len(prompts) and (scores["effort"] > 0).all()
+
+    from curate.scoring.lm_effort import lm_effort
+    from curate.train.causal_lm import load_causal_lm
+
+    model, tokenizer = load_causal_lm(tiny_lm, "unused")
+    expected = lm_effort(model, tokenizer, prompts[:8], responses[:8], max_length=64)
+    assert np.allclose(scores["effort"].to_numpy()[:8], expected, rtol=1e-3)

@@ -63,8 +63,9 @@ class SelectionView:
     def score(self, name: str) -> np.ndarray:
         """The named score, computed on first use (surrogate scores need no set-up)."""
         if name not in self.scores:
-            self.scores.update(self.score_fn(name) if self.score_fn else
-                               self._surrogate_scores(name))
+            computed = self.score_fn(name) if self.score_fn else self._surrogate_scores(name)
+            for key, values in computed.items():  # never replace a score given or computed
+                self.scores.setdefault(key, values)
         return self.scores[name]
 
     def _surrogate_scores(self, name: str) -> dict[str, np.ndarray]:
