@@ -38,6 +38,14 @@ class DataConfig(Section):
         return self
 
 
+class TargetConfig(DataConfig):
+    """A small sample of the task the fine-tune is for (distribution-shift selectors).
+
+    Any source the pool accepts; `labels` keeps only rows with those labels."""
+
+    labels: list[str] | None = None
+
+
 class EmbedConfig(Section):
     model: str = "builtin:minilm"
     pooling: Literal["mean", "cls"] = "mean"
@@ -116,6 +124,7 @@ class BenchConfig(Section):
 
 class Config(Section):
     data: DataConfig
+    target: TargetConfig | None = None
     embed: EmbedConfig = EmbedConfig()
     cluster: ClusterConfig = ClusterConfig()
     select: SelectConfig = SelectConfig()

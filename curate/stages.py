@@ -12,13 +12,15 @@ import importlib.metadata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from curate.budget import Budget, resolve_budget
-from curate.config import Config
+from curate.config import Config, DataConfig
 from curate.data import Pool, Schema, load_pool
 from curate.data.builtin import BUILTINS
 from curate.embed import EmbeddingsRef, check_finite, embed_pool
+from curate.errors import CurateError
 from curate.index import ClustersRef, cluster_embeddings
 from curate.selectors import SelectionView, make_selector
 from curate.store import ArtifactCache, atomic_path, hash_json
@@ -108,6 +110,7 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
                      "clusters": clusters.key if clusters else None,
                      "select": cfg.select.model_dump(mode="json"), "seed": cfg.run.seed,
                      "scoring": cfg.scoring.model_dump(mode="json"),
+                     "target": cfg.target.model_dump(mode="json") if cfg.target else None,
                      "version": 1})
     folder = cache.entry("select", key)
     if cache.is_complete("select", key) and not refresh:
@@ -121,7 +124,8 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
                             cfg.select.allow_smaller)
     view = SelectionView(ids=pool.ids, embeddings=vectors, labels=pool.labels(),
                          scores=numeric_columns(pool),
-                         cluster_fn=clusters.load if clusters else None)
+                         cluster_fn=clusters.load if clusters else None,
+                         target=target_embeddings(cfg, cache, refresh))
     user_columns = set(view.scores)
     if cfg.scoring.effort_model and pool.schema.prompt and pool.schema.response:
         from curate.scoring.lm_effort import lm_effort_for
@@ -144,6 +148,25 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
                                  "selector": cfg.select.selector, "params": selector.get_params()})
     return SelectionRef(folder / "selection.parquet", key, budget_info, selection.height,
                         cache_hit=False)
+
+
+def target_embeddings(cfg: Config, cache: ArtifactCache, refresh: bool = False):
+    """The target set's embeddings (same model and cache as the pool), or None."""
+    if cfg.target is None:
+        return None
+    target = load_pool(DataConfig(**cfg.target.model_dump(exclude={"labels"})), cfg.run.seed)
+    if cfg.target.labels is not None:
+        labels = target.labels()
+        if labels is None:
+            raise CurateError("target.labels filters by label but the target has no label column",
+                              "set target.label_column")
+        keep = np.isin(labels, cfg.target.labels)
+        if not keep.any():
+            raise CurateError(f"no target rows have labels {cfg.target.labels}",
+                              f"choose from: {', '.join(sorted(set(labels))[:20])}")
+        target = Pool(frame=target.frame.filter(pl.Series(keep)), schema=target.schema,
+                      origin=target.origin)
+    return embed_pool(target, cfg.embed, cache, refresh).load()
 
 
 def numeric_columns(pool: Pool) -> dict:

@@ -185,3 +185,28 @@ def test_dealrec_on_prompt_response_rows_takes_effort_from_the_lm(tmp_path, tiny
     model, tokenizer = load_causal_lm(tiny_lm, "unused")
     expected = lm_effort(model, tokenizer, prompts[:8], responses[:8], max_length=64)
     assert np.allclose(scores["effort"].to_numpy()[:8], expected, rtol=1e-3)
+
+
+def test_ot_selects_toward_a_target_set(tmp_path, glosses):
+    """Pool: all three categories; target: food glosses. OT picks mostly food."""
+    pool_path, target_path = tmp_path / "pool.parquet", tmp_path / "target.parquet"
+    glosses.write_parquet(pool_path)
+    food = glosses.filter(pl.col("label") == "noun.food")
+    food.head(40).write_parquet(target_path)
+    config = write_config(tmp_path, {"path": str(pool_path)},
+                          target={"path": str(target_path)},
+                          select={"selector": "ot", "budget": 30})
+    code, _, err = invoke("select", config)
+    assert code == 0, err
+    run_dir = run_folders(tmp_path)[0]
+    chosen = pl.read_parquet(run_dir / "subset" / "subset.parquet")
+    share = (chosen["label"] == "noun.food").mean()
+    assert share > 0.8 and share > 2 * (glosses["label"] == "noun.food").mean()
+    assert "ot_potential" in pl.read_parquet(run_dir / "scores.parquet").columns
+
+
+def test_ot_without_target_is_a_clear_error(tmp_path, glosses_jsonl):
+    config = write_config(tmp_path, {"path": str(glosses_jsonl), "text_column": "gloss"},
+                          select={"selector": "ot", "budget": 10})
+    code, _, err = invoke("select", config)
+    assert code == 2 and "needs a target set" in err

@@ -33,6 +33,7 @@ class SelectionView:
         cluster_fn: returns (centroids (k, d), assignment (N,)) for the whole pool.
         score_fn: score_fn(name) computes a missing score (and any computed with it);
             by default influence and effort come from a surrogate trained on this view.
+        target: (M, d) embeddings of the target set, for distribution-shift selectors.
     """
 
     ids: np.ndarray
@@ -41,6 +42,7 @@ class SelectionView:
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     cluster_fn: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
     score_fn: Callable[[str], dict[str, np.ndarray]] | None = None
+    target: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -85,6 +87,7 @@ class SelectionView:
             scores={k: v[rows] for k, v in self.scores.items()},
             cluster_fn=lambda: (self.centroids, self.clusters[rows]),
             score_fn=lambda name: {name: self.score(name)[rows]},
+            target=self.target,
         )
 
 

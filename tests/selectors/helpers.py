@@ -12,7 +12,8 @@ def view_of(x: np.ndarray, k: int = 6, labels=None, scores=None, seed: int = 0) 
         return centroids, nearest(x, centroids)[0][:, 0]
 
     return SelectionView(ids=np.array([f"row-{i:04d}" for i in range(len(x))]), embeddings=x,
-                         labels=labels, scores=scores or {}, cluster_fn=clusters)
+                         labels=labels, scores=scores or {}, cluster_fn=clusters,
+                         target=x[::3])  # for selectors that move toward a target set
 
 
 def fixed_clusters(x: np.ndarray, assignment: np.ndarray, scores=None) -> SelectionView:
