@@ -127,7 +127,12 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
                          cluster_fn=clusters.load if clusters else None,
                          target=target_embeddings(cfg, cache, refresh))
     user_columns = set(view.scores)
-    if cfg.scoring.effort_model and pool.schema.prompt and pool.schema.response:
+    scores_key = hash_json({"embeddings": embeddings.key, "pool": pool_ref.fingerprint,
+                            "scoring": cfg.scoring.model_dump(mode="json"), "version": 1})
+    if cache.is_complete("scores", scores_key) and not refresh:  # trained once per pool
+        saved = pl.read_parquet(cache.entry("scores", scores_key) / "scores.parquet")
+        view.scores.update({c: saved[c].to_numpy() for c in saved.columns if c != "id"})
+    elif cfg.scoring.effort_model and pool.schema.prompt and pool.schema.response:
         from curate.scoring.lm_effort import lm_effort_for
 
         frame = pool.frame
@@ -141,8 +146,13 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
         selection.write_parquet(tmp)
     computed = {k: v for k, v in view.scores.items() if k not in user_columns}
     if computed:  # scores a selector computed (influence, effort...), one column each
+        scores = pl.DataFrame({"id": pool.ids, **computed})
         with atomic_path(folder / "scores.parquet") as tmp:
-            pl.DataFrame({"id": pool.ids, **computed}).write_parquet(tmp)
+            scores.write_parquet(tmp)
+        if "ot_potential" not in computed:  # OT potentials depend on the target too
+            with atomic_path(cache.entry("scores", scores_key) / "scores.parquet") as tmp:
+                scores.write_parquet(tmp)
+            cache.finish("scores", scores_key, {"columns": list(computed)})
     budget_info = asdict(budget)
     cache.finish("select", key, {"budget": budget_info, "rows": selection.height,
                                  "selector": cfg.select.selector, "params": selector.get_params()})

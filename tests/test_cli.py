@@ -210,3 +210,23 @@ def test_ot_without_target_is_a_clear_error(tmp_path, glosses_jsonl):
                           select={"selector": "ot", "budget": 10})
     code, _, err = invoke("select", config)
     assert code == 2 and "needs a target set" in err
+
+
+def test_surrogate_scores_are_cached_and_reused_by_kmq(tmp_path, glosses_jsonl, monkeypatch):
+    data = {"path": str(glosses_jsonl), "id_column": "uid", "text_column": "gloss",
+            "label_column": "topic"}
+    assert invoke("select", write_config(tmp_path, data, select={"selector": "dealrec",
+                                                                 "budget": 30}))[0] == 0
+    import curate.scoring
+
+    def fail(*_args, **_kwargs):
+        raise AssertionError("the surrogate was trained again")
+
+    monkeypatch.setattr(curate.scoring, "surrogate_scores", fail)
+    config = write_config(tmp_path, data, select={"selector": "kmq", "budget": 30,
+                                                  "params": {"quality": "influence"}})
+    code, _, err = invoke("select", config)
+    assert code == 0, err
+    first, second = run_folders(tmp_path)
+    assert pl.read_parquet(first / "scores.parquet").equals(
+        pl.read_parquet(second / "scores.parquet"))

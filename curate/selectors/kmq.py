@@ -66,7 +66,8 @@ class KMQSelector(Selector):
     """Per-cluster quota, quality-weighted draws inside each cluster.
 
     Args:
-        quality: name of a score column used as quality; None gives uniform draws.
+        quality: a score used as quality: a numeric pool column, or a computed score such as
+            `influence` or `effort`; None gives uniform draws.
         temperature: quality is divided by this before the softmax.
     """
 
@@ -90,10 +91,12 @@ class KMQSelector(Selector):
     def _quality(self, view: SelectionView) -> np.ndarray:
         if self.quality is None:
             return np.zeros(len(view))
-        if self.quality not in view.scores:
+        try:
+            quality = np.asarray(view.score(self.quality), dtype=np.float64)
+        except KeyError:
             raise CurateError(f"kmq quality score '{self.quality}' is not available",
-                              f"use one of: {', '.join(view.scores) or 'no scores computed'}")
-        quality = np.asarray(view.scores[self.quality], dtype=np.float64)
+                              "use a numeric pool column, influence or effort "
+                              f"(present: {', '.join(view.scores) or 'none'})") from None
         if not np.isfinite(quality).all():
             raise CurateError(f"kmq quality score '{self.quality}' has "
                               f"{int((~np.isfinite(quality)).sum())} missing or infinite values",
