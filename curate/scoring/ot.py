@@ -41,6 +41,7 @@ class SinkhornSettings:
     seed: int = 0
     device: str = "auto"
     dtype: str = "float32"  # float64 for reference-grade potentials on small problems
+    keep_cost_entries: int = 250_000_000  # solves this small keep their cost matrix (1 GB)
 
 
 def _device(name: str):
@@ -56,31 +57,49 @@ def _cost(y, x_chunk, y_sq, x_sq):
     return (y_sq[:, None] + x_sq[None, :] - 2.0 * (y @ x_chunk.T)).clamp_(min=0)
 
 
-def c_transform(f, y, x, eps: float, chunk: int):
-    """g_j = -eps * logsumexp_i(log a_i + (f_i - C_ij) / eps) for every candidate, chunked."""
+class CostBlocks:
+    """The (M, chunk) cost blocks of targets y against candidates x, in candidate order.
+
+    Blocks are recomputed on every pass, unless the whole matrix has at most `keep`
+    entries: then they are computed once and kept (a small solve, such as the anchor
+    sample, then costs one matrix product instead of two per iteration).
+    """
+
+    def __init__(self, y, x, chunk: int, keep: int = 0):
+        self.y, self.x, self.chunk = y, x, chunk
+        self.y_sq = (y * y).sum(1)
+        self.kept = list(self._compute()) if len(x) * len(y) <= keep else None
+
+    def _compute(self):
+        for start in range(0, len(self.x), self.chunk):
+            block = self.x[start:start + self.chunk]
+            yield start, _cost(self.y, block, self.y_sq, (block * block).sum(1))
+
+    def __iter__(self):
+        return iter(self.kept) if self.kept is not None else self._compute()
+
+
+def c_transform(f, costs: CostBlocks, eps: float):
+    """g_j = -eps * logsumexp_i(log a_i + (f_i - C_ij) / eps) for every candidate."""
     import torch
 
-    log_a = -math.log(len(y))
-    y_sq, g = (y * y).sum(1), torch.empty(len(x), dtype=y.dtype, device=y.device)
-    for start in range(0, len(x), chunk):
-        block = x[start:start + chunk]
-        scaled = (f[:, None] - _cost(y, block, y_sq, (block * block).sum(1))) / eps
-        g[start:start + chunk] = -eps * (torch.logsumexp(scaled, dim=0) + log_a)
+    g = torch.empty(len(costs.x), dtype=f.dtype, device=f.device)
+    for start, cost in costs:
+        scaled = (f[:, None] - cost) / eps
+        g[start:start + cost.shape[1]] = -eps * (torch.logsumexp(scaled, dim=0)
+                                                 - math.log(len(f)))
     return g
 
 
-def _f_update(g, y, x, eps: float, chunk: int):
-    """f_i = -eps * logsumexp_j(log b_j + (g_j - C_ij) / eps), streaming over chunks."""
+def _f_update(g, costs: CostBlocks, eps: float):
+    """f_i = -eps * logsumexp_j(log b_j + (g_j - C_ij) / eps), streaming over blocks."""
     import torch
 
-    y_sq = (y * y).sum(1)
-    running = torch.full((len(y),), -torch.inf, dtype=y.dtype, device=y.device)
-    for start in range(0, len(x), chunk):
-        block = x[start:start + chunk]
-        scaled = (g[None, start:start + chunk] - _cost(y, block, y_sq, (block * block).sum(1))
-                  ) / eps
+    running = torch.full((len(costs.y),), -torch.inf, dtype=g.dtype, device=g.device)
+    for start, cost in costs:
+        scaled = (g[None, start:start + cost.shape[1]] - cost) / eps
         running = torch.logaddexp(running, torch.logsumexp(scaled, dim=1))
-    return -eps * (running - math.log(len(x)))
+    return -eps * (running - math.log(len(g)))
 
 
 def sinkhorn_potentials(targets: np.ndarray, candidates: np.ndarray,
@@ -92,13 +111,14 @@ def sinkhorn_potentials(targets: np.ndarray, candidates: np.ndarray,
     device = _device(settings.device)
     y = torch.as_tensor(targets, dtype=getattr(torch, settings.dtype), device=device)
     x = torch.as_tensor(candidates, dtype=y.dtype, device=device)
+    costs = CostBlocks(y, x, settings.chunk, keep=settings.keep_cost_entries)
     f = torch.zeros(len(y), dtype=y.dtype, device=device)
     g = torch.zeros(len(x), dtype=y.dtype, device=device)
     iterations = 0
     while iterations < settings.max_iter:
         iterations += 1
-        f_new = _f_update(g, y, x, settings.eps, settings.chunk)
-        g = c_transform(f_new, y, x, settings.eps, settings.chunk)
+        f_new = _f_update(g, costs, settings.eps)
+        g = c_transform(f_new, costs, settings.eps)
         change = float((f_new - f).abs().max())
         f = f_new
         if change < settings.tol * settings.eps:
@@ -122,7 +142,7 @@ def candidate_potentials(targets: np.ndarray, candidates: np.ndarray,
     shard = 262144  # candidates moved to the device at a time
     for start in range(0, len(candidates), shard):
         x = torch.as_tensor(candidates[start:start + shard], dtype=torch.float32, device=device)
-        g[start:start + shard] = c_transform(torch.as_tensor(f, dtype=torch.float32,
-                                                             device=device), y, x, settings.eps,
-                                             settings.chunk).cpu()
+        f_t = torch.as_tensor(f, dtype=torch.float32, device=device)
+        g[start:start + shard] = c_transform(f_t, CostBlocks(y, x, settings.chunk),
+                                             settings.eps).cpu()
     return g.numpy()
