@@ -43,7 +43,17 @@ def _scoring(d: dict) -> list[str]:
             "", f"The loop was timed on {d['loop_rows_measured']:,} rows.", ""]
 
 
-RENDER = {"embedding": _embedding, "kmeans": _kmeans, "scoring": _scoring}
+def _ot(d: dict) -> list[str]:
+    overlap = ", ".join(f"top-{k}: {v:.1%}" for k, v in d["topk_overlap_anchored_vs_full"].items())
+    return [f"## GOT-D optimal transport ({d['candidates']:,} candidates x {d['targets']:,} "
+            f"targets, {d['dim']}-d, eps {d['eps']})", "",
+            f"- wall time {d['wall_s']} s, peak RSS {d['peak_rss_mb']:,} MB (anchored "
+            f"approximation, anchor sample {d['anchor_size']:,})",
+            f"- anchored vs full solve on {d['agreement_candidates']:,} candidates "
+            f"({d['full_solve_iterations']} Sinkhorn iterations): {overlap}", ""]
+
+
+RENDER = {"embedding": _embedding, "kmeans": _kmeans, "scoring": _scoring, "ot": _ot}
 
 
 def write_readme(folder: Path) -> None:
