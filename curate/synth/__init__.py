@@ -1,0 +1,1 @@
+"""Synthetic augmentation: GAN samples filtered by Metropolis-Hastings (MH-GAN)."""
