@@ -22,6 +22,31 @@ def timer(into: dict, key: str):
     into[key] = round(time.perf_counter() - started, 3)
 
 
+def _busy_cpu_seconds() -> float | None:
+    """CPU seconds the whole machine spent busy (not idle, not iowait), from /proc/stat."""
+    try:
+        with open("/proc/stat") as stat:
+            ticks = [int(t) for t in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def measured(into: dict):
+    """Wall seconds, and the cores other processes kept busy meanwhile (contention)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    busy, started = _busy_cpu_seconds(), time.perf_counter()
+    yield into
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    own_s = after.ru_utime + after.ru_stime - own.ru_utime - own.ru_stime
+    end = _busy_cpu_seconds()
+    into["seconds"] = round(seconds, 3)
+    into["other_busy_cores"] = (None if busy is None or end is None
+                                else round(max(0.0, (end - busy - own_s) / seconds), 2))
+
+
 def machine() -> dict:
     import torch
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
-from benchmarks.common import mixture
+from benchmarks.common import measured, mixture
 from curate.index import fit_centroids, nearest
 
 
@@ -20,20 +18,25 @@ def run(n: int = 200_000, d: int = 384, k: int = 512, iterations: int = 20) -> d
     from sklearn.cluster import KMeans
 
     x = mixture(n, d, components=1000)
-    started = time.perf_counter()
-    centroids, _ = fit_centroids(x, k, niter=iterations, nredo=1, seed=0, spherical=False,
-                                 max_points_per_centroid=n)  # train on every point
-    nearest(x, centroids, inner_product=False)
-    faiss_s = time.perf_counter() - started
-    print(f"  faiss: {faiss_s:.1f} s")
-    started = time.perf_counter()
-    model = KMeans(n_clusters=k, n_init=1, max_iter=iterations, init="random", tol=0.0,
-                   algorithm="lloyd", random_state=0).fit(x)
-    sklearn_s = time.perf_counter() - started
-    print(f"  scikit-learn: {sklearn_s:.1f} s")
+    with measured({}) as faiss_t:
+        centroids, _ = fit_centroids(x, k, niter=iterations, nredo=1, seed=0, spherical=False,
+                                     max_points_per_centroid=n)  # train on every point
+        nearest(x, centroids, inner_product=False)
+    faiss_s = faiss_t["seconds"]
+    print(f"  faiss: {faiss_s:.1f} s (other processes busy: {faiss_t['other_busy_cores']} "
+          "cores)", flush=True)
+    with measured({}) as sklearn_t:
+        model = KMeans(n_clusters=k, n_init=1, max_iter=iterations, init="random", tol=0.0,
+                       algorithm="lloyd", random_state=0).fit(x)
+    sklearn_s = sklearn_t["seconds"]
+    print(f"  scikit-learn: {sklearn_s:.1f} s (other processes busy: "
+          f"{sklearn_t['other_busy_cores']} cores)", flush=True)
     faiss_inertia, sklearn_inertia = inertia(x, centroids), inertia(x, model.cluster_centers_)
     return {"n": n, "d": d, "k": k, "iterations": iterations, "init": "random, 1 run",
             "faiss_s": round(faiss_s, 2), "sklearn_s": round(sklearn_s, 2),
+            "faiss_other_busy_cores": faiss_t["other_busy_cores"],
+            "sklearn_other_busy_cores": sklearn_t["other_busy_cores"],
+            "sklearn_iterations_run": int(model.n_iter_),
             "speedup_faiss_vs_sklearn": round(sklearn_s / faiss_s, 2),
             "faiss_inertia": faiss_inertia, "sklearn_inertia": sklearn_inertia,
             "inertia_ratio_faiss_over_sklearn": round(faiss_inertia / sklearn_inertia, 4)}
