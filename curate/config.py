@@ -85,6 +85,20 @@ class ScoringConfig(Section):
     effort_max_length: int = Field(256, gt=0)
 
 
+class SynthConfig(Section):
+    """Synthetic augmentation (stage 6): `generator` makes `per_label` rows per label from the
+    selected rows (and the whole pool with `use_pool`); `budget` caps how many of them the
+    assemble stage lets into the subset (a count, a fraction of those generated, or N per
+    label); `balance` keeps the same number per label."""
+
+    generator: str | None = Field(None, description="mh-gan or bob-text; unset: none")
+    per_label: int = Field(10, gt=0)
+    params: dict[str, Any] = Field(default_factory=dict)
+    budget: str | int | float | None = None
+    balance: bool = True
+    use_pool: bool = False
+
+
 class OutputConfig(Section):
     dir: Path = Path("runs")
     cache_dir: Path = Path(".curate-cache")
@@ -129,6 +143,7 @@ class Config(Section):
     cluster: ClusterConfig = ClusterConfig()
     select: SelectConfig = SelectConfig()
     scoring: ScoringConfig = ScoringConfig()
+    synth: SynthConfig = SynthConfig()
     output: OutputConfig = OutputConfig()
     run: RunConfig = RunConfig()
     bench: BenchConfig = BenchConfig()

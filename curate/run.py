@@ -20,12 +20,13 @@ import yaml
 from curate.config import Config
 from curate.selectors import make_selector
 from curate.stages import (
+    assemble_stage,
     cluster_stage,
     embed_stage,
     load_stage,
     select_stage,
     subset_fingerprint,
-    subset_frame,
+    synthesize_stage,
 )
 from curate.store import ArtifactCache, atomic_path, write_json
 
@@ -68,7 +69,10 @@ def run_curation(cfg: Config, out_dir: Path | None = None, refresh: bool = False
     clusters = step("cluster", cluster_stage, embeddings, cfg, cache, refresh) \
         if needs_clusters else None
     selection = step("select", select_stage, pool, embeddings, clusters, cfg, cache, refresh)
-    return runner("write", write_run_folder, cfg, pool, selection, stages,
+    synthetic = step("synthesize", synthesize_stage, pool, selection, cfg, cache, refresh) \
+        if cfg.synth.generator else None
+    subset = step("assemble", assemble_stage, pool, selection, synthetic, cfg, cache, refresh)
+    return runner("write", write_run_folder, cfg, pool, selection, subset, stages,
                   out_dir or cfg.output.dir)
 
 
@@ -80,12 +84,13 @@ def _timestamped(parent: Path) -> Path:
     return folder
 
 
-def write_run_folder(cfg: Config, pool, selection, stages: dict, out_dir: Path) -> Path:
+def write_run_folder(cfg: Config, pool, selection, subset_ref, stages: dict, out_dir: Path
+                     ) -> Path:
     """Write config, manifest, selection and subset into a new run folder, atomically."""
     import datasets
 
     datasets.disable_progress_bars()
-    subset = subset_frame(pool, selection)
+    subset = subset_ref.load()
     run_dir = _timestamped(Path(out_dir) / cfg.run_name())
     with atomic_path(run_dir) as tmp:
         (tmp / "subset").mkdir(parents=True)
@@ -94,6 +99,8 @@ def write_run_folder(cfg: Config, pool, selection, stages: dict, out_dir: Path) 
         shutil.copyfile(selection.path, tmp / "selection.parquet")
         if (scores := selection.path.with_name("scores.parquet")).exists():
             shutil.copyfile(scores, tmp / "scores.parquet")
+        if (synthetic := stages.get("synthesize")) is not None:
+            shutil.copyfile(synthetic["artifact"], tmp / "synthetic.parquet")
         subset.write_parquet(tmp / "subset" / "subset.parquet")
         datasets.Dataset.from_polars(subset).save_to_disk(str(tmp / "subset" / "dataset"))
         write_json(tmp / "manifest.json", {
@@ -103,7 +110,9 @@ def write_run_folder(cfg: Config, pool, selection, stages: dict, out_dir: Path) 
             "selector": cfg.select.selector,
             "params": cfg.select.params,
             "budget": selection.budget,
-            "subset": {"rows": subset.height, "fingerprint": subset_fingerprint(subset)},
+            "subset": {"rows": subset.height, "fingerprint": subset_fingerprint(subset),
+                       **subset_ref.stats},
+            "synth": cfg.synth.model_dump(mode="json") if cfg.synth.generator else None,
             "stages": stages,
             "cache_hits": all(s["cache_hit"] for s in stages.values()),
         })

@@ -196,6 +196,72 @@ def _check_selection(selection: pl.DataFrame, budget: Budget, pool: Pool) -> Non
         raise RuntimeError("selection contains ids that are not in the pool")
 
 
+@dataclass(frozen=True)
+class TableRef:
+    """A parquet table in the cache (synthetic rows, the assembled subset) and its stats."""
+
+    path: Path
+    key: str
+    rows: int
+    stats: dict
+    cache_hit: bool
+
+    def load(self) -> pl.DataFrame:
+        return pl.read_parquet(self.path)
+
+
+def synthesize_stage(pool_ref: PoolRef, selection_ref: SelectionRef, cfg: Config,
+                     cache: ArtifactCache, refresh: bool = False) -> TableRef:
+    """Selection (+ pool) -> synthetic.parquet: `synth.per_label` rows per label, filtered by
+    the generator's own filter."""
+    from curate.synth import Services, make_generator
+
+    synth = cfg.synth
+    generator = make_generator(synth.generator, synth.params)
+    key = hash_json({"pool": pool_ref.fingerprint, "selection": selection_ref.key,
+                     "synth": synth.model_dump(mode="json"), "embed": cfg.embed.model_dump(
+                         mode="json"), "seed": cfg.run.seed, "version": 1})
+    folder = cache.entry("synthesize", key)
+    if cache.is_complete("synthesize", key) and not refresh:
+        meta = cache.manifest("synthesize", key)
+        return TableRef(folder / "synthetic.parquet", key, meta["rows"], meta["stats"], True)
+    pool = pool_ref.load()
+    real = Pool(frame=subset_frame(pool_ref, selection_ref).drop("selector"),
+                schema=pool.schema, origin=pool.origin)
+    services = Services(embed=lambda rows: embed_pool(rows, cfg.embed, cache).load(),
+                        cache_dir=cfg.output.cache_dir)
+    generator.fit(real, pool if synth.use_pool else None, cfg.run.seed, services)
+    per_label = dict.fromkeys(generator.labels_, synth.per_label)
+    synthetic = generator.generate(per_label, cfg.run.seed)
+    with atomic_path(folder / "synthetic.parquet") as tmp:
+        synthetic.write_parquet(tmp)
+    stats = {"generator": synth.generator, "params": generator.get_params(),
+             "requested_per_label": synth.per_label, "rows": synthetic.height}
+    cache.finish("synthesize", key, {"rows": synthetic.height, "stats": stats})
+    return TableRef(folder / "synthetic.parquet", key, synthetic.height, stats, False)
+
+
+def assemble_stage(pool_ref: PoolRef, selection_ref: SelectionRef, synthetic: TableRef | None,
+                   cfg: Config, cache: ArtifactCache, refresh: bool = False) -> TableRef:
+    """Selection + synthetic rows -> subset.parquet (dedup, synthetic budget, label balance)."""
+    from curate.synth.assemble import assemble
+
+    key = hash_json({"pool": pool_ref.fingerprint, "selection": selection_ref.key,
+                     "synthetic": synthetic.key if synthetic else None,
+                     "budget": cfg.synth.budget, "balance": cfg.synth.balance, "version": 1})
+    folder = cache.entry("assemble", key)
+    if cache.is_complete("assemble", key) and not refresh:
+        meta = cache.manifest("assemble", key)
+        return TableRef(folder / "subset.parquet", key, meta["rows"], meta["stats"], True)
+    subset, stats = assemble(subset_frame(pool_ref, selection_ref),
+                             synthetic.load() if synthetic else None,
+                             Schema(**pool_ref.schema), cfg.synth.budget, cfg.synth.balance)
+    with atomic_path(folder / "subset.parquet") as tmp:
+        subset.write_parquet(tmp)
+    cache.finish("assemble", key, {"rows": subset.height, "stats": stats})
+    return TableRef(folder / "subset.parquet", key, subset.height, stats, False)
+
+
 def subset_frame(pool_ref: PoolRef, selection_ref: SelectionRef) -> pl.DataFrame:
     """The selected pool rows, in selection order."""
     selection = selection_ref.load().select("id", "selector")
