@@ -61,6 +61,26 @@ def select(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
     typer.echo(run_dir)
 
 
+@app.command()
+def serve(config: ConfigArg,
+          cron: Annotated[str, typer.Option(help="When to run, as a cron expression, e.g. "
+                                                 "\"0 3 * * *\" (03:00 every day).")],
+          name: Annotated[str | None, typer.Option(help="Deployment name (default: run.name "
+                                                        "or the data source).")] = None,
+          out: OutOpt = None, allow_smaller: SmallerOpt = False) -> None:
+    """Serve the curation flow as a Prefect deployment on a cron schedule, until Ctrl-C.
+
+    Without PREFECT_API_URL a local Prefect server is started (and stopped on exit), since
+    Prefect's embedded server cannot schedule runs.
+    """
+    from curate.flows.serve import serve_curation
+
+    try:
+        serve_curation(config, cron, name, out, allow_smaller)
+    except CurateError as err:
+        _fail(err)
+
+
 def _bench_configs(config: Path | None, data: str | None, overrides: dict) -> list:
     """One Config per dataset: the config file's, or one per `--data` entry."""
     from curate.config import parse_config
