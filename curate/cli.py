@@ -31,6 +31,20 @@ def _fail(err: CurateError) -> None:
     raise typer.Exit(CurateError.exit_code)
 
 
+def _echo_run(run_dir: str | Path) -> None:
+    """Where the run's parts are, for people (stderr); the run folder, for scripts (stdout)."""
+    import json
+
+    run_dir = Path(run_dir)
+    handoff = json.loads((run_dir / "handoff.json").read_text())
+    err_console.print(f"subset:   {run_dir / handoff['subset']['path']} "
+                      f"({handoff['subset']['rows']} rows)\n"
+                      f"report:   {run_dir / 'report.md'}\n"
+                      f"hand-off: {run_dir / 'handoff.json'} ({handoff['mode']})",
+                      highlight=False, soft_wrap=True)
+    typer.echo(run_dir)
+
+
 @app.command()
 def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
         allow_smaller: SmallerOpt = False) -> None:
@@ -45,7 +59,7 @@ def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
         run_dir = curation(str(config), str(out) if out else None, refresh, allow_smaller)
     except CurateError as err:
         _fail(err)
-    typer.echo(run_dir)
+    _echo_run(run_dir)
 
 
 @app.command()
@@ -58,7 +72,7 @@ def select(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
         run_dir = run_curation(load_config(config, allow_smaller), out, refresh)
     except CurateError as err:
         _fail(err)
-    typer.echo(run_dir)
+    _echo_run(run_dir)
 
 
 @app.command()
@@ -81,7 +95,15 @@ def serve(config: ConfigArg,
         _fail(err)
 
 
-def _bench_configs(config: Path | None, data: str | None, overrides: dict) -> list:
+def _origin(entry: str) -> dict:
+    """A data/target section's origin: a local path when one exists, else a source."""
+    if entry.startswith("builtin:") or not Path(entry).exists():
+        return {"source": entry}
+    return {"path": entry}
+
+
+def _bench_configs(config: Path | None, data: str | None, overrides: dict,
+                   target: str | None = None) -> list:
     """One Config per dataset: the config file's, or one per `--data` entry."""
     from curate.config import parse_config
 
@@ -92,14 +114,14 @@ def _bench_configs(config: Path | None, data: str | None, overrides: dict) -> li
         raise CurateError("curate bench needs a CONFIG or --data", "see `curate bench --help`")
     raw["bench"] = {**raw.get("bench", {}), **{k: v for k, v in overrides.items()
                                               if v is not None}}
+    if target is not None:
+        raw["target"] = _origin(target)
     if data is None:
         return [parse_config(raw)]
     configs = []
     for entry in data.split(","):
-        origin = {"source": entry} if entry.startswith("builtin:") or not Path(entry).exists() \
-            else {"path": entry}
         columns = {k: v for k, v in raw.get("data", {}).items() if k.endswith("_column")}
-        configs.append(parse_config({**raw, "data": {**origin, **columns}}))
+        configs.append(parse_config({**raw, "data": {**_origin(entry), **columns}}))
     return configs
 
 
@@ -119,6 +141,15 @@ def bench(
                                                        "embeddings) or lora.")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for results.parquet, results.md "
                                                   "and results.png.")] = None,
+    target_labels: Annotated[str | None, typer.Option(
+        help="Target-shift bench: comma-separated labels; the target is a sample of their "
+             "train rows (removed from the pool), the test part keeps only them, and "
+             "tv_distance/ot_cost to the target are reported.")] = None,
+    target_size: Annotated[int | None, typer.Option(help="Rows in the --target-labels "
+                                                         "target (default 200).")] = None,
+    target: Annotated[str | None, typer.Option(
+        help="Your own target set instead (a file, datasets folder, builtin:NAME or Hub id); "
+             "reports ot_cost to it.")] = None,
     refresh: RefreshOpt = False,
 ) -> None:
     """Compare selectors against random at equal budgets: train on each selection, score on a
@@ -131,9 +162,11 @@ def bench(
 
     overrides = {"selectors": selectors.split(",") if selectors else None,
                  "budgets": budgets.split(",") if budgets else None, "seeds": seeds,
-                 "evaluator": evaluator, "out": str(out) if out else None}
+                 "evaluator": evaluator, "out": str(out) if out else None,
+                 "target_labels": target_labels.split(",") if target_labels else None,
+                 "target_size": target_size}
     try:
-        configs = _bench_configs(config, data, overrides)
+        configs = _bench_configs(config, data, overrides, target)
         results = pl.concat([run_benchmark(cfg, ArtifactCache(cfg.output.cache_dir), refresh)
                              for cfg in configs])
     except CurateError as err:
@@ -169,6 +202,29 @@ def datasets() -> None:
             rows, labels = "missing", str(err)
         table.add_row(f"builtin:{name}", rows, labels, builtin.description, builtin.package)
     Console().print(table)
+
+
+@app.command()
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder: runs/<name>/<timestamp>.")],
+    repo: Annotated[str | None, typer.Option(help="Hub dataset repo USER/NAME (default: the "
+                                                  "run's export.repo).")] = None,
+    private: Annotated[bool, typer.Option("--private", help="Create the repo private.")
+                       ] = False,
+    dry_run: Annotated[Path | None, typer.Option("--dry-run", help="Write exactly what would "
+                                                 "be pushed into this new folder instead.")
+                       ] = None,
+) -> None:
+    """Push the run's subset to the Hugging Face Hub as a dataset: parquet shards and a
+    dataset card with provenance, in one commit. The token comes from HF_TOKEN or
+    `hf auth login`."""
+    from curate.hub import export_run
+
+    try:
+        where = export_run(run_dir, repo, private, dry_run)
+    except CurateError as err:
+        _fail(err)
+    typer.echo(where)
 
 
 def main() -> None:

@@ -134,6 +134,29 @@ class BenchConfig(Section):
     split_seed: int = 0
     out: Path = Path("bench-results")
     lora: LoraConfig = LoraConfig()
+    target_labels: list[str] | None = Field(
+        None, description="target-shift bench: the target is a sample of these labels' train "
+        "rows (removed from the pool) and the test part keeps only these labels")
+    target_size: int = Field(200, gt=0, description="rows in the --target-labels target")
+
+
+class TrainConfig(Section):
+    """The hand-off after selection: `spec` writes handoff.json for an outside trainer
+    (TRL, axolotl); `lora` fine-tunes a causal LM on prompt/response or text rows;
+    `classifier` fits a logistic-regression probe on the run's embeddings (labelled rows)."""
+
+    mode: Literal["spec", "lora", "classifier"] = "spec"
+    eval_fraction: float = Field(0.1, gt=0, lt=1, description="subset rows held out for eval")
+    lora: LoraConfig = LoraConfig()
+
+
+class ExportConfig(Section):
+    """`curate export`: where and how the subset goes to the Hub (flags override these)."""
+
+    repo: str | None = Field(None, description="USER/NAME of a Hub dataset repo")
+    private: bool = False
+    license: str | None = Field(None, description="a Hub license id, e.g. cc-by-4.0")
+    max_shard_size: str = Field("500MB", description="largest parquet shard, as in datasets")
 
 
 class Config(Section):
@@ -147,6 +170,8 @@ class Config(Section):
     output: OutputConfig = OutputConfig()
     run: RunConfig = RunConfig()
     bench: BenchConfig = BenchConfig()
+    train: TrainConfig = TrainConfig()
+    export: ExportConfig = ExportConfig()
 
     def run_name(self) -> str:
         if self.run.name:

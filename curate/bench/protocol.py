@@ -14,13 +14,14 @@ import numpy as np
 import polars as pl
 
 from curate.bench.evaluators import LoraEvaluator, ProbeEvaluator
+from curate.bench.target import TargetMetrics, target_label_split
 from curate.budget import Budget, resolve_budget
 from curate.config import Config
 from curate.errors import CurateError
 from curate.index import cluster_embeddings
 from curate.progress import progress_bar
 from curate.selectors import SelectionView, make_selector
-from curate.stages import embed_stage, load_stage, numeric_columns
+from curate.stages import embed_stage, load_stage, numeric_columns, target_embeddings
 from curate.store import ArtifactCache
 
 RESULT_SCHEMA = {"dataset": pl.Utf8, "selector": pl.Utf8, "budget": pl.Utf8, "rows": pl.Int64,
@@ -50,6 +51,11 @@ class Workload:
     view: SelectionView  # the train part only
     train_rows: np.ndarray  # pool positions of the view's rows
     evaluator: ProbeEvaluator | LoraEvaluator
+    target_metrics: TargetMetrics | None = None  # with a target set: distances to it
+
+    def score(self, pool_rows: np.ndarray, seed: int) -> dict[str, float]:
+        scores = self.evaluator.score(pool_rows, seed)
+        return scores | (self.target_metrics(pool_rows) if self.target_metrics else {})
 
 
 def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Workload:
@@ -59,11 +65,21 @@ def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Workloa
     pool, x = pool_ref.load(), embeddings_ref.load()
     labels = pool.labels()
     train, test = stratified_split(labels, len(pool), bench.test_size, bench.split_seed)
+    train_key = f"{embeddings_ref.key}:train:{bench.test_size}:{bench.split_seed}"
+    target_metrics = None
+    if bench.target_labels:
+        if labels is None:
+            raise CurateError("--target-labels needs a label column", "set data.label_column")
+        target_rows, train, test = target_label_split(labels, train, test, bench.target_labels,
+                                                      bench.target_size, bench.split_seed)
+        train_key += f":target:{sorted(bench.target_labels)}:{bench.target_size}"
+        target_metrics = TargetMetrics(x, x[target_rows], labels, labels[target_rows])
+    elif cfg.target is not None:
+        target_metrics = TargetMetrics(x, target_embeddings(cfg, cache, refresh))
     if bench.evaluator == "probe":
         evaluator = ProbeEvaluator(x, labels, test)
     else:
         evaluator = LoraEvaluator(pool, test, bench.lora, cfg.output.cache_dir)
-    train_key = f"{embeddings_ref.key}:train:{bench.test_size}:{bench.split_seed}"
 
     def clusters():
         ref = cluster_embeddings(x[train], train_key, cfg.cluster, cfg.run.seed, cache, refresh)
@@ -72,8 +88,9 @@ def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Workloa
     view = SelectionView(ids=np.arange(len(train)).astype(str), embeddings=x[train],
                          labels=None if labels is None else labels[train],
                          scores={k: v[train] for k, v in numeric_columns(pool).items()},
-                         cluster_fn=clusters)
-    return Workload(pool_ref.origin, view, train, evaluator)
+                         cluster_fn=clusters,
+                         target=None if target_metrics is None else target_metrics.target)
+    return Workload(pool_ref.origin, view, train, evaluator, target_metrics)
 
 
 def resolve_budgets(workload: Workload, specs: list) -> dict[str, Budget]:
@@ -106,11 +123,10 @@ def run_benchmark(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> p
     selectors = {name: make_selector(name) for name in bench.selectors}
     workload = prepare(cfg, cache, refresh)
     budgets = resolve_budgets(workload, bench.budgets)
-    metric_names = ["accuracy", "macro_f1"] if workload.evaluator.name == "probe" \
-        else ["loss", "perplexity"]
     records = []
     started = time.perf_counter()
-    full = workload.evaluator.score(workload.train_rows, bench.split_seed)
+    full = workload.score(workload.train_rows, bench.split_seed)
+    metric_names = list(full)
     records += _rows(workload.name, "full", "all", len(workload.train_rows), bench.split_seed,
                      full, time.perf_counter() - started)
     total = len(selectors) * len(budgets) * bench.seeds
@@ -121,7 +137,7 @@ def run_benchmark(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> p
             started = time.perf_counter()
             try:
                 chosen = selector.select(workload.view, budget, seed)["id"].cast(pl.Int64)
-                scores = workload.evaluator.score(workload.train_rows[chosen.to_numpy()], seed)
+                scores = workload.score(workload.train_rows[chosen.to_numpy()], seed)
                 records += _rows(workload.name, name, spec, budget.total, seed, scores,
                                  time.perf_counter() - started)
             except Exception as err:  # a failing run is a result; the others go on
