@@ -29,6 +29,7 @@ from curate.stages import (
     synthesize_stage,
 )
 from curate.store import ArtifactCache, atomic_path, write_json
+from curate.train.handoff import check_handoff, hand_off
 
 Runner = Callable[..., Any]
 PACKAGES = ("curate", "torch", "faiss-cpu", "transformers", "datasets", "polars", "numpy",
@@ -65,6 +66,7 @@ def run_curation(cfg: Config, out_dir: Path | None = None, refresh: bool = False
 
     needs_clusters = make_selector(cfg.select.selector, cfg.select.params).needs_clusters
     pool = step("load", load_stage, cfg, cache, refresh)
+    check_handoff(cfg.train, pool.schema)  # fail before the expensive stages
     embeddings = step("embed", embed_stage, pool, cfg, cache, refresh)
     clusters = step("cluster", cluster_stage, embeddings, cfg, cache, refresh) \
         if needs_clusters else None
@@ -72,8 +74,10 @@ def run_curation(cfg: Config, out_dir: Path | None = None, refresh: bool = False
     synthetic = step("synthesize", synthesize_stage, pool, selection, cfg, cache, refresh) \
         if cfg.synth.generator else None
     subset = step("assemble", assemble_stage, pool, selection, synthetic, cfg, cache, refresh)
-    return runner("write", write_run_folder, cfg, pool, selection, subset, stages,
-                  out_dir or cfg.output.dir)
+    run_dir = runner("write", write_run_folder, cfg, pool, selection, subset, stages,
+                     out_dir or cfg.output.dir)
+    runner("handoff", hand_off, cfg, run_dir, pool, embeddings)
+    return run_dir
 
 
 def _timestamped(parent: Path) -> Path:

@@ -43,7 +43,11 @@ def test_select_on_user_jsonl_with_only_path_and_columns(tmp_path, glosses_jsonl
     run_dir = run_folders(tmp_path)[0]
     assert out.strip() == str(run_dir)
     assert {p.name for p in run_dir.iterdir()} == {"config.yaml", "manifest.json",
-                                                  "selection.parquet", "subset"}
+                                                  "selection.parquet", "subset",
+                                                  "handoff.json", "report.md"}
+    assert err.splitlines() == [f"subset:   {run_dir}/subset/subset.parquet (6 rows)",
+                                f"report:   {run_dir}/report.md",
+                                f"hand-off: {run_dir}/handoff.json (spec)"]
     subset = pl.read_parquet(run_dir / "subset" / "subset.parquet")
     pool_ids = set(pl.read_ndjson(glosses_jsonl)["uid"])
     assert subset.height == 6 and subset["id"].n_unique() == 6  # 2% of 300

@@ -1,4 +1,4 @@
-"""LoRA fine-tuning of a causal LM on prompt/response rows (peft), and held-out loss.
+"""LoRA fine-tuning of a causal LM on prompt/response or text rows (peft), and held-out loss.
 
 The loss is over response tokens only (prompt tokens are masked with -100), the usual
 supervised fine-tuning objective; rows are formatted with the tokenizer's chat template
@@ -62,6 +62,16 @@ def build_examples(tokenizer, prompts: list[str], responses: list[str],
         labels = [IGNORE] * min(n_head, len(ids)) + ids[n_head:]
         if any(label != IGNORE for label in labels):
             examples.append(Example(ids, labels))
+    return examples
+
+
+def build_text_examples(tokenizer, texts: list[str], max_length: int = 256) -> list[Example]:
+    """Tokenise plain text rows for language modelling: every token is a target."""
+    examples = []
+    for text in texts:
+        ids = [*tokenizer(text)["input_ids"][:max_length - 1], tokenizer.eos_token_id]
+        if len(ids) > 1:
+            examples.append(Example(ids, list(ids)))
     return examples
 
 
