@@ -61,7 +61,8 @@ def run_curation(cfg: Config, out_dir: Path | None = None, refresh: bool = False
         ref = runner(name, fn, *args)
         stages[name] = {"seconds": round(time.perf_counter() - started, 3),
                         "cache_hit": ref.cache_hit, "key": ref.key,
-                        "artifact": str(getattr(ref, "folder", None) or ref.path)}
+                        "artifact": str(getattr(ref, "folder", None) or ref.path),
+                        **getattr(ref, "stats", {})}  # e.g. embed: rows_new, rows_cached
         return ref
 
     needs_clusters = make_selector(cfg.select.selector, cfg.select.params).needs_clusters

@@ -1,12 +1,16 @@
-"""Pool -> Embeddings: float32 (N, d), L2-normalised, cached in `.npy` shards.
+"""Pool -> Embeddings: float32 (N, d), L2-normalised, cached per row content.
 
-The cache key is (pool fingerprint, model identity, pooling, max length, precision). Shards
-are written as they finish, so an interrupted run resumes at the first missing shard.
+Vectors live in shards under one folder per encoder (model, pooling, max length,
+precision): `<hash>.vectors.npy` plus `<hash>.keys.npy`, the content hash of each of its
+rows; a shard is named by the hash of its rows' keys. A pool's entry records which shard
+and row holds each of its rows. A pool that has grown therefore embeds only rows whose
+content no shard holds yet, and an interrupted run resumes after the last shard it wrote.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,24 +21,35 @@ from curate.embed.image import EfficientNetLite0Encoder, l2_normalise, pixel_vec
 from curate.embed.text import TextEncoder
 from curate.errors import CurateError
 from curate.progress import progress_bar
-from curate.store import ArtifactCache, atomic_path, hash_json
+from curate.store import MANIFEST, ArtifactCache, atomic_path, hash_json, read_json
 
 STAGE = "embed"
+ROWS_STAGE = "embed-rows"
 
 
 @dataclass(frozen=True)
 class EmbeddingsRef:
-    """Where a pool's embeddings live, and whether this run computed them."""
+    """Where a pool's embeddings live, and what this run computed (`stats`)."""
 
     folder: Path
+    shards: Path
     key: str
     rows: int
     dim: int
     cache_hit: bool
+    stats: dict = field(default_factory=dict)
 
     def load(self) -> np.ndarray:
-        shards = sorted(self.folder.glob("shard-*.npy"))
-        return np.concatenate([np.load(s) for s in shards]) if shards else np.empty((0, 0))
+        """The (rows, dim) matrix in pool row order, gathered shard by shard."""
+        if self.rows == 0:
+            return np.empty((0, 0), dtype=np.float32)
+        names = read_json(self.folder / MANIFEST)["shards"]
+        where = np.load(self.folder / "rows.npy")
+        out = np.empty((self.rows, self.dim), dtype=np.float32)
+        for i, name in enumerate(names):
+            mine = np.flatnonzero(where[:, 0] == i)
+            out[mine] = np.load(self.shards / f"{name}.vectors.npy", mmap_mode="r")[where[mine, 1]]
+        return out
 
 
 def _encoder(pool: Pool, cfg: EmbedConfig):
@@ -50,46 +65,94 @@ def _encoder(pool: Pool, cfg: EmbedConfig):
 
 def embedding_key(pool: Pool, cfg: EmbedConfig) -> str:
     return hash_json({"pool": pool.fingerprint, "encoder": embedding_key_parts(pool, cfg),
-                      "version": 1})
+                      "version": 2})
 
 
-def check_finite(vectors: np.ndarray, what: str) -> None:
+def encoder_key(pool: Pool, cfg: EmbedConfig) -> str:
+    return hash_json({"encoder": embedding_key_parts(pool, cfg), "version": 1})
+
+
+def check_finite(vectors: np.ndarray, what: str, positions: np.ndarray | None = None) -> None:
+    """Fail on rows with NaN or inf; `positions` maps `vectors` rows to pool rows."""
     bad = ~np.isfinite(vectors).all(axis=1)
     if bad.any():
+        first = int(np.argmax(bad)) if positions is None else int(positions[np.argmax(bad)])
         raise CurateError(f"{what} has {int(bad.sum())} rows with NaN or inf values "
-                          f"(first at row {int(np.argmax(bad))})",
+                          f"(first at row {first})",
                           "drop or fix those rows before selection")
+
+
+def _contents(pool: Pool):
+    """What the encoder reads, row by row: texts, images or feature vectors."""
+    if pool.schema.modality == "text":
+        return pool.texts()
+    return pool.vectors() if pool.schema.modality == "vectors" else pool.images()
+
+
+def row_keys(contents) -> np.ndarray:
+    """A content hash per row (32 hex digits): equal content, equal key, whatever the id."""
+    if isinstance(contents, list):
+        blobs = (text.encode() for text in contents)
+    else:
+        layout = f"{contents.dtype}{contents.shape[1:]}".encode()
+        blobs = (layout + np.ascontiguousarray(row).tobytes() for row in contents)
+    return np.array([hashlib.blake2b(b, digest_size=16).hexdigest() for b in blobs],
+                    dtype="S32")
+
+
+def _index(shards: Path) -> dict[bytes, tuple[str, int]]:
+    """Row key -> (shard, row) over every complete shard of one encoder. Rebuilt from the
+    shards on each run rather than kept in a file, so it cannot disagree with them."""
+    index: dict[bytes, tuple[str, int]] = {}
+    for path in sorted(shards.glob("*.vectors.npy")):
+        name = path.name.removesuffix(".vectors.npy")
+        for row, key in enumerate(np.load(shards / f"{name}.keys.npy").tolist()):
+            index.setdefault(key, (name, row))
+    return index
 
 
 def embed_pool(pool: Pool, cfg: EmbedConfig, cache: ArtifactCache,
                refresh: bool = False) -> EmbeddingsRef:
+    """Embed the rows whose content no shard holds yet (every row with `refresh`)."""
     key = embedding_key(pool, cfg)
     folder = cache.entry(STAGE, key)
+    shards = cache.entry(ROWS_STAGE, encoder_key(pool, cfg))
     if cache.is_complete(STAGE, key) and not refresh:
         meta = cache.manifest(STAGE, key)
-        return EmbeddingsRef(folder, key, meta["rows"], meta["dim"], cache_hit=True)
-    if refresh:
-        for stale in folder.glob("shard-*.npy"):
-            stale.unlink()
+        return EmbeddingsRef(folder, shards, key, meta["rows"], meta["dim"], cache_hit=True,
+                             stats={"rows_new": 0, "rows_cached": meta["rows"]})
+    contents = _contents(pool)
+    if pool.schema.modality == "vectors":
+        check_finite(contents, f"column '{pool.schema.vectors}' of {pool.origin}")
+    keys = row_keys(contents)
+    index = {} if refresh else _index(shards)
+    unseen = np.array([k not in index for k in keys.tolist()], dtype=bool)
+    # Rows repeating an earlier row's content are embedded once.
+    _, first = np.unique(keys, return_index=True)
+    todo = np.sort(first[unseen[first]])
     encoder = _encoder(pool, cfg)
-    n_shards = max(1, -(-len(pool) // cfg.shard_size))
-    dim = 0
-    with progress_bar(f"embed {pool.origin}", total=len(pool)) as advance:
-        for shard in range(n_shards):
-            path = folder / f"shard-{shard:05d}.npy"
-            rows = slice(shard * cfg.shard_size, (shard + 1) * cfg.shard_size)
-            if path.exists():
-                dim = np.load(path, mmap_mode="r").shape[1]
-                advance(len(pool.frame[rows]))
-                continue
-            vectors = _embed_rows(pool, rows, encoder, advance)
-            check_finite(vectors, f"embeddings of {pool.origin}")
-            dim = vectors.shape[1]
-            with atomic_path(path) as tmp, open(tmp, "wb") as f:
-                np.save(f, vectors)
+    with progress_bar(f"embed {pool.origin}", total=len(todo)) as advance:
+        for start in range(0, len(todo), cfg.shard_size):
+            rows = todo[start:start + cfg.shard_size]
+            vectors = _embed_rows(pool, contents, rows, encoder, advance)
+            check_finite(vectors, f"embeddings of {pool.origin}", rows)
+            name = hashlib.blake2b(keys[rows].tobytes(), digest_size=16).hexdigest()
+            with atomic_path(shards / f"{name}.keys.npy") as tmp, open(tmp, "wb") as f:
+                np.save(f, keys[rows])
+            with atomic_path(shards / f"{name}.vectors.npy") as tmp, open(tmp, "wb") as f:
+                np.save(f, vectors.astype(np.float32))  # written last: marks the shard complete
+            index.update({k: (name, i) for i, k in enumerate(keys[rows].tolist())})
+    located = [index[k] for k in keys.tolist()]
+    names = sorted({name for name, _ in located})
+    number = {name: i for i, name in enumerate(names)}
+    with atomic_path(folder / "rows.npy") as tmp, open(tmp, "wb") as f:
+        np.save(f, np.array([(number[n], r) for n, r in located], dtype=np.int64).reshape(-1, 2))
+    dim = np.load(shards / f"{names[0]}.vectors.npy", mmap_mode="r").shape[1] if names else 0
+    stats = {"rows_new": int(unseen.sum()), "rows_cached": int(len(pool) - unseen.sum())}
     cache.finish(STAGE, key, {"rows": len(pool), "dim": dim, "pool": pool.fingerprint,
-                              "encoder": embedding_key_parts(pool, cfg)})
-    return EmbeddingsRef(folder, key, len(pool), dim, cache_hit=False)
+                              "encoder": embedding_key_parts(pool, cfg), "shards": names,
+                              **stats})
+    return EmbeddingsRef(folder, shards, key, len(pool), dim, cache_hit=False, stats=stats)
 
 
 def embedding_key_parts(pool: Pool, cfg: EmbedConfig) -> dict:
@@ -100,15 +163,14 @@ def embedding_key_parts(pool: Pool, cfg: EmbedConfig) -> dict:
         "image_features": cfg.image_features}
 
 
-def _embed_rows(pool: Pool, rows: slice, encoder, advance) -> np.ndarray:
+def _embed_rows(pool: Pool, contents, rows: np.ndarray, encoder, advance) -> np.ndarray:
+    """Vectors for the rows at positions `rows` of `contents`."""
     if pool.schema.modality == "vectors":
-        vectors = pool.vectors()[rows]
-        check_finite(vectors, f"column '{pool.schema.vectors}' of {pool.origin}")
-        advance(len(vectors))
-        return l2_normalise(vectors)
+        advance(len(rows))
+        return l2_normalise(contents[rows])
     if pool.schema.modality == "text":
-        return encoder.encode(pool.texts()[rows], on_batch=advance)
-    images = pool.images()[rows]
+        return encoder.encode([contents[i] for i in rows], on_batch=advance)
+    images = contents[rows]
     if encoder is None:
         advance(len(images))
         return pixel_vectors(images)

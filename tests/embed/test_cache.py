@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import polars as pl
 import pytest
@@ -9,11 +11,23 @@ from curate.errors import CurateError
 from curate.store import ArtifactCache
 
 
+def _pool(path, frame):
+    frame.write_parquet(path)
+    return load_pool(DataConfig(path=path, text_column="text", label_column="label"))
+
+
 @pytest.fixture
 def pool(tmp_path, glosses):
-    path = tmp_path / "p.parquet"
-    glosses.head(50).write_parquet(path)
-    return load_pool(DataConfig(path=path, text_column="text", label_column="label"))
+    return _pool(tmp_path / "p.parquet", glosses.head(50))
+
+
+def _recording(monkeypatch) -> list[list[int]]:
+    """Patch `_embed_rows` to record the pool rows each call embeds."""
+    calls = []
+    original = embed._embed_rows
+    monkeypatch.setattr(embed, "_embed_rows", lambda p, c, rows, e, a:
+                        calls.append(rows.tolist()) or original(p, c, rows, e, a))
+    return calls
 
 
 def test_cache_hit_and_resume_from_shards(tmp_path, pool, monkeypatch):
@@ -21,18 +35,48 @@ def test_cache_hit_and_resume_from_shards(tmp_path, pool, monkeypatch):
     cfg = EmbedConfig(shard_size=20, precision="fp32")
     first = embed.embed_pool(pool, cfg, cache)
     assert not first.cache_hit and first.load().shape == (50, 384)
-    assert embed.embed_pool(pool, cfg, cache).cache_hit
+    assert first.stats == {"rows_new": 50, "rows_cached": 0}
+    again = embed.embed_pool(pool, cfg, cache)
+    assert again.cache_hit and again.stats == {"rows_new": 0, "rows_cached": 50}
 
     # A crash after two of three shards: only the missing shard is embedded again.
     (first.folder / "manifest.json").unlink()
-    (first.folder / "shard-00002.npy").unlink()
-    calls = []
-    original = embed._embed_rows
-    monkeypatch.setattr(embed, "_embed_rows",
-                        lambda p, rows, e, a: calls.append(rows) or original(p, rows, e, a))
+    last = embed.row_keys(pool.texts()[40:])
+    (shard,) = [p for p in first.shards.glob("*.keys.npy")
+                if np.array_equal(np.load(p), last)]
+    Path(str(shard).replace(".keys.npy", ".vectors.npy")).unlink()
+    calls = _recording(monkeypatch)
     resumed = embed.embed_pool(pool, cfg, cache)
-    assert calls == [slice(40, 60)] and not resumed.cache_hit
+    assert calls == [list(range(40, 50))] and not resumed.cache_hit
+    assert resumed.stats == {"rows_new": 10, "rows_cached": 40}
     assert np.array_equal(resumed.load(), first.load())
+
+
+def test_grown_pool_embeds_only_new_rows(tmp_path, glosses, monkeypatch):
+    """Rows seen before come from their shards, in any order and under any id."""
+    cache = ArtifactCache(tmp_path / "cache")
+    cfg = EmbedConfig(shard_size=16, precision="fp32")
+    old = glosses.head(40)
+    old_ref = embed.embed_pool(_pool(tmp_path / "old.parquet", old), cfg, cache)
+    grown = pl.concat([glosses.slice(40, 4), old.reverse(), glosses.slice(44, 2)])
+    calls = _recording(monkeypatch)
+    ref = embed.embed_pool(_pool(tmp_path / "grown.parquet", grown), cfg, cache)
+    assert calls == [[0, 1, 2, 3, 44, 45]]
+    assert ref.stats == {"rows_new": 6, "rows_cached": 40}
+    vectors = ref.load()
+    assert np.array_equal(vectors[4:44], old_ref.load()[::-1])
+    fresh = embed.embed_pool(_pool(tmp_path / "grown.parquet", grown), cfg,
+                             ArtifactCache(tmp_path / "fresh"))
+    assert np.allclose(vectors, fresh.load(), atol=1e-5)
+
+
+def test_repeated_content_is_embedded_once(tmp_path, glosses, monkeypatch):
+    frame = glosses.head(3).with_columns(pl.Series("text", ["same", "other", "same"]))
+    calls = _recording(monkeypatch)
+    ref = embed.embed_pool(_pool(tmp_path / "r.parquet", frame), EmbedConfig(),
+                           ArtifactCache(tmp_path / "c"))
+    vectors = ref.load()
+    assert calls == [[0, 1]] and np.array_equal(vectors[0], vectors[2])
 
 
 def test_key_changes_with_settings(pool):
