@@ -1,0 +1,220 @@
+"""Export a run's subset to the Hugging Face Hub, or to a local folder (`--dry-run`).
+
+What goes up: the subset as parquet shards (`data/train-0000i-of-0000n.parquet`, the layout
+`datasets.push_to_hub` writes, so `load_dataset(repo)` finds them) and a dataset card
+(`README.md`: YAML metadata with features, split, size category, license and source
+datasets, and a provenance section). Everything goes in ONE commit: the Hub limits commits
+per hour, and a single commit is atomic, so a failed push leaves nothing half-uploaded.
+
+The token comes from `HF_TOKEN` or the standard login (`huggingface_hub.get_token()`); it
+is handed to `HfApi` and nowhere else, never to logs, manifests or the card.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import yaml
+
+from curate.config import ExportConfig, parse_config
+from curate.errors import CurateError
+from curate.store import atomic_path, read_json
+
+SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                   (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M"),
+                   (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B")]
+
+
+def size_category(rows: int) -> str:
+    """The Hub's `size_categories` bucket for a row count."""
+    return next((name for limit, name in SIZE_CATEGORIES if rows < limit), "n>1B")
+
+
+def _source(data: dict) -> tuple[str, str]:
+    """(what the card calls the pool, its source_datasets entry). Local paths are reduced to
+    the file name: a card is public, the layout of the user's disk is not."""
+    if data.get("source"):
+        name = data["source"]
+        return name, name.removeprefix("builtin:")
+    return Path(data["path"]).name, "original"
+
+
+def _shards(dataset, max_shard_size: str) -> list[bytes]:
+    """The dataset as parquet shards of about `max_shard_size` each (datasets' own rule)."""
+    import io
+
+    from datasets.utils.py_utils import convert_file_size_to_int
+
+    n = int(dataset.data.nbytes / convert_file_size_to_int(max_shard_size)) + 1
+    shards = []
+    for i in range(n):
+        buffer = io.BytesIO()
+        dataset.shard(num_shards=n, index=i, contiguous=True).to_parquet(buffer)
+        shards.append(buffer.getvalue())
+    return shards
+
+
+def provenance(run_dir: Path, subset: pl.DataFrame) -> dict:
+    """Where the subset came from, from the run's manifest, config and rows."""
+    manifest = read_json(run_dir / "manifest.json")
+    pool, source_dataset = _source(yaml.safe_load((run_dir / "config.yaml").read_text())["data"])
+    synthetic = subset["id"].str.starts_with("synth-")
+    per_selector = subset.filter(~synthetic)["selector"].value_counts(sort=True)
+    generators = subset.filter(synthetic)["source"].value_counts(sort=True) \
+        if "source" in subset.columns else pl.DataFrame()
+    return {
+        "run": f"{run_dir.parent.name}/{run_dir.name}",
+        "pool": pool,
+        "source_datasets": [source_dataset],
+        "pool_rows": manifest["pool"]["rows"],
+        "pool_fingerprint": manifest["pool"]["fingerprint"],
+        "selectors": [manifest["selector"]],
+        "params": manifest["params"],
+        "budgets": [manifest["budget"]],
+        "seeds": [manifest["seed"]],
+        "subset_rows": subset.height,
+        "subset_fingerprint": manifest["subset"]["fingerprint"],
+        "per_selector": dict(per_selector.iter_rows()),
+        "synthetic_rows": int(synthetic.sum()),
+        "synthetic_share": float(synthetic.mean()),
+        "per_generator": dict(generators.iter_rows()),
+        "curate_version": manifest["versions"].get("curate"),
+    }
+
+
+def _budget(budget: dict) -> str:
+    per_label = budget.get("per_label")
+    return f"{budget['total']} rows" + (f" ({len(per_label)} labels)" if per_label else "")
+
+
+def _card(repo: str, dataset, shards: list[bytes], prov: dict, license_id: str | None) -> bytes:
+    from datasets import DatasetInfo, SplitDict, SplitInfo
+    from datasets.info import DatasetInfosDict
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    name = repo.split("/")[-1]
+    card_data = DatasetCardData(license=license_id or "unknown",
+                                size_categories=[size_category(dataset.num_rows)],
+                                source_datasets=prov["source_datasets"], pretty_name=name,
+                                tags=["curate"])
+    splits = SplitDict()
+    splits.add(SplitInfo(name="train", num_bytes=dataset.data.nbytes,
+                         num_examples=dataset.num_rows))
+    info = DatasetInfo(features=dataset.features, splits=splits,
+                       download_size=sum(map(len, shards)), dataset_size=dataset.data.nbytes)
+    DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
+    MetadataConfigs({"default": {"data_files": [{"split": "train", "path": "data/train-*"}]}}
+                    ).to_dataset_card_data(card_data)
+    facts = [
+        ("run", prov["run"]), ("pool", prov["pool"]), ("pool rows", prov["pool_rows"]),
+        ("pool fingerprint", f"`{prov['pool_fingerprint']}`"),
+        ("selectors", ", ".join(prov["selectors"])),
+        ("selector parameters", f"`{json.dumps(prov['params'], sort_keys=True)}`"),
+        ("budgets", "; ".join(_budget(b) for b in prov["budgets"])),
+        ("seeds", ", ".join(map(str, prov["seeds"]))),
+        ("subset rows", prov["subset_rows"]),
+        ("subset fingerprint", f"`{prov['subset_fingerprint']}` (sha256 of the ids, in order)"),
+        ("synthetic share", f"{prov['synthetic_share']:.2%} ({prov['synthetic_rows']} rows)"),
+        ("curate version", prov["curate_version"]),
+    ]
+    counts = [(selector or "-", n) for selector, n in prov["per_selector"].items()]
+    counts += [(f"{generator} (synthetic)", n) for generator, n in prov["per_generator"].items()]
+    lines = [
+        f"# {name}", "",
+        f"{prov['subset_rows']} rows chosen by curate from {prov['pool']} "
+        f"({prov['pool_rows']} rows).", "",
+        "```python", "from datasets import load_dataset", "",
+        f'dataset = load_dataset("{repo}", split="train")', "```", "",
+        "## Provenance", "", "| | |", "|---|---|",
+        *(f"| {key} | {value} |" for key, value in facts), "",
+        "Rows per selector:", "", "| selector | rows |", "|---|---|",
+        *(f"| {key} | {value} |" for key, value in counts),
+    ]
+    body = "\n".join(lines)
+    return str(DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}\n")).encode()
+
+
+def export_files(run_dir: Path, repo: str, settings: ExportConfig) -> dict[str, bytes]:
+    """Path in the repo -> content, for everything the export uploads."""
+    import datasets
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "manifest.json").is_file():
+        raise CurateError(f"{run_dir} is not a run folder (no manifest.json)",
+                          "pass a folder that `curate run` wrote: runs/<name>/<timestamp>")
+    datasets.disable_progress_bars()
+    dataset = datasets.load_from_disk(str(run_dir / "subset" / "dataset"))
+    shards = _shards(dataset, settings.max_shard_size)
+    files = {f"data/train-{i:05d}-of-{len(shards):05d}.parquet": shard
+             for i, shard in enumerate(shards)}
+    prov = provenance(run_dir, pl.read_parquet(run_dir / "subset" / "subset.parquet"))
+    files["README.md"] = _card(repo, dataset, shards, prov, settings.license)
+    return files
+
+
+def write_folder(files: dict[str, bytes], folder: Path) -> None:
+    """Exactly the files a push would upload, under `folder` (created, all or nothing)."""
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        raise CurateError(f"{folder} exists and is not empty", "give --dry-run a new folder")
+    with atomic_path(folder) as tmp:
+        for path, content in files.items():
+            (tmp / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / path).write_bytes(content)
+
+
+def push(files: dict[str, bytes], repo: str, private: bool, message: str) -> str:
+    """Create the dataset repo if needed and upload `files` in one commit; returns its URL."""
+    import huggingface_hub
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    if huggingface_hub.constants.is_offline_mode():
+        raise CurateError("HF_HUB_OFFLINE is set, so nothing can be pushed",
+                          "unset it, or write the files locally with --dry-run DIR")
+    token = huggingface_hub.get_token()
+    if not token:
+        raise CurateError("no Hugging Face token", "set HF_TOKEN or run `hf auth login`")
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
+        commit = api.create_commit(
+            repo, [CommitOperationAdd(path, content) for path, content in files.items()],
+            commit_message=message, repo_type="dataset")
+    except OSError as err:  # HfHubHTTPError, connection and offline errors are all OSErrors
+        detail = str(err).splitlines()[0] if str(err) else err.__class__.__name__
+        # A server message could echo the header; the token must never reach a log.
+        raise CurateError(f"push to {repo} failed: {detail.replace(token, '***')}",
+                          "check the token's write access and the network; nothing was "
+                          "committed") from None
+    return commit.commit_url
+
+
+def export_run(run_dir: Path, repo: str | None = None, private: bool = False,
+               dry_run: Path | None = None) -> str:
+    """Export `run_dir` (flags over the run's `export` section); returns where it went."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise CurateError(f"{run_dir} is not a run folder (no config.yaml)",
+                          "pass a folder that `curate run` wrote: runs/<name>/<timestamp>")
+    settings = parse_config(yaml.safe_load((run_dir / "config.yaml").read_text())).export
+    repo = repo or settings.repo
+    if not repo or "/" not in repo:
+        raise CurateError(f"export needs a Hub repo as USER/NAME, got {repo!r}",
+                          "pass --repo USER/NAME or set export.repo")
+    try:
+        validate_repo_id(repo)
+    except HFValidationError as err:
+        raise CurateError(f"invalid repo id {repo!r}: {err}", "use USER/NAME") from None
+    files = export_files(run_dir, repo, settings)
+    if dry_run is not None:
+        write_folder(files, dry_run)
+        return str(dry_run)
+    fingerprint = read_json(run_dir / "manifest.json")["subset"]["fingerprint"]
+    return push(files, repo, private or settings.private,
+                f"curate subset {fingerprint[:12]} ({run_dir.parent.name}/{run_dir.name})")
