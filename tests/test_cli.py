@@ -207,6 +207,7 @@ def test_ot_selects_toward_a_target_set(tmp_path, glosses):
     share = (chosen["label"] == "noun.food").mean()
     assert share > 0.8 and share > 2 * (glosses["label"] == "noun.food").mean()
     assert "ot_potential" in pl.read_parquet(run_dir / "scores.parquet").columns
+    assert (run_dir / "projection.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_ot_without_target_is_a_clear_error(tmp_path, glosses_jsonl):

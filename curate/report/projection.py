@@ -1,0 +1,53 @@
+"""Target vs pool vs selection on a 2-D projection (distribution-shift runs).
+
+PCA fitted on the pool and the target together: a linear map, so what is near in the plot
+is near along the directions of most variance, and the picture is reproducible (t-SNE or
+UMAP would add a seed-dependent layout and a dependency for little gain here).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from curate.store import atomic_path
+
+
+def projection_points(pool: np.ndarray, target: np.ndarray, selected: np.ndarray,
+                      max_pool_points: int = 5000, seed: int = 0
+                      ) -> dict[str, np.ndarray]:
+    """2-D coordinates of a pool sample, the target and the selected pool rows."""
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(seed)
+    shown = np.arange(len(pool)) if len(pool) <= max_pool_points else np.sort(
+        rng.choice(len(pool), max_pool_points, replace=False))
+    pca = PCA(n_components=2, random_state=seed).fit(np.vstack([pool[shown], target]))
+    return {"pool": pca.transform(pool[shown]), "target": pca.transform(target),
+            "selection": pca.transform(pool[selected])}
+
+
+def write_projection(path: Path, pool: np.ndarray, target: np.ndarray,
+                     selected: np.ndarray, seed: int = 0) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = projection_points(pool, target, selected, seed=seed)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    styles = {"pool": {"s": 4, "color": "lightgrey"},
+              "selection": {"s": 10, "color": "tab:red"},
+              "target": {"s": 14, "color": "tab:blue", "marker": "x"}}
+    for name, style in styles.items():
+        xy = points[name]
+        ax.scatter(xy[:, 0], xy[:, 1], label=f"{name} ({len(xy):,})", **style)
+    ax.set(title="target vs pool vs selection (PCA of pool + target)", xlabel="PC 1",
+           ylabel="PC 2")
+    ax.legend(fontsize="small", markerscale=2)
+    fig.tight_layout()
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return Path(path)
