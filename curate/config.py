@@ -107,6 +107,8 @@ class OutputConfig(Section):
 class RunConfig(Section):
     name: str | None = None
     seed: int = 0
+    lock_timeout: float = Field(600, ge=0, description="seconds a run waits for another run "
+                                "of the same name to finish before failing")
 
 
 class LoraConfig(Section):

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from curate.config import Config
+from curate.lock import run_lock
 from curate.selectors import make_selector
 from curate.stages import (
     assemble_stage,
@@ -52,7 +53,14 @@ def package_versions() -> dict[str, str]:
 
 def run_curation(cfg: Config, out_dir: Path | None = None, refresh: bool = False,
                  runner: Runner = call_directly) -> Path:
-    """Run every stage and write `<out>/<name>/<timestamp>/`; returns that folder."""
+    """Run every stage and write `<out>/<name>/<timestamp>/`; returns that folder.
+
+    Runs of the same name wait for each other (`run.lock_timeout`), see `curate.lock`."""
+    with run_lock(cfg.output.cache_dir, cfg.run_name(), cfg.run.lock_timeout):
+        return _run_stages(cfg, out_dir, refresh, runner)
+
+
+def _run_stages(cfg: Config, out_dir: Path | None, refresh: bool, runner: Runner) -> Path:
     cache = ArtifactCache(cfg.output.cache_dir)
     stages: dict[str, dict] = {}
 
