@@ -11,7 +11,9 @@ import inspect
 from curate.errors import CurateError
 from curate.synth.base import Generator
 
-GENERATORS: dict[str, str] = {}
+GENERATORS = {
+    "mh-gan": "curate.synth.gan:MhGanGenerator",
+}
 
 
 def generator_class(name: str) -> type[Generator]:
