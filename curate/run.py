@@ -25,6 +25,7 @@ from curate.stages import (
     cluster_stage,
     embed_stage,
     load_stage,
+    projection_stage,
     select_stage,
     subset_fingerprint,
     synthesize_stage,
@@ -85,6 +86,7 @@ def _run_stages(cfg: Config, out_dir: Path | None, refresh: bool, runner: Runner
     subset = step("assemble", assemble_stage, pool, selection, synthetic, cfg, cache, refresh)
     run_dir = runner("write", write_run_folder, cfg, pool, selection, subset, stages,
                      out_dir or cfg.output.dir)
+    runner("projection", projection_stage, cfg, run_dir, pool, embeddings, selection, cache)
     runner("handoff", hand_off, cfg, run_dir, pool, embeddings)
     return run_dir
 
