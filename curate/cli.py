@@ -125,6 +125,16 @@ def _bench_configs(config: Path | None, data: str | None, overrides: dict,
     return configs
 
 
+def _per_label_count(spec: str) -> int:
+    """`5`, `5-per-label` or `5 per label` -> 5."""
+    from curate.budget import PER_LABEL
+
+    match = PER_LABEL.match(spec) or PER_LABEL.match(f"{spec} per label")
+    if not match or int(match.group(1)) == 0:
+        raise CurateError(f"cannot read --synth '{spec}'", "write a count per label: 5-per-label")
+    return int(match.group(1))
+
+
 @app.command()
 def bench(
     config: Annotated[Path | None, typer.Argument(help="YAML config; its bench: section "
@@ -150,6 +160,9 @@ def bench(
     target: Annotated[str | None, typer.Option(
         help="Your own target set instead (a file, datasets folder, builtin:NAME or Hub id); "
              "reports ot_cost to it.")] = None,
+    synth: Annotated[str | None, typer.Option(
+        help="N-per-label: also score each selection plus N synthetic rows per label "
+             "(synth.generator, default mh-gan), with and without its filter.")] = None,
     refresh: RefreshOpt = False,
 ) -> None:
     """Compare selectors against random at equal budgets: train on each selection, score on a
@@ -166,6 +179,7 @@ def bench(
                  "target_labels": target_labels.split(",") if target_labels else None,
                  "target_size": target_size}
     try:
+        overrides["synth"] = _per_label_count(synth) if synth else None
         configs = _bench_configs(config, data, overrides, target)
         results = pl.concat([run_benchmark(cfg, ArtifactCache(cfg.output.cache_dir), refresh)
                              for cfg in configs])

@@ -140,6 +140,9 @@ class BenchConfig(Section):
         None, description="target-shift bench: the target is a sample of these labels' train "
         "rows (removed from the pool) and the test part keeps only these labels")
     target_size: int = Field(200, gt=0, description="rows in the --target-labels target")
+    synth: int | None = Field(None, gt=0, description="also score each selection plus this "
+                              "many synthetic rows per label from synth.generator (default "
+                              "mh-gan), with and without the generator's filter")
 
 
 class TrainConfig(Section):

@@ -14,9 +14,11 @@ import numpy as np
 import polars as pl
 
 from curate.bench.evaluators import LoraEvaluator, ProbeEvaluator
+from curate.bench.synth import Augmenter
 from curate.bench.target import TargetMetrics, target_label_split
 from curate.budget import Budget, resolve_budget
 from curate.config import Config
+from curate.data import Pool
 from curate.errors import CurateError
 from curate.index import cluster_embeddings
 from curate.progress import progress_bar
@@ -52,6 +54,7 @@ class Workload:
     train_rows: np.ndarray  # pool positions of the view's rows
     evaluator: ProbeEvaluator | LoraEvaluator
     target_metrics: TargetMetrics | None = None  # with a target set: distances to it
+    pool: Pool | None = None  # the rows themselves, for generators (bench.synth)
 
     def score(self, pool_rows: np.ndarray, seed: int) -> dict[str, float]:
         scores = self.evaluator.score(pool_rows, seed)
@@ -90,7 +93,7 @@ def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Workloa
                          scores={k: v[train] for k, v in numeric_columns(pool).items()},
                          cluster_fn=clusters,
                          target=None if target_metrics is None else target_metrics.target)
-    return Workload(pool_ref.origin, view, train, evaluator, target_metrics)
+    return Workload(pool_ref.origin, view, train, evaluator, target_metrics, pool)
 
 
 def resolve_budgets(workload: Workload, specs: list) -> dict[str, Budget]:
@@ -127,6 +130,7 @@ def run_benchmark(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> p
     started = time.perf_counter()
     full = workload.score(workload.train_rows, bench.split_seed)
     metric_names = list(full)
+    augmenter = Augmenter(cfg, cache, workload.pool, workload.evaluator) if bench.synth else None
     records += _rows(workload.name, "full", "all", len(workload.train_rows), bench.split_seed,
                      full, time.perf_counter() - started)
     total = len(selectors) * len(budgets) * bench.seeds
@@ -140,6 +144,11 @@ def run_benchmark(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> p
                 scores = workload.score(workload.train_rows[chosen.to_numpy()], seed)
                 records += _rows(workload.name, name, spec, budget.total, seed, scores,
                                  time.perf_counter() - started)
+                for arm, n, arm_scores, seconds, error in (
+                        augmenter.arms(workload.train_rows[chosen.to_numpy()], seed, metric_names)
+                        if augmenter else []):
+                    records += _rows(workload.name, f"{name}+{arm}", spec, n, seed, arm_scores,
+                                     seconds, error)
             except Exception as err:  # a failing run is a result; the others go on
                 message = f"{type(err).__name__}: {err}"
                 records += _rows(workload.name, name, spec, budget.total, seed,
