@@ -53,9 +53,9 @@ def assemble(real: pl.DataFrame, synthetic: pl.DataFrame | None, schema: Schema,
     fresh = [not (k in seen or seen.add(k)) for k in keys]
     unique = synthetic.filter(pl.Series(fresh))
     label = schema.label
-    available = dict(zip(*np.unique(unique[label].to_numpy().astype(str), return_counts=True),
-                         strict=True))
-    available = {k: int(v) for k, v in available.items()}
+    names, counts = np.unique(unique[label].cast(pl.Utf8).to_numpy().astype(str),
+                              return_counts=True)
+    available = {str(k): int(v) for k, v in zip(names, counts, strict=True)}
     for name in set(real[label].cast(pl.Utf8).to_list()) - set(available):
         available[name] = 0  # a label without synthetic rows still counts for balance
     caps = synthetic_caps(budget, available)

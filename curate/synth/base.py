@@ -80,10 +80,15 @@ class Generator:
             raise CurateError(f"generator '{self.name}' never saw label '{unknown[0]}'",
                               "generate only labels present in the selected rows")
         rng = np.random.default_rng(seed)
-        parts = [self._generate(label, n, rng, filtered).with_columns(
-            pl.lit(label).alias(self.schema_.label))
-            for label, n in sorted(per_label.items()) if n > 0]
-        return self._finish(parts)
+        wanted = {k: v for k, v in sorted(per_label.items()) if v > 0}
+        return self._finish(self._generate_all(wanted, rng, filtered))
+
+    def _generate_all(self, per_label: dict[str, int], rng: np.random.Generator,
+                      filtered: bool) -> list[pl.DataFrame]:
+        """One `_generate` call per label; generators that batch across labels override this
+        and return frames that carry the label column themselves."""
+        return [self._generate(label, n, rng, filtered).with_columns(
+            pl.lit(label).alias(self.schema_.label)) for label, n in per_label.items()]
 
     def _finish(self, parts: list[pl.DataFrame]) -> pl.DataFrame:
         content = self.schema_.content_columns()  # the label included
