@@ -124,3 +124,14 @@ def test_prefilter_keeps_the_cheapest_clusters_and_the_budget():
     full = make_selector("ot").select(SelectionView(
         ids=view.ids, embeddings=pool, labels=None, target=target), resolve_budget(150, 800), 0)
     assert set(np.unique(assignment[full["id"].cast(int).to_numpy()])) == {0, 1}
+
+
+def test_default_float32_solve_stops_early_at_the_tight_answer():
+    """The default tolerance must be reachable in float32 (a tighter one sits below its
+    rounding noise and runs to max_iter) and still give the converged potentials."""
+    targets, candidates = problem(n=500, m=40, d=16)
+    _, g, iterations = sinkhorn_potentials(targets, candidates)
+    assert iterations < 200
+    _, tight, _ = sinkhorn_potentials(targets, candidates, SinkhornSettings(
+        tol=1e-12, max_iter=20000, dtype="float64"))
+    assert np.max(np.abs((g - g.mean()) - (tight - tight.mean()))) < 1e-4
