@@ -142,9 +142,6 @@ def export_files(run_dir: Path, repo: str, settings: ExportConfig) -> dict[str, 
     import datasets
 
     run_dir = Path(run_dir)
-    if not (run_dir / "manifest.json").is_file():
-        raise CurateError(f"{run_dir} is not a run folder (no manifest.json)",
-                          "pass a folder that `curate run` wrote: runs/<name>/<timestamp>")
     datasets.disable_progress_bars()
     dataset = datasets.load_from_disk(str(run_dir / "subset" / "dataset"))
     shards = _shards(dataset, settings.max_shard_size)
@@ -158,7 +155,7 @@ def export_files(run_dir: Path, repo: str, settings: ExportConfig) -> dict[str, 
 def write_folder(files: dict[str, bytes], folder: Path) -> None:
     """Exactly the files a push would upload, under `folder` (created, all or nothing)."""
     folder = Path(folder)
-    if folder.exists() and any(folder.iterdir()):
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise CurateError(f"{folder} exists and is not empty", "give --dry-run a new folder")
     with atomic_path(folder) as tmp:
         for path, content in files.items():
@@ -199,8 +196,8 @@ def export_run(run_dir: Path, repo: str | None = None, private: bool = False,
     from huggingface_hub.utils import validate_repo_id
 
     run_dir = Path(run_dir)
-    if not (run_dir / "config.yaml").is_file():
-        raise CurateError(f"{run_dir} is not a run folder (no config.yaml)",
+    if not all((run_dir / name).is_file() for name in ("config.yaml", "manifest.json")):
+        raise CurateError(f"{run_dir} is not a run folder (no config.yaml and manifest.json)",
                           "pass a folder that `curate run` wrote: runs/<name>/<timestamp>")
     settings = parse_config(yaml.safe_load((run_dir / "config.yaml").read_text())).export
     repo = repo or settings.repo

@@ -159,9 +159,13 @@ def _plot_losses(losses: list[float], before: float, after: float, path: Path) -
     matplotlib.use("Agg")  # files only; no display on servers and in Prefect workers
     import matplotlib.pyplot as plt
 
+    steps = np.arange(1, len(losses) + 1)
+    window = max(1, min(10, len(losses) // 4))  # per-step loss is noisy at small batches
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.plot(np.arange(1, len(losses) + 1), losses, label="train loss (per step)")
-    ax.plot([0, len(losses)], [before, after], "o--", label="held-out loss")
+    ax.plot(steps, losses, alpha=0.35, label="train loss (per step)")
+    ax.plot(steps[window - 1:], np.convolve(losses, np.ones(window) / window, "valid"),
+            label=f"train loss (mean of {window} steps)")
+    ax.plot([0, len(losses)], [before, after], "o", label="held-out loss (before, after)")
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy per token")
     ax.legend()
