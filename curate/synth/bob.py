@@ -27,7 +27,7 @@ import polars as pl
 
 from curate.data.pool import Pool, Schema
 from curate.errors import CurateError
-from curate.synth.base import Generator, Services
+from curate.synth.base import Generator, Services, single_thread
 
 STYLE_PROMPT = ("In at most eight words, describe the tone and format of the text below "
                 "(for example: formal report with quotes). Do not mention its subject.\n\n{text}")
@@ -94,7 +94,7 @@ def chat(model, tokenizer, prompts: list[str], max_new_tokens: int, temperature:
                                                  tokenize=False, add_generation_prompt=True)
                    for p in prompts]
     out = []
-    with torch.random.fork_rng(devices=[]), torch.inference_mode():
+    with torch.random.fork_rng(devices=[]), torch.inference_mode(), single_thread():
         torch.manual_seed(seed)
         for start in range(0, len(prompts), batch_size):
             batch = tokenizer(prompts[start:start + batch_size], return_tensors="pt",
@@ -119,6 +119,7 @@ class BobTextGenerator(Generator):
         temperature: sampling temperature.
         oversample: candidates drawn per wanted row in each round (the probe drops some).
         max_rounds: generation rounds before giving up on rows the probe keeps rejecting.
+        batch_size: prompts generated together.
     """
 
     name = "bob-text"
@@ -126,7 +127,8 @@ class BobTextGenerator(Generator):
 
     def __init__(self, model: str = "builtin:smollm2", context_columns: list[str] | None = None,
                  template: str = TEXT_TEMPLATE, max_new_tokens: int = 160,
-                 temperature: float = 0.8, oversample: int = 2, max_rounds: int = 3):
+                 temperature: float = 0.8, oversample: int = 2, max_rounds: int = 3,
+                 batch_size: int = 16):
         self.model = model
         self.context_columns = context_columns
         self.template = template
@@ -134,6 +136,7 @@ class BobTextGenerator(Generator):
         self.temperature = temperature
         self.oversample = oversample
         self.max_rounds = max_rounds
+        self.batch_size = batch_size
 
     def _fit(self, real: Pool, pool: Pool | None, seed: int, services: Services) -> None:
         from sklearn.linear_model import LogisticRegression
@@ -153,7 +156,8 @@ class BobTextGenerator(Generator):
         else:
             styles = chat(self.lm_, self.tokenizer_, [STYLE_PROMPT.format(text=t[:1500])
                                                       for t in source.texts()],
-                          max_new_tokens=24, temperature=0.7, seed=seed)
+                          max_new_tokens=24, temperature=0.7, seed=seed,
+                          batch_size=self.batch_size)
             bank = ContextBank(source.ids, source.labels(), pl.DataFrame({"style": styles}))
         self.bank_ = bank.scrubbed(self.labels_)
         labels = real.labels()
@@ -173,7 +177,7 @@ class BobTextGenerator(Generator):
             texts = chat(self.lm_, self.tokenizer_,
                          [self.template.format(label=label, context=self.bank_.describe(row))
                           for label, row in plan], self.max_new_tokens, self.temperature,
-                         int(rng.integers(2**31)))
+                         int(rng.integers(2**31)), self.batch_size)
             rows = [{"label": label, "text": text, "row": row}
                     for (label, row), text in zip(plan, texts, strict=True) if text]
             for row in self._probe_filter(rows) if filtered else rows:

@@ -25,14 +25,13 @@ References:
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 
 import numpy as np
 import polars as pl
 
 from curate.data.pool import Pool
-from curate.synth.base import Generator, Services, vector_column, vector_rows
+from curate.synth.base import Generator, Services, single_thread, vector_column, vector_rows
 from curate.synth.mh import Calibrator, ensemble_probability, mh_select
 
 
@@ -47,20 +46,6 @@ def _mlp(sizes: list[int], out_activation=None):
     if out_activation is not None:
         layers.append(out_activation)
     return nn.Sequential(*layers)
-
-
-@contextlib.contextmanager
-def single_thread():
-    """Run torch on one thread: these networks are too small for intra-op parallelism to
-    pay, and on a shared CPU extra threads made training about 5x slower (measured)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def stratified_folds(labels: np.ndarray, n_folds: int, rng: np.random.Generator) -> np.ndarray:
