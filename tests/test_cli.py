@@ -65,7 +65,7 @@ def test_rerun_hits_every_cache_and_repeats_ids(tmp_path, glosses_jsonl):
     first, second = run_folders(tmp_path)
     manifest = json.loads((second / "manifest.json").read_text())
     assert manifest["cache_hits"] and set(manifest["stages"]) == {"load", "embed", "cluster",
-                                                                   "select"}
+                                                                   "select", "assemble"}
     assert not json.loads((first / "manifest.json").read_text())["cache_hits"]
     ids = [pl.read_parquet(d / "selection.parquet")["id"].to_list() for d in (first, second)]
     assert ids[0] == ids[1]
