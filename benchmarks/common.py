@@ -66,10 +66,18 @@ def machine() -> dict:
                                                                   time.gmtime())}
 
 
-def mixture(n: int, d: int, components: int, seed: int = 0) -> np.ndarray:
-    """Unit vectors from a seeded Gaussian mixture: clustered like real embeddings."""
+def mixture(n: int, d: int, components: int, seed: int = 0, used: int | None = None,
+            draw_seed: int | None = None) -> np.ndarray:
+    """Unit vectors from a seeded Gaussian mixture: clustered like real embeddings.
+
+    The centres depend on `seed` only; rows come from the first `used` components (all by
+    default), drawn with `draw_seed` (default `seed`). A target set for distribution-shift
+    selection is the same mixture restricted to a few components, drawn independently.
+    """
     rng = np.random.default_rng(seed)
     centres = rng.normal(size=(components, d)).astype(np.float32)
-    x = centres[rng.integers(components, size=n)] + 0.6 * rng.normal(size=(n, d)).astype(
-        np.float32)
+    if draw_seed is not None:
+        rng = np.random.default_rng(draw_seed)
+    x = centres[rng.integers(used or components, size=n)] + 0.6 * rng.normal(
+        size=(n, d)).astype(np.float32)
     return x / np.linalg.norm(x, axis=1, keepdims=True)

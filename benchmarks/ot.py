@@ -13,9 +13,11 @@ from curate.scoring.ot import SinkhornSettings, candidate_potentials, sinkhorn_p
 
 def run(n: int = 1_000_000, m: int = 10_000, d: int = 384, agreement_n: int = 100_000,
         anchor_size: int = 20_000) -> dict:
+    # The target is the pool's mixture restricted to 50 of its 1,000 components: a shifted
+    # task, as GOT-D is for. (A target drawn like the pool leaves g nearly flat, and its
+    # top-k is then decided by rounding noise.)
     pool = mixture(n, d, components=1000, seed=0)
-    target = mixture(m, d, components=1000, seed=0)[:m]  # same centres as the pool
-    target = target[np.random.default_rng(1).permutation(m)]
+    target = mixture(m, d, components=1000, seed=0, used=50, draw_seed=1)
     settings = SinkhornSettings(anchor_size=anchor_size, chunk=4096)
     started = time.perf_counter()
     candidate_potentials(target, pool, settings)
@@ -29,6 +31,7 @@ def run(n: int = 1_000_000, m: int = 10_000, d: int = 384, agreement_n: int = 10
                         4) for k in (1000, 5000, 10000) if k <= agreement_n}
     print(f"  anchored vs full on {agreement_n:,}: top-k overlap {overlap}")
     return {"candidates": n, "targets": m, "dim": d, "anchor_size": anchor_size,
+            "target": "the pool's mixture restricted to 50 of its 1,000 components",
             "eps": settings.eps, "wall_s": round(full_scale_s, 1), "peak_rss_mb": round(rss),
             "agreement_candidates": agreement_n, "full_solve_iterations": iterations,
             "topk_overlap_anchored_vs_full": overlap}

@@ -63,6 +63,7 @@ def _ot(d: dict) -> list[str]:
     overlap = ", ".join(f"top-{k}: {v:.1%}" for k, v in d["topk_overlap_anchored_vs_full"].items())
     return [f"## GOT-D optimal transport ({d['candidates']:,} candidates x {d['targets']:,} "
             f"targets, {d['dim']}-d, eps {d['eps']})", "",
+            f"Target: {d['target']}." if "target" in d else "", "",
             f"- wall time {d['wall_s']} s, peak RSS {d['peak_rss_mb']:,} MB (anchored "
             f"approximation, anchor sample {d['anchor_size']:,})",
             f"- anchored vs full solve on {d['agreement_candidates']:,} candidates "
