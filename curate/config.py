@@ -91,7 +91,7 @@ class SynthConfig(Section):
     assemble stage lets into the subset (a count, a fraction of those generated, or N per
     label); `balance` keeps the same number per label."""
 
-    generator: str | None = Field(None, description="mh-gan or bob-text; unset: none")
+    generator: str | None = Field(None, description="mh-gan, bob-text, bob-diffusion; unset: none")
     per_label: int = Field(10, gt=0)
     params: dict[str, Any] = Field(default_factory=dict)
     budget: str | int | float | None = None

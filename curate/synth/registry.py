@@ -14,6 +14,7 @@ from curate.synth.base import Generator
 GENERATORS = {
     "mh-gan": "curate.synth.gan:MhGanGenerator",
     "bob-text": "curate.synth.bob:BobTextGenerator",
+    "bob-diffusion": "curate.synth.diffusion:BobDiffusionGenerator",
 }
 
 
