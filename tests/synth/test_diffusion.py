@@ -10,9 +10,13 @@ import pytest
 from curate.data import Pool, Schema
 from curate.errors import CurateError
 from curate.synth import make_generator
+from curate.synth.captions import caption_bank, load_captioner
 from curate.synth.diffusion import TEXT_LORA_MODULES, UNET_LORA_MODULES, load_pipeline
+from tests.synth import test_captions
 
 pytest.importorskip("diffusers")
+
+tiny_captioner = test_captions.tiny_captioner  # the fixture, shared with the captions tests
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +129,15 @@ def test_context_source_and_template_errors_are_curate_errors(tiny_sd, grey_pool
     with pytest.raises(CurateError, match="unknown field"):
         make_generator("bob-diffusion", {"model": tiny_sd, "context_columns": ["pose"],
                                          "template": "{label} {background}"}).fit(grey_pool)
+
+
+def test_a_captioner_gives_the_bank_and_the_prompts(tiny_sd, tiny_captioner, grey_pool):
+    gen = make_generator("bob-diffusion", {"model": tiny_sd, "captioner": tiny_captioner,
+                                           "steps": 1, "resolution": 16, "inference_steps": 1,
+                                           "caption_tokens": 8}).fit(grey_pool, seed=0)
+    bank = caption_bank(grey_pool, load_captioner(tiny_captioner), ["cat", "dog"], 8)
+    assert gen.bank_.contexts.equals(bank.contexts)
+    rows = gen.generate({"dog": 3}, seed=0)
+    for row in rows.iter_rows(named=True):
+        caption = bank.contexts["caption"][list(bank.ids).index(row["parent_id"])]
+        assert row["reason"].endswith(f"({caption})")
