@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -52,6 +53,9 @@ def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
 
     Without PREFECT_API_URL the flow runs on Prefect's embedded local server.
     """
+    # Prefect gives its embedded server 20 s to start; a busy 2-core machine can need more
+    # (measured: a timeout at load average 7). Set before Prefect reads its settings.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     try:
         load_config(config, allow_smaller)  # fail fast on a bad config, before Prefect starts
         from curate.flows.curation import curation
