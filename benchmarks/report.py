@@ -38,7 +38,10 @@ def _kmeans(d: dict) -> list[str]:
             "distance of every point to its nearest returned centroid, computed the same way "
             "for both. Data: seeded, L2-normalised Gaussian mixture with 1,000 components.", "",
             "| | faiss (curate.index) | scikit-learn KMeans | ratio |", "|---|---|---|---|",
-            f"| seconds (fit + assign) | {d['faiss_s']} | {d['sklearn_s']} | "
+            f"| seconds (fit + assign), {d['iterations']} iterations requested | "
+            f"{d['faiss_s']} | {d['sklearn_s']} ({d.get('sklearn_iterations_run', '?')} run) | |",
+            f"| faiss at scikit-learn's iteration count | "
+            f"{d.get('faiss_s_at_sklearn_iterations', d['faiss_s'])} | {d['sklearn_s']} | "
             f"{d['speedup_faiss_vs_sklearn']}x faster |",
             f"| other busy cores (contention) | {d.get('faiss_other_busy_cores', '')} | "
             f"{d.get('sklearn_other_busy_cores', '')} | |",
