@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from curate.errors import CurateError
-from curate.scoring.ot import SinkhornSettings, sinkhorn_potentials
+from curate.scoring.ot import SinkhornSettings, regularised_cost
 
 
 def tv_distance(labels: np.ndarray, reference: np.ndarray) -> float:
@@ -28,8 +28,7 @@ def tv_distance(labels: np.ndarray, reference: np.ndarray) -> float:
 
 def ot_cost(selected: np.ndarray, target: np.ndarray, eps: float = 0.1) -> float:
     """Regularised OT cost (dual objective) between two embedding sets."""
-    f, g, _ = sinkhorn_potentials(target, selected, SinkhornSettings(eps=eps))
-    return float(f.mean() + g.mean())
+    return regularised_cost(target, selected, SinkhornSettings(eps=eps))
 
 
 def target_label_split(labels: np.ndarray, train: np.ndarray, test: np.ndarray,

@@ -174,6 +174,12 @@ def cluster_costs(targets: np.ndarray, candidates: np.ndarray, assignment: np.nd
             continue
         if len(members) > sample:
             members = np.sort(rng.choice(members, sample, replace=False))
-        f, g, _ = sinkhorn_potentials(targets, candidates[members], settings)
-        costs[cluster] = float(f.mean() + g.mean())
+        costs[cluster] = regularised_cost(targets, candidates[members], settings)
     return costs
+
+
+def regularised_cost(targets: np.ndarray, candidates: np.ndarray,
+                     settings: SinkhornSettings = SinkhornSettings()) -> float:
+    """The entropic OT cost between two sets: the dual objective mean(f) + mean(g)."""
+    f, g, _ = sinkhorn_potentials(targets, candidates, settings)
+    return float(f.mean() + g.mean())
