@@ -199,6 +199,9 @@ def export_run(run_dir: Path, repo: str | None = None, private: bool = False,
     if not all((run_dir / name).is_file() for name in ("config.yaml", "manifest.json")):
         raise CurateError(f"{run_dir} is not a run folder (no config.yaml and manifest.json)",
                           "pass a folder that `curate run` wrote: runs/<name>/<timestamp>")
+    if not (run_dir / "handoff.json").is_file():  # the last file a run writes
+        raise CurateError(f"{run_dir} is an incomplete run folder (no handoff.json)",
+                          "rerun the config; a run's cache makes that quick")
     settings = parse_config(yaml.safe_load((run_dir / "config.yaml").read_text())).export
     repo = repo or settings.repo
     if not repo or "/" not in repo:

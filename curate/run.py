@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from curate.budget import splits_by_label
 from curate.config import Config
 from curate.lock import run_lock
 from curate.selectors import make_selector
@@ -74,8 +75,13 @@ def _run_stages(cfg: Config, out_dir: Path | None, refresh: bool, runner: Runner
                         **getattr(ref, "stats", {})}  # e.g. embed: rows_new, rows_cached
         return ref
 
-    needs_clusters = make_selector(cfg.select.selector, cfg.select.params).needs_clusters
+    selector = make_selector(cfg.select.selector, cfg.select.params)
     pool = step("load", load_stage, cfg, cache, refresh)
+    # Per-label selection clusters each label inside the select stage; only a whole-pool
+    # selection uses the whole pool's clustering.
+    needs_clusters = selector.needs_clusters and not (
+        splits_by_label(cfg.select.budget, pool.schema.get("label") is not None,
+                        cfg.select.stratify) and selector.stratifies)
     check_handoff(cfg.train, pool.schema)  # fail before the expensive stages
     embeddings = step("embed", embed_stage, pool, cfg, cache, refresh)
     clusters = step("cluster", cluster_stage, embeddings, cfg, cache, refresh) \
@@ -84,10 +90,15 @@ def _run_stages(cfg: Config, out_dir: Path | None, refresh: bool, runner: Runner
     synthetic = step("synthesize", synthesize_stage, pool, selection, cfg, cache, refresh) \
         if cfg.synth.generator else None
     subset = step("assemble", assemble_stage, pool, selection, synthetic, cfg, cache, refresh)
-    run_dir = runner("write", write_run_folder, cfg, pool, selection, subset, stages,
-                     out_dir or cfg.output.dir)
-    runner("projection", projection_stage, cfg, run_dir, pool, embeddings, selection, cache)
-    runner("handoff", hand_off, cfg, run_dir, pool, embeddings)
+    run_dir = _timestamped(Path(out_dir or cfg.output.dir) / cfg.run_name())
+    # Everything goes into a staging folder renamed into place at the end: a run folder
+    # exists only when its hand-off and report do (export relies on that).
+    with atomic_path(run_dir) as staging:
+        runner("write", write_run_folder, cfg, pool, selection, subset, stages, staging,
+               f"{run_dir.parent.name}/{run_dir.name}")
+        runner("projection", projection_stage, cfg, staging, pool, embeddings, selection,
+               cache)
+        runner("handoff", hand_off, cfg, staging, pool, embeddings)
     return run_dir
 
 
@@ -99,36 +110,37 @@ def _timestamped(parent: Path) -> Path:
     return folder
 
 
-def write_run_folder(cfg: Config, pool, selection, subset_ref, stages: dict, out_dir: Path
-                     ) -> Path:
-    """Write config, manifest, selection and subset into a new run folder, atomically."""
+def write_run_folder(cfg: Config, pool, selection, subset_ref, stages: dict, folder: Path,
+                     name: str) -> Path:
+    """Write config, manifest, selection and subset into `folder` (the staging folder of
+    the run `<name>/<timestamp>`, `name`)."""
     import datasets
 
     datasets.disable_progress_bars()
     subset = subset_ref.load()
-    run_dir = _timestamped(Path(out_dir) / cfg.run_name())
-    with atomic_path(run_dir) as tmp:
-        (tmp / "subset").mkdir(parents=True)
-        (tmp / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"),
-                                                        sort_keys=False))
-        shutil.copyfile(selection.path, tmp / "selection.parquet")
-        if (scores := selection.path.with_name("scores.parquet")).exists():
-            shutil.copyfile(scores, tmp / "scores.parquet")
-        if (synthetic := stages.get("synthesize")) is not None:
-            shutil.copyfile(synthetic["artifact"], tmp / "synthetic.parquet")
-        subset.write_parquet(tmp / "subset" / "subset.parquet")
-        datasets.Dataset.from_polars(subset).save_to_disk(str(tmp / "subset" / "dataset"))
-        write_json(tmp / "manifest.json", {
-            "versions": package_versions(),
-            "seed": cfg.run.seed,
-            "pool": {"origin": pool.origin, "fingerprint": pool.fingerprint, "rows": pool.rows},
-            "selector": cfg.select.selector,
-            "params": cfg.select.params,
-            "budget": selection.budget,
-            "subset": {"rows": subset.height, "fingerprint": subset_fingerprint(subset),
-                       **subset_ref.stats},
-            "synth": cfg.synth.model_dump(mode="json") if cfg.synth.generator else None,
-            "stages": stages,
-            "cache_hits": all(s["cache_hit"] for s in stages.values()),
-        })
-    return run_dir
+    tmp = Path(folder)
+    (tmp / "subset").mkdir(parents=True)
+    (tmp / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"),
+                                                    sort_keys=False))
+    shutil.copyfile(selection.path, tmp / "selection.parquet")
+    if (scores := selection.path.with_name("scores.parquet")).exists():
+        shutil.copyfile(scores, tmp / "scores.parquet")
+    if (synthetic := stages.get("synthesize")) is not None:
+        shutil.copyfile(synthetic["artifact"], tmp / "synthetic.parquet")
+    subset.write_parquet(tmp / "subset" / "subset.parquet")
+    datasets.Dataset.from_polars(subset).save_to_disk(str(tmp / "subset" / "dataset"))
+    write_json(tmp / "manifest.json", {
+        "run": name,
+        "versions": package_versions(),
+        "seed": cfg.run.seed,
+        "pool": {"origin": pool.origin, "fingerprint": pool.fingerprint, "rows": pool.rows},
+        "selector": cfg.select.selector,
+        "params": cfg.select.params,
+        "budget": selection.budget,
+        "subset": {"rows": subset.height, "fingerprint": subset_fingerprint(subset),
+                   **subset_ref.stats},
+        "synth": cfg.synth.model_dump(mode="json") if cfg.synth.generator else None,
+        "stages": stages,
+        "cache_hits": all(s["cache_hit"] for s in stages.values()),
+    })
+    return tmp

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +35,7 @@ class PoolRef:
     origin: str
     rows: int
     cache_hit: bool
+    stats: dict = field(default_factory=dict)  # rows_dropped by reason, into the manifest
 
     def load(self) -> Pool:
         return Pool(frame=pl.read_parquet(self.path), schema=Schema(**self.schema),
@@ -75,20 +76,22 @@ def _source_signature(cfg: Config) -> dict:
 def load_stage(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> PoolRef:
     """Source -> validated pool parquet in the cache."""
     key = hash_json({"data": cfg.data.model_dump(mode="json"), "seed": cfg.run.seed,
-                     "source": _source_signature(cfg), "version": 1})
+                     "source": _source_signature(cfg), "version": 2})  # 2: drops rows
     folder = cache.entry("load", key)
     if cache.is_complete("load", key) and not refresh:
         meta = cache.manifest("load", key)
         return PoolRef(folder / "pool.parquet", key, meta["fingerprint"], meta["schema"],
-                       meta["origin"], meta["rows"], cache_hit=True)
+                       meta["origin"], meta["rows"], cache_hit=True,
+                       stats={"rows_dropped": meta["dropped"]})
     pool = load_pool(cfg.data, seed=cfg.run.seed)
     with atomic_path(folder / "pool.parquet") as tmp:
         pool.frame.write_parquet(tmp)
     schema = asdict(pool.schema)
     cache.finish("load", key, {"fingerprint": pool.fingerprint, "schema": schema,
-                               "origin": pool.origin, "rows": len(pool)})
+                               "origin": pool.origin, "rows": len(pool),
+                               "dropped": pool.dropped})
     return PoolRef(folder / "pool.parquet", key, pool.fingerprint, schema, pool.origin,
-                   len(pool), cache_hit=False)
+                   len(pool), cache_hit=False, stats={"rows_dropped": pool.dropped})
 
 
 def embed_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,

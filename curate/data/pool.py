@@ -38,6 +38,8 @@ class Pool:
     schema: Schema
     origin: str
     fingerprint: str = field(default="")
+    # Rows load left out, by reason (e.g. {"null_label": 3}); recorded in the run manifest.
+    dropped: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.fingerprint:

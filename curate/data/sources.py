@@ -138,7 +138,24 @@ def load_pool(cfg: DataConfig, seed: int = 0) -> Pool:
     else:
         frame = frame.with_columns(stable_ids(frame, schema.content_columns()))
     frame = frame.select("id", pl.exclude("id"))
+    frame, dropped = _drop_unusable(frame, schema, origin)
     if cfg.sample is not None and cfg.sample < frame.height:
         keep = np.sort(np.random.default_rng(seed).choice(frame.height, cfg.sample, replace=False))
         frame = frame[keep]
-    return Pool(frame=frame, schema=schema, origin=origin)
+    return Pool(frame=frame, schema=schema, origin=origin, dropped=dropped)
+
+
+def _drop_unusable(frame: pl.DataFrame, schema: Schema, origin: str
+                   ) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Leave out rows no stage can use, counted by reason. A null label has no class to be
+    stratified into or trained on (the hand-off and probe need one per row)."""
+    dropped: dict[str, int] = {}
+    if schema.label:
+        null = frame[schema.label].is_null()
+        if null.all():
+            raise CurateError(f"no row of {origin} has a label in column '{schema.label}'",
+                              "fill the labels, or unset data.label_column")
+        if null.any():
+            dropped["null_label"] = int(null.sum())
+            frame = frame.filter(~null)
+    return frame, dropped

@@ -74,7 +74,8 @@ def handoff_spec(cfg: Config, subset: pl.DataFrame, schema: Schema) -> dict:
                       "seed": cfg.run.seed},
     }
     if task == "classification":
-        spec["labels"] = sorted(subset[schema.label].cast(pl.Utf8).unique().to_list())
+        spec["labels"] = sorted(subset[schema.label].cast(pl.Utf8).drop_nulls().unique()
+                                .to_list())
     return spec
 
 
@@ -209,9 +210,13 @@ def write_report(run_dir: Path) -> Path:
     """report.md: the run in a few lines, and the hand-off with its metrics and loss curve."""
     manifest, spec = read_json(run_dir / "manifest.json"), read_json(run_dir / HANDOFF)
     subset, trained = spec["subset"], spec.get("trained", {})
-    lines = [f"# Run {run_dir.parent.name}/{run_dir.name}", "",
+    # Written in the staging folder, so the run's name comes from the manifest.
+    name = manifest.get("run", f"{run_dir.parent.name}/{run_dir.name}")
+    dropped = manifest.get("stages", {}).get("load", {}).get("rows_dropped") or {}
+    lines = [f"# Run {name}", "",
              f"- pool: {manifest['pool']['origin']} ({manifest['pool']['rows']} rows, "
              f"fingerprint `{manifest['pool']['fingerprint'][:16]}`)",
+             *(f"- {n} rows dropped ({reason})" for reason, n in sorted(dropped.items())),
              f"- selector: {manifest['selector']}, budget {manifest['budget'].get('total')}, "
              f"seed {manifest['seed']}",
              f"- subset: [{subset['path']}]({subset['path']}), {subset['rows']} rows, "
