@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from curate.errors import CurateError
 
@@ -110,6 +117,15 @@ class RunConfig(Section):
     lock_timeout: float = Field(600, ge=0, description="seconds a run waits for another run "
                                 "of the same name to finish before failing")
 
+    @field_validator("name")
+    @classmethod
+    def _one_folder(cls, name: str | None) -> str | None:
+        """The run folder is output.dir/<name>: a separator or `..` would write elsewhere."""
+        if name is not None and (not name.strip(". ") or "/" in name or "\\" in name
+                                 or ".." in name):
+            raise ValueError(f"{name!r} must be a plain folder name (no '/', '\\' or '..')")
+        return name
+
 
 class LoraConfig(Section):
     """LoRA fine-tuning of a causal LM (the `lora` bench evaluator and training hand-off)."""
@@ -182,6 +198,8 @@ class Config(Section):
         if self.run.name:
             return self.run.name
         origin = self.data.source or Path(self.data.path).stem
+        if self.data.source and (origin.startswith(("/", ".", "~")) or origin.count("/") > 1):
+            origin = Path(origin).name  # a local folder: the run name is public (the card)
         return origin.replace("builtin:", "").replace("/", "-")
 
 

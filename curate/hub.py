@@ -35,10 +35,23 @@ def size_category(rows: int) -> str:
 def _source(data: dict) -> tuple[str, str]:
     """(what the card calls the pool, its source_datasets entry). Local paths are reduced to
     the file name: a card is public, the layout of the user's disk is not."""
-    if data.get("source"):
-        name = data["source"]
+    name = data.get("source")
+    if name and (name.startswith("builtin:") or _is_hub_id(name)):
         return name, name.removeprefix("builtin:")
-    return Path(data["path"]).name, "original"
+    # data.source may be a local folder too (datasets.load_dataset reads both).
+    return Path(name or data["path"]).expanduser().resolve().name, "original"
+
+
+def _is_hub_id(name: str) -> bool:
+    """A Hub dataset id (`name` or `user/name`) that is not also a local path."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return not Path(name).exists()
 
 
 def _shards(dataset, max_shard_size: str) -> list[bytes]:
