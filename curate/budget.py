@@ -1,4 +1,8 @@
-"""Budgets: a count (`1000`), a fraction (`0.02`, `2%`) or a count per label (`10 per label`)."""
+"""Budgets: a count (`1000`), a fraction (`0.02`, `2%`) or a count per label (`10 per label`).
+
+With labels, a count or fraction can be stratified: split across labels in proportion to
+their frequency, so each label's rows are chosen by the selector inside that label.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +19,16 @@ HELP = "write a count (1000), a fraction (0.02 or 2%) or a per-label count (10 p
 
 @dataclass(frozen=True)
 class Budget:
-    """A resolved budget: `total` rows, or `per_label` rows from each label."""
+    """A resolved budget: `total` rows, or `per_label` rows from each label.
+
+    `stratified` marks a per-label split made from a count or fraction (proportional to
+    label frequency) rather than asked for as "N per label"; selectors whose budget follows
+    another distribution (a target set) may take `total` from the whole pool instead.
+    """
 
     total: int
     per_label: dict[str, int] | None = None
+    stratified: bool = False
 
 
 def _parse(spec: str | int | float) -> tuple[str, float]:
@@ -41,10 +51,11 @@ def _parse(spec: str | int | float) -> tuple[str, float]:
 
 
 def resolve_budget(spec: str | int | float, n_rows: int, labels: np.ndarray | None = None,
-                   allow_smaller: bool = False) -> Budget:
+                   allow_smaller: bool = False, stratify: bool | str = False) -> Budget:
     """Turn a budget spec into row counts for a pool of `n_rows` rows.
 
     A budget larger than the pool is an error unless `allow_smaller`, which caps it.
+    `stratify` ("auto": when there are labels) splits a count or fraction across labels.
     """
     kind, value = _parse(spec)
     if value <= 0:
@@ -64,7 +75,39 @@ def resolve_budget(spec: str | int | float, n_rows: int, labels: np.ndarray | No
             raise CurateError(f"budget {count} is larger than the pool ({n_rows} rows)",
                               "lower the budget or pass --allow-smaller to take the whole pool")
         count = n_rows
-    return Budget(total=count)
+    if stratify == "auto":
+        stratify = labels is not None
+    if not stratify:
+        return Budget(total=count)
+    if labels is None:
+        raise CurateError("select.stratify is true but the pool has no label column",
+                          "set data.label_column or select.stratify: auto")
+    names, counts = np.unique(labels, return_counts=True)
+    shares = proportional_split(counts, count)
+    return Budget(total=count, stratified=True,
+                  per_label={str(a): int(n) for a, n in zip(names, shares, strict=True) if n})
+
+
+def splits_by_label(spec: str | int | float, has_labels: bool, stratify: bool | str) -> bool:
+    """Whether `spec` resolves to per-label shares (asked for, or a stratified split)."""
+    stratified = has_labels if stratify == "auto" else bool(stratify)
+    return _parse(spec)[0] == "per_label" or stratified
+
+
+def proportional_split(sizes: np.ndarray, n: int) -> np.ndarray:
+    """n split across groups in proportion to `sizes` (largest remainder, ties to the larger
+    group, then the earlier one); when n allows, every group gets at least one, taken from
+    the groups with the largest shares. Never more than a group's size."""
+    sizes = np.asarray(sizes, dtype=np.int64)
+    exact = n * sizes / sizes.sum()
+    shares = np.floor(exact).astype(np.int64)
+    order = np.lexsort((np.arange(len(sizes)), -sizes, -(exact - shares)))
+    shares[order[:n - shares.sum()]] += 1
+    if n >= len(sizes):
+        for empty in np.flatnonzero(shares == 0):
+            shares[np.argmax(shares)] -= 1
+            shares[empty] = 1
+    return shares
 
 
 def _per_label(n: int, labels: np.ndarray | None, allow_smaller: bool, spec) -> Budget:

@@ -14,13 +14,14 @@ import numpy as np
 import polars as pl
 
 from curate.bench.evaluators import LoraEvaluator, ProbeEvaluator
+from curate.bench.finetune import FinetuneEvaluator
 from curate.bench.synth import Augmenter
 from curate.bench.target import TargetMetrics, target_label_split
 from curate.budget import Budget, resolve_budget
 from curate.config import Config
 from curate.data import Pool
 from curate.errors import CurateError
-from curate.index import cluster_embeddings
+from curate.index import kmeans_clusterer
 from curate.progress import progress_bar
 from curate.selectors import SelectionView, make_selector
 from curate.stages import embed_stage, load_stage, numeric_columns, target_embeddings
@@ -52,7 +53,7 @@ class Workload:
     name: str
     view: SelectionView  # the train part only
     train_rows: np.ndarray  # pool positions of the view's rows
-    evaluator: ProbeEvaluator | LoraEvaluator
+    evaluator: ProbeEvaluator | LoraEvaluator | FinetuneEvaluator
     target_metrics: TargetMetrics | None = None  # with a target set: distances to it
     pool: Pool | None = None  # the rows themselves, for generators (bench.synth)
 
@@ -81,29 +82,30 @@ def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Workloa
         target_metrics = TargetMetrics(x, target_embeddings(cfg, cache, refresh))
     if bench.evaluator == "probe":
         evaluator = ProbeEvaluator(x, labels, test)
+    elif bench.evaluator == "finetune":
+        evaluator = FinetuneEvaluator(pool, test, bench.finetune)
     else:
         evaluator = LoraEvaluator(pool, test, bench.lora, cfg.output.cache_dir)
-
-    def clusters():
-        ref = cluster_embeddings(x[train], train_key, cfg.cluster, cfg.run.seed, cache, refresh)
-        return ref.load()
 
     view = SelectionView(ids=np.arange(len(train)).astype(str), embeddings=x[train],
                          labels=None if labels is None else labels[train],
                          scores={k: v[train] for k, v in numeric_columns(pool).items()},
-                         cluster_fn=clusters,
+                         cluster_fn=kmeans_clusterer(cfg.cluster, cache, train_key),
                          target=None if target_metrics is None else target_metrics.target)
     return Workload(pool_ref.origin, view, train, evaluator, target_metrics, pool)
 
 
-def resolve_budgets(workload: Workload, specs: list) -> dict[str, Budget]:
-    """Every budget resolved on the train part before any work; bad budgets fail early."""
+def resolve_budgets(workload: Workload, specs: list, stratify: bool | str = "auto"
+                    ) -> dict[str, Budget]:
+    """Every budget resolved on the train part before any work; bad budgets fail early.
+
+    The same (stratified or not) budget goes to every selector, random included."""
     budgets = {}
     n_labels = 0 if workload.view.labels is None else len(np.unique(workload.view.labels))
     for spec in specs:
-        budget = resolve_budget(spec, len(workload.view), workload.view.labels)
-        if workload.evaluator.name == "probe" and budget.per_label is None \
-                and budget.total < n_labels:
+        budget = resolve_budget(spec, len(workload.view), workload.view.labels,
+                                stratify=stratify)
+        if workload.evaluator.name == "probe" and budget.total < n_labels:
             raise CurateError(f"budget '{spec}' is {budget.total} rows, fewer than the "
                               f"{n_labels} labels: the probe cannot see every label",
                               "raise the budget or use a per-label budget (10 per label)")
@@ -125,7 +127,7 @@ def run_benchmark(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> p
     bench = cfg.bench
     selectors = {name: make_selector(name) for name in bench.selectors}
     workload = prepare(cfg, cache, refresh)
-    budgets = resolve_budgets(workload, bench.budgets)
+    budgets = resolve_budgets(workload, bench.budgets, cfg.select.stratify)
     records = []
     started = time.perf_counter()
     full = workload.score(workload.train_rows, bench.split_seed)

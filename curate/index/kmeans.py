@@ -86,7 +86,7 @@ def cluster_embeddings(embeddings: np.ndarray, embeddings_key: str, cfg: Cluster
     if cache.is_complete(STAGE, key) and not refresh:
         return ClustersRef(folder, key, k, cache_hit=True)
     use_gpu = cfg.gpu == "auto" and gpu_available()
-    log.info("k-means: %d points, k=%d, %s", len(embeddings), k, "GPU" if use_gpu else "CPU")
+    log.debug("k-means: %d points, k=%d, %s", len(embeddings), k, "GPU" if use_gpu else "CPU")
     centroids, objective = fit_centroids(
         embeddings, k, niter=cfg.niter, nredo=cfg.nredo, seed=seed, spherical=cfg.spherical,
         max_points_per_centroid=cfg.max_points_per_centroid, use_gpu=use_gpu)
@@ -97,3 +97,27 @@ def cluster_embeddings(embeddings: np.ndarray, embeddings_key: str, cfg: Cluster
     cache.finish(STAGE, key, {"k": k, "params": params, "objective": objective,
                               "device": "gpu" if use_gpu else "cpu"})
     return ClustersRef(folder, key, k, cache_hit=False)
+
+
+def kmeans_clusterer(cfg: ClusterConfig, cache: ArtifactCache | None = None,
+                     embeddings_key: str | None = None):
+    """A selection view's `cluster_fn`: k-means of a group's rows with `cfg`'s settings.
+
+    With a cache, each (embeddings, group, k, seed) clustering is a cluster-stage entry; the
+    whole pool ("all") at the configured k and the run seed is the cluster stage itself.
+    """
+
+    def cluster(x: np.ndarray, group: str, k: int | None, seed: int):
+        group_cfg = cfg.model_copy(update={"k": k or cfg.k})
+        if cache is None:
+            use_gpu = cfg.gpu == "auto" and gpu_available()
+            centroids, _ = fit_centroids(
+                x, group_cfg.k, niter=cfg.niter, nredo=cfg.nredo, seed=seed,
+                spherical=cfg.spherical, max_points_per_centroid=cfg.max_points_per_centroid,
+                use_gpu=use_gpu)
+            return centroids, nearest(x, centroids, inner_product=cfg.spherical,
+                                      use_gpu=use_gpu)[0][:, 0]
+        key = embeddings_key if group == "all" else f"{embeddings_key}:{group}"
+        return cluster_embeddings(x, key, group_cfg, seed, cache).load()
+
+    return cluster

@@ -8,8 +8,8 @@ Selection table: one row per chosen example saying which method chose it and why
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
+import hashlib
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
@@ -21,46 +21,69 @@ SELECTION_SCHEMA = {"id": pl.Utf8, "selector": pl.Utf8, "round": pl.Int32,
                     "cluster": pl.Int64, "score": pl.Float64, "reason": pl.Utf8}
 
 
+Clusterer = Callable[[np.ndarray, str, "int | None", int], tuple[np.ndarray, np.ndarray]]
+
+
+def group_rng(seed: int, group: str) -> np.random.Generator:
+    """The random stream of one group, keyed by (seed, group name): a label's picks do not
+    depend on which other labels the pool holds or in what order they are visited."""
+    digest = hashlib.blake2b(group.encode(), digest_size=8).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest, "little")])
+
+
 @dataclass
 class SelectionView:
-    """What a selector may look at. Clusters are computed on first use, through `cluster_fn`.
+    """What a selector may look at: one group of rows (a label, or the whole pool).
+
+    Clusters are computed on first use for *this group's rows*, never restricted from a
+    clustering of a larger pool: `cluster_fn(embeddings, group, k, seed)` returns
+    (centroids (k, d), assignment (N,)); k None asks for the configured k (cluster.k).
 
     Attributes:
         ids: (N,) row ids.
         embeddings: (N, d) float32, L2-normalised.
         labels: (N,) label strings, or None.
         scores: score name -> (N,) array (quality, influence, ...).
-        cluster_fn: returns (centroids (k, d), assignment (N,)) for the whole pool.
+        cluster_fn: the clustering stage (cached by embeddings, group, k and seed); None
+            fits faiss k-means in memory with the default cluster settings.
         score_fn: score_fn(name) computes a missing score (and any computed with it);
             by default influence and effort come from a surrogate trained on this view.
         target: (M, d) embeddings of the target set, for distribution-shift selectors.
+        group: the group's name, part of its clustering's cache key.
+        seed: the seed of this group's clusterings.
     """
 
     ids: np.ndarray
     embeddings: np.ndarray
     labels: np.ndarray | None = None
     scores: dict[str, np.ndarray] = field(default_factory=dict)
-    cluster_fn: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None
+    cluster_fn: Clusterer | None = None
     score_fn: Callable[[str], dict[str, np.ndarray]] | None = None
     target: np.ndarray | None = None
+    group: str = "all"
+    seed: int = 0
+    _clusterings: dict = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    @cached_property
-    def _clusters(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.cluster_fn is None:
-            return self.embeddings.mean(0, keepdims=True), np.zeros(len(self), dtype=np.int64)
-        return self.cluster_fn()
+    def clustering(self, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(centroids, assignment) of a k-means of this view's rows; k None: cluster.k.
+        k is capped by the number of rows."""
+        k = None if k is None else max(1, min(k, len(self)))
+        if k not in self._clusterings:
+            clusterer = self.cluster_fn or default_clusterer()
+            self._clusterings[k] = clusterer(self.embeddings, self.group, k, self.seed)
+        return self._clusterings[k]
 
     @property
     def centroids(self) -> np.ndarray:
-        return self._clusters[0]
+        return self.clustering()[0]
 
     @property
     def clusters(self) -> np.ndarray:
-        """(N,) cluster id of each row."""
-        return self._clusters[1]
+        """(N,) cluster id of each row, in the configured-k clustering of this view."""
+        return self.clustering()[1]
 
     def score(self, name: str) -> np.ndarray:
         """The named score, computed on first use (surrogate scores need no set-up)."""
@@ -79,16 +102,31 @@ class SelectionView:
         labels = self.labels if self.labels is not None else self.clusters
         return surrogate_scores(self.embeddings, labels)
 
-    def subset(self, rows: np.ndarray) -> SelectionView:
-        """The view restricted to `rows`; clusters and scores stay those of the whole pool."""
+    def with_seed(self, seed: int) -> SelectionView:
+        """This view with clusterings seeded by `seed` (scores are shared, not copied)."""
+        if seed == self.seed:
+            return self
+        return replace(self, seed=seed, _clusterings={})
+
+    def subset(self, rows: np.ndarray, group: str) -> SelectionView:
+        """The view of `rows` as the group `group`: it is clustered on its own; scores of
+        the whole view are restricted to the rows (computed on the whole view first)."""
         return SelectionView(
             ids=self.ids[rows], embeddings=self.embeddings[rows],
             labels=None if self.labels is None else self.labels[rows],
             scores={k: v[rows] for k, v in self.scores.items()},
-            cluster_fn=lambda: (self.centroids, self.clusters[rows]),
+            cluster_fn=self.cluster_fn,
             score_fn=lambda name: {name: self.score(name)[rows]},
-            target=self.target,
+            target=self.target, group=group, seed=self.seed,
         )
+
+
+def default_clusterer() -> Clusterer:
+    """In-memory faiss k-means with the default cluster settings (no cache)."""
+    from curate.config import ClusterConfig
+    from curate.index import kmeans_clusterer
+
+    return kmeans_clusterer(ClusterConfig())
 
 
 @dataclass
@@ -107,6 +145,9 @@ class Selector:
 
     name: ClassVar[str]
     needs_clusters: ClassVar[bool] = False
+    # False where the budget follows another distribution (a target set) than the pool's
+    # label mix: a stratified split is then ignored (an explicit "N per label" is not).
+    stratifies: ClassVar[bool] = True
 
     def pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
         """Choose exactly `n` distinct rows of `view` (n <= len(view))."""
@@ -119,16 +160,21 @@ class Selector:
                 if p != "self"}
 
     def select(self, view: SelectionView, budget: Budget, seed: int) -> pl.DataFrame:
-        """The Selection table for `budget` rows of `view`; per-label budgets pick per label."""
-        rng = np.random.default_rng(seed)
-        if budget.per_label is None:
-            return self._table(view, self._checked_pick(view, budget.total, rng))
-        parts = []
-        for label, n in sorted(budget.per_label.items()):
-            rows = np.flatnonzero(view.labels == label)
-            sub = view.subset(rows)
-            parts.append(self._table(sub, self._checked_pick(sub, n, rng)))
-        return pl.concat(parts)
+        """The Selection table for `budget` rows of `view`.
+
+        A per-label budget (asked for, or a stratified split) runs the selector inside each
+        label, on that label's own clustering; each group draws from its own (seed, group)
+        random stream.
+        """
+        view = view.with_seed(seed)
+        if budget.per_label is None or (budget.stratified and not self.stratifies):
+            groups = [(view, budget.total)]
+        else:
+            groups = [(view.subset(np.flatnonzero(view.labels == label), f"label={label}"), n)
+                      for label, n in sorted(budget.per_label.items())]
+        return pl.concat([self._table(group, self._checked_pick(group, n,
+                                                                group_rng(seed, group.group)))
+                          for group, n in groups])
 
     def _checked_pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
         picks = self.pick(view, min(n, len(view)), rng)

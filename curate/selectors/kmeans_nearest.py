@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from curate.index import fit_centroids, nearest
+from curate.index import nearest
 from curate.selectors.base import Picks, SelectionView, Selector
 from curate.selectors.registry import register
 
@@ -14,22 +14,16 @@ class KMeansNearestSelector(Selector):
     """One representative per cluster of a B-means clustering (B = budget).
 
     When two centroids share a nearest point, the later one takes its nearest unused point.
-
-    Args:
-        niter: k-means iterations.
-        nredo: k-means restarts (the best objective is kept).
+    The B-means clustering is the view's (cluster settings, cached per group, k and seed).
     """
 
     name = "kmeans-nearest"
 
-    def __init__(self, niter: int = 20, nredo: int = 1):
-        self.niter = niter
-        self.nredo = nredo
+    def __init__(self):
+        pass
 
     def pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
-        seed = int(rng.integers(2**31 - 1))
-        centroids, _ = fit_centroids(view.embeddings, n, niter=self.niter, nredo=self.nredo,
-                                     seed=seed, spherical=True)
+        centroids, _ = view.clustering(n)
         taken = np.zeros(len(view), dtype=bool)
         rows = np.full(len(centroids), -1)
         sims = np.zeros(len(centroids))

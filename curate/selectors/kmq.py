@@ -22,12 +22,25 @@ from curate.selectors.registry import register
 
 
 def allocate_quota(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Points per cluster: floor(n/K) each, capped by size, leftover spread over the rest.
+    """Points per cluster.
 
-    Leftover goes evenly to clusters with points remaining; when fewer leftover points
-    than such clusters remain, a seeded random subset of them gets one more each.
+    n >= K (Diversify and Conquer's regime): floor(n/K) each, capped by size, leftover
+    spread evenly over clusters with points remaining; when fewer leftover points than such
+    clusters remain, a seeded random subset of them gets one more each.
+
+    n < K: floor(n/K) is 0 and an equal share cannot be given; handing one point each to n
+    random clusters would weigh a 2-point outlier cluster like a dense mode of thousands,
+    so a few-shot budget (10 per label over a label's hundreds of clusters) would be spent
+    on atypical rows. The quota follows cluster mass instead: n split in proportion to
+    cluster size (largest remainder, ties to a seeded random order).
     """
     sizes = np.asarray(sizes, dtype=np.int64)
+    if n < len(sizes):
+        exact = n * sizes / sizes.sum()
+        quota = np.floor(exact).astype(np.int64)
+        order = np.lexsort((rng.permutation(len(sizes)), -(exact - quota)))
+        quota[order[:n - quota.sum()]] += 1
+        return quota
     quota = np.minimum(sizes, n // len(sizes))
     while (leftover := n - quota.sum()) > 0:
         open_clusters = np.flatnonzero(quota < sizes)

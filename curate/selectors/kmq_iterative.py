@@ -9,7 +9,10 @@ or k-means pseudo-labels), and `reward` takes a user function instead. Cluster w
 w = softmax(mean score per cluster / temperature); a cluster with no selected row yet gets
 the mean of all scores. The next round draws clusters from Categorical(w) and an unseen
 row from each drawn cluster. Each round adds B/R rows: the official code adds only 1/K of
-that (its issue #8).
+that (its issue #8). When the budget is below the number of clusters, Categorical(w) is
+weighted by cluster size as well, for the reason kMQ's quota follows cluster mass there
+(`allocate_quota`): equal odds for a 2-row cluster and a dense mode spend a few-shot budget
+on outliers.
 
 References:
     Yu, Dai, et al. "Diversify and Conquer: Diversity-Centric Data Selection with
@@ -84,7 +87,9 @@ class KMQIterativeSelector(Selector):
         groups, members = cluster_groups(view.clusters)
         unseen = [list(rng.permutation(g)) for g in groups]
         sizes = round_sizes(n, min(self.rounds, n))
-        first = allocate_quota(np.array([len(g) for g in groups]), sizes[0], rng)
+        cluster_sizes = np.array([len(g) for g in groups])
+        mass = cluster_sizes if n < len(groups) else np.ones(len(groups))
+        first = allocate_quota(cluster_sizes, sizes[0], rng)
         rows = [unseen[c].pop() for c, q in enumerate(first) for _ in range(q)]
         rounds, reasons = [0] * len(rows), ["round 0: cluster quota"] * len(rows)
         for r, size in enumerate(sizes[1:], start=1):
@@ -95,7 +100,7 @@ class KMQIterativeSelector(Selector):
                                       len(groups), self.temperature)
             for _ in range(size):
                 open_clusters = np.array([len(u) > 0 for u in unseen])
-                p = weights * open_clusters
+                p = weights * mass * open_clusters
                 p = p / p.sum() if p.sum() > 0 else open_clusters / open_clusters.sum()
                 c = int(rng.choice(len(groups), p=p))
                 rows.append(unseen[c].pop())

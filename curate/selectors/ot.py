@@ -32,6 +32,7 @@ class OTSelector(Selector):
     """
 
     name = "ot"
+    stratifies = False  # the target set, not the pool's label mix, sets the budget's shape
 
     def __init__(self, eps: float = 0.1, max_iter: int = 1000, anchor_size: int = 20000,
                  keep_clusters: float | None = None, cluster_sample: int = 256):

@@ -5,11 +5,11 @@ from curate.selectors import SelectionView
 
 
 def view_of(x: np.ndarray, k: int = 6, labels=None, scores=None, seed: int = 0) -> SelectionView:
-    """A view whose clusters come from faiss k-means with `k` centroids."""
+    """A view clustered by faiss k-means: `k` centroids unless a selector asks for its own k."""
 
-    def clusters():
-        centroids, _ = fit_centroids(x, k, niter=20, nredo=2, seed=seed)
-        return centroids, nearest(x, centroids)[0][:, 0]
+    def clusters(rows, group, k_asked, cluster_seed):
+        centroids, _ = fit_centroids(rows, k_asked or k, niter=20, nredo=2, seed=cluster_seed)
+        return centroids, nearest(rows, centroids)[0][:, 0]
 
     return SelectionView(ids=np.array([f"row-{i:04d}" for i in range(len(x))]), embeddings=x,
                          labels=labels, scores=scores or {}, cluster_fn=clusters,
@@ -24,4 +24,4 @@ def fixed_clusters(x: np.ndarray, assignment: np.ndarray, scores=None) -> Select
         mean = x[assignment == c].mean(0)
         centroids[c] = mean / max(np.linalg.norm(mean), 1e-12)
     return SelectionView(ids=np.array([f"row-{i:04d}" for i in range(len(x))]), embeddings=x,
-                         scores=scores or {}, cluster_fn=lambda: (centroids, assignment))
+                         scores=scores or {}, cluster_fn=lambda *_: (centroids, assignment))

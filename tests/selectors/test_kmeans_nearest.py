@@ -7,7 +7,7 @@ from curate.selectors import SelectionView, make_selector
 def test_one_representative_per_blob(blobs):
     x, labels = blobs
     view = SelectionView(ids=np.arange(600).astype(str), embeddings=x)
-    table = make_selector("kmeans-nearest", {"nredo": 3}).select(view, Budget(total=6), 0)
+    table = make_selector("kmeans-nearest").select(view, Budget(total=6), 0)
     picked = labels[table["id"].cast(int).to_numpy()]
     assert sorted(picked) == list(range(6))
 
@@ -15,7 +15,7 @@ def test_one_representative_per_blob(blobs):
 def test_picks_are_the_nearest_points_to_centroids(blobs):
     x, labels = blobs
     view = SelectionView(ids=np.arange(600).astype(str), embeddings=x)
-    table = make_selector("kmeans-nearest", {"nredo": 3}).select(view, Budget(total=6), 0)
+    table = make_selector("kmeans-nearest").select(view, Budget(total=6), 0)
     rows = table["id"].cast(int).to_numpy()
     for row, score in zip(rows, table["score"], strict=True):
         blob = labels == labels[row]

@@ -1,0 +1,93 @@
+"""auto: choose the selector from the regime, by one rule table backed by the benchmark.
+
+The first rule that matches wins. Each rule names the figures behind it
+(`benchmarks/selection.md`, probe on frozen MiniLM / pixel embeddings, 5 seeds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from curate.budget import Budget
+from curate.selectors.base import SelectionView, Selector
+from curate.selectors.registry import make_selector, register
+
+
+@dataclass(frozen=True)
+class Regime:
+    """What auto looks at: the selection's setting, not the data's content."""
+
+    has_target: bool
+    has_quality: bool
+    per_label: bool
+    rows_per_group: float  # budget rows per group (label, or the whole pool)
+    fraction: float  # budget / rows of the pool
+
+    def describe(self) -> str:
+        where = "per label" if self.per_label else "of the pool"
+        return f"{self.rows_per_group:.0f} rows {where}, {self.fraction:.2%} of the pool"
+
+
+@dataclass(frozen=True)
+class Rule:
+    when: str
+    selector: str
+    evidence: str
+
+    def matches(self, regime: Regime, max_fraction: float) -> bool:
+        return {"target": regime.has_target, "quality": regime.has_quality,
+                "few-shot": regime.fraction <= max_fraction,
+                "otherwise": True}[self.when]
+
+
+RULES = (
+    Rule("target", "ot", "GOT-D moves the selection toward the target set: on WordNet with a "
+         "3-label target, ot's TV distance to the target's label mix is far below random's "
+         "(benchmarks/selection.md, target shift)"),
+    Rule("quality", "kmq", "a quality score was given: Diversify and Conquer's kMQ draws by "
+         "softmax(quality) inside k-means clusters"),
+    Rule("few-shot", "typiclust", "the most typical point of each of B clusters, inside each "
+         "label, beats random at 1%, 2% and 1/5/10 per label on every builtin labelled set "
+         "(benchmarks/selection.md)"),
+    Rule("otherwise", "random", "above the few-shot regime no selector beats random on the "
+         "builtin sets (benchmarks/selection.md, 5%)"),
+)
+
+
+@register
+class AutoSelector(Selector):
+    """Args:
+        quality: a quality score (pool column or computed score); routes to kmq.
+        max_fraction: the largest budget, as a fraction of the pool, that counts as few-shot.
+    """
+
+    name = "auto"
+
+    def __init__(self, quality: str | None = None, max_fraction: float = 0.05):
+        self.quality = quality
+        self.max_fraction = max_fraction
+
+    def regime(self, view: SelectionView, budget: Budget) -> Regime:
+        per_label = budget.per_label is not None
+        groups = len(budget.per_label) if per_label else 1
+        return Regime(has_target=view.target is not None, has_quality=self.quality is not None,
+                      per_label=per_label, rows_per_group=budget.total / groups,
+                      fraction=budget.total / max(len(view), 1))
+
+    def choose(self, view: SelectionView, budget: Budget) -> tuple[Selector, str]:
+        """The selector for this view and budget, and why (one line)."""
+        regime = self.regime(view, budget)
+        rule = next(r for r in RULES if r.matches(regime, self.max_fraction))
+        params = {"quality": self.quality} if rule.selector == "kmq" else {}
+        reason = f"{rule.selector} ({rule.when}: {regime.describe()}; {rule.evidence})"
+        return make_selector(rule.selector, params), reason
+
+    def select(self, view: SelectionView, budget: Budget, seed: int) -> pl.DataFrame:
+        chosen, reason = self.choose(view, budget)
+        self.choice_, self.reason_ = chosen.name, reason
+        table = chosen.select(view, budget, seed)
+        return table.with_columns(
+            selector=pl.lit(self.name),
+            reason=pl.lit(f"auto chose {chosen.name}: ") + pl.col("reason"))
