@@ -75,10 +75,13 @@ class ClusterConfig(Section):
 
 
 class SelectConfig(Section):
-    selector: str = "kmq"
+    selector: str = "auto"
     budget: str | int | float = "2%"
     params: dict[str, Any] = Field(default_factory=dict)
     allow_smaller: bool = False
+    stratify: Literal["auto"] | bool = Field(
+        "auto", description="split a count or fraction budget across labels in proportion to "
+        "their frequency and select inside each label (auto: when the pool has labels)")
 
 
 class ScoringConfig(Section):
@@ -141,17 +144,44 @@ class LoraConfig(Section):
     max_test_rows: int = Field(200, gt=0)
 
 
+class FinetuneConfig(Section):
+    """Fine-tuning a text encoder with a linear head on mean pooling (the `finetune` bench
+    evaluator). `full` trains every weight; `lora` trains LoRA adapters and the head."""
+
+    model: str = Field("builtin:minilm", description="builtin:minilm, a local folder or a Hub id")
+    mode: Literal["full", "lora"] = "full"
+    epochs: int = Field(3, gt=0)
+    min_steps: int = Field(50, ge=0, description="more epochs until this many optimiser steps "
+                           "(small selections would otherwise barely move the head)")
+    learning_rate: float | None = Field(None, gt=0, description="encoder (or adapter) rate; "
+                                        "unset: 5e-5 for full, 5e-4 for lora")
+    head_learning_rate: float = Field(1e-3, gt=0, description="the randomly initialised head")
+    batch_size: int = Field(16, gt=0)
+    max_length: int = Field(128, gt=0)
+    warmup: float = Field(0.1, ge=0, lt=1, description="fraction of steps with a linear warm-up")
+    weight_decay: float = Field(0.01, ge=0)
+    dropout: float = Field(0.1, ge=0, lt=1, description="on the pooled vector, before the head")
+    lora_rank: int = Field(8, gt=0)
+    lora_alpha: int = Field(16, gt=0)
+    lora_dropout: float = Field(0.1, ge=0, lt=1)
+    lora_target_modules: list[str] | None = Field(None, description="unset: peft's default "
+                                                  "for the architecture (query, value for BERT)")
+    max_test_rows: int = Field(1000, gt=0, description="a seeded sample of the test part")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
 class BenchConfig(Section):
     """`curate bench`: which selectors, budgets and seeds to compare, and how to score them."""
 
     selectors: list[str] = ["random", "kmq"]
     budgets: list[str | int | float] = ["1%", "2%", "5%", "10 per label"]
     seeds: int = Field(5, gt=0)
-    evaluator: Literal["probe", "lora"] = "probe"
+    evaluator: Literal["probe", "lora", "finetune"] = "probe"
     test_size: float = Field(0.2, gt=0, lt=1)
     split_seed: int = 0
     out: Path = Path("bench-results")
     lora: LoraConfig = LoraConfig()
+    finetune: FinetuneConfig = FinetuneConfig()
     target_labels: list[str] | None = Field(
         None, description="target-shift bench: the target is a sample of these labels' train "
         "rows (removed from the pool) and the test part keeps only these labels")

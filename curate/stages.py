@@ -21,7 +21,7 @@ from curate.data import Pool, Schema, load_pool
 from curate.data.builtin import BUILTINS
 from curate.embed import EmbeddingsRef, check_finite, embed_pool
 from curate.errors import CurateError
-from curate.index import ClustersRef, cluster_embeddings
+from curate.index import ClustersRef, cluster_embeddings, kmeans_clusterer
 from curate.selectors import SelectionView, make_selector
 from curate.store import ArtifactCache, atomic_path, hash_json
 
@@ -114,7 +114,8 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
                      "select": cfg.select.model_dump(mode="json"), "seed": cfg.run.seed,
                      "scoring": cfg.scoring.model_dump(mode="json"),
                      "target": cfg.target.model_dump(mode="json") if cfg.target else None,
-                     "version": 1})
+                     "cluster": cfg.cluster.model_dump(mode="json", exclude={"gpu"}),
+                     "version": 2})
     folder = cache.entry("select", key)
     if cache.is_complete("select", key) and not refresh:
         meta = cache.manifest("select", key)
@@ -124,11 +125,11 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
     vectors = embeddings.load()
     check_finite(vectors, f"embeddings of {pool.origin}")
     budget = resolve_budget(cfg.select.budget, len(pool), pool.labels(),
-                            cfg.select.allow_smaller)
+                            cfg.select.allow_smaller, cfg.select.stratify)
     view = SelectionView(ids=pool.ids, embeddings=vectors, labels=pool.labels(),
                          scores=numeric_columns(pool),
-                         cluster_fn=clusters.load if clusters else None,
-                         target=target_embeddings(cfg, cache, refresh))
+                         cluster_fn=kmeans_clusterer(cfg.cluster, cache, embeddings.key),
+                         target=target_embeddings(cfg, cache, refresh), seed=cfg.run.seed)
     user_columns = set(view.scores)
     scores_key = hash_json({"embeddings": embeddings.key, "pool": pool_ref.fingerprint,
                             "scoring": cfg.scoring.model_dump(mode="json"), "version": 1})

@@ -7,8 +7,8 @@ Selection table: one row per chosen example saying which method chose it and why
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
