@@ -152,7 +152,8 @@ def bench(
                                                      "0.01,2%,10-per-label.")] = None,
     seeds: Annotated[int | None, typer.Option(help="Seeds per (selector, budget).")] = None,
     evaluator: Annotated[str | None, typer.Option(help="probe (logistic regression on "
-                                                       "embeddings) or lora.")] = None,
+                                                       "embeddings), finetune (fine-tune the "
+                                                       "text encoder) or lora.")] = None,
     out: Annotated[Path | None, typer.Option(help="Folder for results.parquet, results.md "
                                                   "and results.png.")] = None,
     target_labels: Annotated[str | None, typer.Option(
@@ -243,6 +244,45 @@ def export(
     except CurateError as err:
         _fail(err)
     typer.echo(where)
+
+
+cache_app = typer.Typer(help="Check and clean the shared cache (output.cache_dir).",
+                        no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
+CacheArg = Annotated[Path, typer.Argument(help="The cache folder (output.cache_dir).")]
+
+
+@cache_app.command("verify")
+def cache_verify(cache_dir: CacheArg = Path(".curate-cache")) -> None:
+    """Check every embedding shard against its checksum; damaged ones are quarantined (the
+    next run re-embeds their rows). Exit 1 when something was quarantined."""
+    from curate.maintenance import verify_cache
+
+    try:
+        results = verify_cache(cache_dir)
+    except CurateError as err:
+        _fail(err)
+    for folder, ok, bad in results:
+        typer.echo(f"{folder}: {ok} shards ok, {bad} quarantined")
+    if not results:
+        typer.echo(f"{cache_dir}: no embedding shards")
+    if any(bad for _, _, bad in results):
+        raise typer.Exit(1)
+
+
+@cache_app.command("prune")
+def cache_prune(cache_dir: CacheArg = Path(".curate-cache"),
+                older_than: Annotated[float, typer.Option(
+                    help="Seconds: leftovers of unfinished writes younger than this may "
+                         "belong to a running run and are kept.")] = 3600) -> None:
+    """Delete quarantined shards and what crashed writes left behind."""
+    from curate.maintenance import prune_cache
+
+    try:
+        removed, freed = prune_cache(cache_dir, older_than)
+    except CurateError as err:
+        _fail(err)
+    typer.echo(f"removed {removed} items ({freed / 1e6:.1f} MB) from {cache_dir}")
 
 
 def main() -> None:

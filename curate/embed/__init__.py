@@ -2,7 +2,8 @@
 
 Vectors live in shards under one folder per encoder (model, pooling, max length,
 precision): `<hash>.vectors.npy` plus `<hash>.keys.npy`, the content hash of each of its
-rows; a shard is named by the hash of its rows' keys. A pool's entry records which shard
+rows, and `<hash>.json` with their checksums (`curate.embed.shards`); a shard is named by
+the hash of its rows' keys. A pool's entry records which shard
 and row holds each of its rows. A pool that has grown therefore embeds only rows whose
 content no shard holds yet, and an interrupted run resumes after the last shard it wrote.
 """
@@ -17,6 +18,7 @@ import numpy as np
 
 from curate.config import EmbedConfig
 from curate.data.pool import Pool
+from curate.embed import shards as shard_files
 from curate.embed.image import EfficientNetLite0Encoder, l2_normalise, pixel_vectors
 from curate.embed.text import TextEncoder
 from curate.errors import CurateError
@@ -101,14 +103,27 @@ def row_keys(contents) -> np.ndarray:
 
 
 def _index(shards: Path) -> dict[bytes, tuple[str, int]]:
-    """Row key -> (shard, row) over every complete shard of one encoder. Rebuilt from the
-    shards on each run rather than kept in a file, so it cannot disagree with them."""
+    """Row key -> (shard, row) over every complete shard of one encoder whose keys match
+    their checksum. Rebuilt from the shards on each run rather than kept in a file, so it
+    cannot disagree with them."""
     index: dict[bytes, tuple[str, int]] = {}
-    for path in sorted(shards.glob("*.vectors.npy")):
-        name = path.name.removesuffix(".vectors.npy")
+    for name in shard_files.usable(shards, vectors=False)[0]:
         for row, key in enumerate(np.load(shards / f"{name}.keys.npy").tolist()):
             index.setdefault(key, (name, row))
     return index
+
+
+def _damaged(shards: Path, wanted: set[str], checked: set[str]) -> set[str]:
+    """The shards of `wanted` that fail their full check (vectors too), now quarantined;
+    `checked` collects the good ones, so no shard is hashed twice in a run."""
+    bad = set()
+    for name in sorted(wanted - checked):
+        if (reason := shard_files.check(shards, name)) is None:
+            checked.add(name)
+        else:
+            shard_files.quarantine(shards, name, reason)
+            bad.add(name)
+    return bad
 
 
 def embed_pool(pool: Pool, cfg: EmbedConfig, cache: ArtifactCache,
@@ -117,15 +132,22 @@ def embed_pool(pool: Pool, cfg: EmbedConfig, cache: ArtifactCache,
     key = embedding_key(pool, cfg)
     folder = cache.entry(STAGE, key)
     shards = cache.entry(ROWS_STAGE, encoder_key(pool, cfg))
+    checked: set[str] = set()
     if cache.is_complete(STAGE, key) and not refresh:
         meta = cache.manifest(STAGE, key)
-        return EmbeddingsRef(folder, shards, key, meta["rows"], meta["dim"], cache_hit=True,
-                             stats={"rows_new": 0, "rows_cached": meta["rows"]})
+        # Verified on every run: a damaged shard must be re-embedded, not read.
+        if not _damaged(shards, set(meta["shards"]), checked):
+            return EmbeddingsRef(folder, shards, key, meta["rows"], meta["dim"],
+                                 cache_hit=True,
+                                 stats={"rows_new": 0, "rows_cached": meta["rows"]})
     contents = _contents(pool)
     if pool.schema.modality == "vectors":
         check_finite(contents, f"column '{pool.schema.vectors}' of {pool.origin}")
     keys = row_keys(contents)
     index = {} if refresh else _index(shards)
+    reused = {index[k][0] for k in set(keys.tolist()) if k in index}
+    if damaged := _damaged(shards, reused, checked):
+        index = {k: at for k, at in index.items() if at[0] not in damaged}
     unseen = np.array([k not in index for k in keys.tolist()], dtype=bool)
     # Rows repeating an earlier row's content are embedded once.
     _, first = np.unique(keys, return_index=True)
@@ -137,10 +159,7 @@ def embed_pool(pool: Pool, cfg: EmbedConfig, cache: ArtifactCache,
             vectors = _embed_rows(pool, contents, rows, encoder, advance)
             check_finite(vectors, f"embeddings of {pool.origin}", rows)
             name = hashlib.blake2b(keys[rows].tobytes(), digest_size=16).hexdigest()
-            with atomic_path(shards / f"{name}.keys.npy") as tmp, open(tmp, "wb") as f:
-                np.save(f, keys[rows])
-            with atomic_path(shards / f"{name}.vectors.npy") as tmp, open(tmp, "wb") as f:
-                np.save(f, vectors.astype(np.float32))  # written last: marks the shard complete
+            shard_files.write_shard(shards, name, keys[rows], vectors.astype(np.float32))
             index.update({k: (name, i) for i, k in enumerate(keys[rows].tolist())})
     located = [index[k] for k in keys.tolist()]
     names = sorted({name for name, _ in located})
