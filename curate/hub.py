@@ -71,7 +71,7 @@ def _shards(dataset, max_shard_size: str) -> list[bytes]:
 
 def provenance(run_dir: Path, subset: pl.DataFrame) -> dict:
     """Where the subset came from, from the run's manifest, config and rows."""
-    manifest = read_json(run_dir / "manifest.json")
+    manifest = run_manifest(run_dir)
     pool, source_dataset = _source(yaml.safe_load((run_dir / "config.yaml").read_text())["data"])
     synthetic = subset["id"].str.starts_with("synth-")
     per_selector = subset.filter(~synthetic)["selector"].value_counts(sort=True)
@@ -193,13 +193,48 @@ def push(files: dict[str, bytes], repo: str, private: bool, message: str) -> str
         commit = api.create_commit(
             repo, [CommitOperationAdd(path, content) for path, content in files.items()],
             commit_message=message, repo_type="dataset")
-    except OSError as err:  # HfHubHTTPError, connection and offline errors are all OSErrors
+    except _network_errors() as err:
         detail = str(err).splitlines()[0] if str(err) else err.__class__.__name__
         # A server message could echo the header; the token must never reach a log.
         raise CurateError(f"push to {repo} failed: {detail.replace(token, '***')}",
                           "check the token's write access and the network; nothing was "
                           "committed") from None
     return commit.commit_url
+
+
+def _network_errors() -> tuple[type[Exception], ...]:
+    """What a push can raise for a network or server fault: HfHubHTTPError and offline
+    errors are OSErrors; a connection refused or timed out is the HTTP client's own error
+    (httpx2 in huggingface_hub 2, httpx in 1), which is not."""
+    import importlib
+
+    errors: list[type[Exception]] = [OSError]
+    for module in ("httpx2", "httpx"):
+        try:
+            errors.append(importlib.import_module(module).HTTPError)
+        except ImportError:
+            continue
+    return tuple(errors)
+
+
+MANIFEST_KEYS = {"pool": ("rows", "fingerprint"), "subset": ("fingerprint",), "selector": (),
+                 "params": (), "budget": (), "seed": (), "versions": ()}
+
+
+def run_manifest(run_dir: Path) -> dict:
+    """The run's manifest.json, checked for what export reads from it."""
+    path = Path(run_dir) / "manifest.json"
+    try:
+        manifest = read_json(path)
+        missing = [f"{key}.{sub}" if sub else key for key, subs in MANIFEST_KEYS.items()
+                   for sub in (subs or ("",)) if key not in manifest
+                   or (sub and sub not in manifest[key])]
+    except (ValueError, TypeError) as err:  # JSONDecodeError and UnicodeDecodeError too
+        missing = [type(err).__name__]
+    if missing:
+        raise CurateError(f"{path} is damaged (missing or unreadable: {', '.join(missing)})",
+                          "run the config again to write a new run folder")
+    return manifest
 
 
 def export_run(run_dir: Path, repo: str | None = None, private: bool = False,
@@ -215,8 +250,14 @@ def export_run(run_dir: Path, repo: str | None = None, private: bool = False,
     if not (run_dir / "handoff.json").is_file():  # the last file a run writes
         raise CurateError(f"{run_dir} is an incomplete run folder (no handoff.json)",
                           "rerun the config; a run's cache makes that quick")
-    settings = parse_config(yaml.safe_load((run_dir / "config.yaml").read_text())).export
-    repo = repo or settings.repo
+    manifest = run_manifest(run_dir)
+    try:
+        raw = yaml.safe_load((run_dir / "config.yaml").read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise CurateError(f"{run_dir / 'config.yaml'} is damaged ({type(err).__name__})",
+                          "run the config again to write a new run folder") from None
+    settings = parse_config(raw if isinstance(raw, dict) else {}).export
+    repo = settings.repo if repo is None else repo
     if not repo or "/" not in repo:
         raise CurateError(f"export needs a Hub repo as USER/NAME, got {repo!r}",
                           "pass --repo USER/NAME or set export.repo")
@@ -228,6 +269,6 @@ def export_run(run_dir: Path, repo: str | None = None, private: bool = False,
     if dry_run is not None:
         write_folder(files, dry_run)
         return str(dry_run)
-    fingerprint = read_json(run_dir / "manifest.json")["subset"]["fingerprint"]
+    fingerprint = manifest["subset"]["fingerprint"]
     return push(files, repo, private or settings.private,
                 f"curate subset {fingerprint[:12]} ({run_dir.parent.name}/{run_dir.name})")
