@@ -48,7 +48,10 @@ def _echo_run(run_dir: str | Path) -> None:
 
 @app.command()
 def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
-        allow_smaller: SmallerOpt = False) -> None:
+        allow_smaller: SmallerOpt = False,
+        debug: Annotated[bool, typer.Option("--debug", help="Show Prefect's tracebacks for "
+                                                          "user and environment errors too.")
+                         ] = False) -> None:
     """Run the curation flow under Prefect and write runs/<name>/<timestamp>/.
 
     Without PREFECT_API_URL the flow runs on Prefect's embedded local server.
@@ -60,6 +63,10 @@ def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
         load_config(config, allow_smaller)  # fail fast on a bad config, before Prefect starts
         from curate.flows.curation import curation
 
+        if not debug:
+            from curate.flows.quiet import hide_curate_errors
+
+            hide_curate_errors()
         run_dir = curation(str(config), str(out) if out else None, refresh, allow_smaller)
     except CurateError as err:
         _fail(err)

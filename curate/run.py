@@ -7,6 +7,7 @@ The order of stages is written once, here. `runner` decides how a stage is calle
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib.metadata
 import platform
 import shutil
@@ -19,6 +20,7 @@ import yaml
 
 from curate.budget import splits_by_label
 from curate.config import Config
+from curate.errors import environment_errors, file_not_folder
 from curate.lock import run_lock
 from curate.selectors import make_selector
 from curate.stages import (
@@ -53,22 +55,41 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+CACHE_SETTING, OUT_SETTING = "output.cache_dir", "--out or output.dir"
+
+
 def run_curation(cfg: Config, out_dir: Path | None = None, refresh: bool = False,
                  runner: Runner = call_directly) -> Path:
     """Run every stage and write `<out>/<name>/<timestamp>/`; returns that folder.
 
-    Runs of the same name wait for each other (`run.lock_timeout`), see `curate.lock`."""
-    with run_lock(cfg.output.cache_dir, cfg.run_name(), cfg.run.lock_timeout):
-        return _run_stages(cfg, out_dir, refresh, runner)
+    Runs of the same name wait for each other (`run.lock_timeout`), see `curate.lock`.
+    A read-only, full or misplaced output or cache folder is a one-line CurateError."""
+    out = Path(out_dir or cfg.output.dir)
+    for folder, setting in ((out, OUT_SETTING), (cfg.output.cache_dir, CACHE_SETTING)):
+        if any(p.is_file() for p in (folder, *folder.parents)):  # fail before any work
+            raise file_not_folder(folder, setting)
+    with environment_errors(cfg.output.cache_dir, CACHE_SETTING), \
+            run_lock(cfg.output.cache_dir, cfg.run_name(), cfg.run.lock_timeout):
+        return _run_stages(cfg, out, refresh, runner)
 
 
-def _run_stages(cfg: Config, out_dir: Path | None, refresh: bool, runner: Runner) -> Path:
+def guarded(fn: Callable, where: Path, setting: str) -> Callable:
+    """`fn` with environment faults turned into CurateErrors inside it, so a Prefect task
+    fails with the one-line error rather than an OSError traceback."""
+    @functools.wraps(fn)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with environment_errors(where, setting):
+            return fn(*args, **kwargs)
+    return call
+
+
+def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Path:
     cache = ArtifactCache(cfg.output.cache_dir)
     stages: dict[str, dict] = {}
 
     def step(name: str, fn: Callable, *args: Any) -> Any:
         started = time.perf_counter()
-        ref = runner(name, fn, *args)
+        ref = runner(name, guarded(fn, cfg.output.cache_dir, CACHE_SETTING), *args)
         stages[name] = {"seconds": round(time.perf_counter() - started, 3),
                         "cache_hit": ref.cache_hit, "key": ref.key,
                         "artifact": str(getattr(ref, "folder", None) or ref.path),
@@ -90,15 +111,19 @@ def _run_stages(cfg: Config, out_dir: Path | None, refresh: bool, runner: Runner
     synthetic = step("synthesize", synthesize_stage, pool, selection, cfg, cache, refresh) \
         if cfg.synth.generator else None
     subset = step("assemble", assemble_stage, pool, selection, synthetic, cfg, cache, refresh)
-    run_dir = _timestamped(Path(out_dir or cfg.output.dir) / cfg.run_name())
+    run_dir = _timestamped(out_dir / cfg.run_name())
+
+    def write(name: str, fn: Callable, *args: Any) -> Any:
+        return runner(name, guarded(fn, out_dir, OUT_SETTING), *args)
+
     # Everything goes into a staging folder renamed into place at the end: a run folder
     # exists only when its hand-off and report do (export relies on that).
-    with atomic_path(run_dir) as staging:
-        runner("write", write_run_folder, cfg, pool, selection, subset, stages, staging,
-               f"{run_dir.parent.name}/{run_dir.name}")
-        runner("projection", projection_stage, cfg, staging, pool, embeddings, selection,
-               cache)
-        runner("handoff", hand_off, cfg, staging, pool, embeddings)
+    with environment_errors(out_dir, OUT_SETTING), atomic_path(run_dir) as staging:
+        write("write", write_run_folder, cfg, pool, selection, subset, stages, staging,
+              f"{run_dir.parent.name}/{run_dir.name}")
+        write("projection", projection_stage, cfg, staging, pool, embeddings, selection,
+              cache)
+        write("handoff", hand_off, cfg, staging, pool, embeddings)
     return run_dir
 
 

@@ -3,6 +3,7 @@ model loads and a run takes well under a second."""
 
 from __future__ import annotations
 
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +41,13 @@ def write_config(tmp_path: Path, data: dict | None = None, **sections) -> Path:
 
 
 def invoke(*args) -> tuple[int, str, str]:
+    """Exit code, stdout, stderr; an uncaught exception is appended to stderr as a
+    traceback (the user would see one), so failures show it."""
     result = runner.invoke(app, list(map(str, args)))
-    return result.exit_code, result.stdout, result.stderr
+    err = result.stderr
+    if result.exc_info and not isinstance(result.exception, SystemExit):
+        err += "".join(traceback.format_exception(*result.exc_info))
+    return result.exit_code, result.stdout, err
 
 
 def run_folders(tmp_path: Path) -> list[Path]:
