@@ -266,16 +266,46 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise CurateError(describe_validation_error(err)) from None
 
 
+MAX_CONFIG_NODES = 100_000
+
+
+def _too_large(raw: Any) -> bool:
+    """Whether the loaded YAML, with its aliases expanded, has more than MAX_CONFIG_NODES
+    values. PyYAML shares aliased objects, so loading is cheap, but validation and hashing
+    walk them expanded: 9 levels of 9 aliases (under 700 bytes) are 387 million strings."""
+    budget = MAX_CONFIG_NODES
+    stack = [raw]
+    while stack:
+        node = stack.pop()
+        budget -= 1
+        if budget < 0:
+            return True
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    return False
+
+
 def load_config(path: Path, allow_smaller: bool = False) -> Config:
     """Read and validate a YAML config; `allow_smaller` overrides select.allow_smaller."""
     path = Path(path)
+    if path.is_dir():
+        raise CurateError(f"config {path} is a folder", "pass the YAML file itself")
     if not path.is_file():
         raise CurateError(f"config file not found: {path}", "check the path")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as err:
+        raise CurateError(f"config {path} is not UTF-8 text (byte {err.object[err.start]:#x} "
+                          f"at offset {err.start})", "save it as UTF-8") from None
     except yaml.YAMLError as err:
         raise CurateError(f"config {path} is not valid YAML ({err.__class__.__name__})",
                           "fix the syntax") from None
+    if _too_large(raw):
+        raise CurateError(f"config {path} expands past {MAX_CONFIG_NODES:,} values through "
+                          "YAML aliases", "write the values out, or use fewer aliases")
     if not isinstance(raw, dict):
         raise CurateError(f"config {path} must be a mapping of sections", "see configs/demo.yaml")
     if allow_smaller:

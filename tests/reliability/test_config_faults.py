@@ -11,3 +11,46 @@ def test_run_name_cannot_leave_the_output_dir(tmp_path, name):
     assert_one_line_error(code, err, "run.name", "plain folder name")
     assert not (tmp_path / "runs").exists()
     assert not any(p.name == "x" for p in tmp_path.parent.iterdir())
+
+
+def billion_laughs() -> str:
+    """Nine levels of nine aliases: under 700 bytes, 9**9 strings once expanded."""
+    levels = ['&l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    levels += [f"&l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return ("data:\n  source: builtin:digits\nselect:\n  selector: kmq\n  params:\n"
+            f"    quality: [{', '.join(levels)}]\n")
+
+
+def test_yaml_alias_bomb_is_refused_quickly(tmp_path):
+    import time
+
+    config = tmp_path / "bomb.yaml"
+    config.write_text(billion_laughs())
+    started = time.perf_counter()
+    code, _, err = invoke("select", config)
+    assert time.perf_counter() - started < 10
+    assert_one_line_error(code, err, str(config), "aliases")
+
+
+def test_a_few_aliases_are_fine(tmp_path):
+    config = tmp_path / "anchors.yaml"
+    config.write_text("run: &r {seed: 3}\nselect: {selector: random, budget: 5}\n"
+                      "data: {source: builtin:digits}\n"
+                      f"output: {{dir: {tmp_path / 'runs'}, cache_dir: {tmp_path / 'c'}}}\n"
+                      "bench: {seeds: 1}\n")
+    from curate.config import load_config
+
+    assert load_config(config).run.seed == 3
+
+
+def test_a_non_utf8_config(tmp_path):
+    config = tmp_path / "latin1.yaml"
+    config.write_bytes("data:\n  source: builtin:digits\n# caf\xe9\n".encode("latin-1"))
+    code, _, err = invoke("select", config)
+    assert_one_line_error(code, err, str(config), "UTF-8")
+
+
+def test_a_folder_given_as_config(tmp_path):
+    code, _, err = invoke("select", tmp_path)
+    assert_one_line_error(code, err, str(tmp_path), "is a folder")
+    assert "not found" not in err
