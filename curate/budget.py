@@ -6,6 +6,7 @@ their frequency, so each label's rows are chosen by the selector inside that lab
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -47,6 +48,8 @@ def _parse(spec: str | int | float) -> tuple[str, float]:
         value = float(text)
     except ValueError:
         raise CurateError(f"cannot read budget '{spec}'", HELP) from None
+    if not math.isfinite(value):
+        raise CurateError(f"budget '{spec}' is not a finite number", HELP)
     return ("fraction", value) if value < 1 and "." in text else ("count", value)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -79,6 +80,15 @@ class SelectConfig(Section):
     budget: str | int | float = "2%"
     params: dict[str, Any] = Field(default_factory=dict)
     allow_smaller: bool = False
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _no_bool_or_inf(cls, value: Any) -> Any:
+        # Checked before pydantic turns `true` into 1 (a 1-row selection).
+        if isinstance(value, bool) or (isinstance(value, float) and not math.isfinite(value)):
+            raise ValueError(f"{value!r} is not a budget: write a count (1000), a fraction "
+                             "(0.02 or 2%) or N per label")
+        return value
     stratify: Literal["auto"] | bool = Field(
         "auto", description="split a count or fraction budget across labels in proportion to "
         "their frequency and select inside each label (auto: when the pool has labels)")
@@ -244,10 +254,14 @@ def _field_names(model: type[BaseModel], loc: tuple) -> list[str]:
     return list(model.model_fields)
 
 
+UNION_TAGS = {"str", "int", "float", "bool", "list[str]"}
+
+
 def describe_validation_error(err: ValidationError, model: type[BaseModel] | None = None) -> str:
     model = model or Config
     first = err.errors()[0]
-    loc = tuple(first["loc"])
+    # Union members name themselves in the location (select.budget.str): not a config key.
+    loc = tuple(p for p in first["loc"] if p not in UNION_TAGS)
     key = ".".join(str(p) for p in loc) or "config"
     if first["type"] == "extra_forbidden":
         valid = _field_names(model, loc)

@@ -54,3 +54,14 @@ def test_a_folder_given_as_config(tmp_path):
     code, _, err = invoke("select", tmp_path)
     assert_one_line_error(code, err, str(tmp_path), "is a folder")
     assert "not found" not in err
+
+
+@pytest.mark.parametrize("budget", ["true", "yes", "on", "false", ".inf", "-.inf", ".nan",
+                                    "'inf'", "'nan'", "'inf%'", "[1, 2]"])
+def test_a_budget_that_is_no_number_is_one_line(tmp_path, budget):
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("budget: 12", f"budget: {budget}"))
+    code, _, err = invoke("select", config)
+    assert_one_line_error(code, err, "budget")
+    assert "budget.str" not in err and "budget.int" not in err
+    assert not (tmp_path / "runs").exists()
