@@ -12,12 +12,23 @@ from curate.data.builtin import load_builtin
 from curate.data.pool import Pool, Schema, stable_ids
 from curate.errors import CurateError
 
+
+def _read_ndjson(path: Path) -> pl.DataFrame:
+    # Types from the whole file, not its first 100 rows: a column of ints that turns into
+    # strings later is valid data (polars would call the file malformed).
+    return pl.read_ndjson(path, infer_schema_length=None)
+
+
+def _read_csv(path: Path) -> pl.DataFrame:
+    return pl.read_csv(path, infer_schema_length=None)
+
+
 FILE_READERS = {
     ".parquet": pl.read_parquet,
-    ".jsonl": pl.read_ndjson,
-    ".ndjson": pl.read_ndjson,
-    ".json": pl.read_ndjson,
-    ".csv": pl.read_csv,
+    ".jsonl": _read_ndjson,
+    ".ndjson": _read_ndjson,
+    ".json": _read_ndjson,
+    ".csv": _read_csv,
 }
 
 
