@@ -75,7 +75,13 @@ class SemDeDupSelector(Selector):
         groups, _ = cluster_groups(view.clusters)
         kept_groups = [g[keep[g]] for g in groups]
         sizes = np.array([len(g) for g in kept_groups])
-        quota = allocate_quota(sizes, min(n, int(sizes.sum())), rng)
+        if n < len(groups):
+            # below one row per cluster the quota follows each cluster's mass in the pool,
+            # not what dedup left of it: dedup thins dense clusters most, and a quota by
+            # kept rows would hand a few-shot budget to the outliers it leaves whole
+            quota = np.minimum(allocate_quota(np.array([len(g) for g in groups]), n, rng), sizes)
+        else:
+            quota = allocate_quota(sizes, min(n, int(sizes.sum())), rng)
         chosen = [rng.choice(g, size=q, replace=False) for g, q in zip(kept_groups, quota,
                                                                         strict=True) if q]
         rows = np.concatenate(chosen) if chosen else np.empty(0, dtype=np.int64)
