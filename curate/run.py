@@ -161,6 +161,7 @@ def write_run_folder(cfg: Config, pool, selection, subset_ref, stages: dict, fol
         "pool": {"origin": pool.origin, "fingerprint": pool.fingerprint, "rows": pool.rows},
         "selector": cfg.select.selector,
         "params": cfg.select.params,
+        "choice": selection.choice,
         "budget": selection.budget,
         "subset": {"rows": subset.height, "fingerprint": subset_fingerprint(subset),
                    **subset_ref.stats},

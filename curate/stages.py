@@ -49,6 +49,7 @@ class SelectionRef:
     budget: dict
     rows: int
     cache_hit: bool
+    choice: dict | None = None  # what `auto` chose, and why
 
     def load(self) -> pl.DataFrame:
         return pl.read_parquet(self.path)
@@ -120,7 +121,7 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
     if cache.is_complete("select", key) and not refresh:
         meta = cache.manifest("select", key)
         return SelectionRef(folder / "selection.parquet", key, meta["budget"], meta["rows"],
-                            cache_hit=True)
+                            cache_hit=True, choice=meta.get("choice"))
     pool = pool_ref.load()
     vectors = embeddings.load()
     check_finite(vectors, f"embeddings of {pool.origin}")
@@ -158,10 +159,13 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
                 scores.write_parquet(tmp)
             cache.finish("scores", scores_key, {"columns": list(computed)})
     budget_info = asdict(budget)
+    choice = ({"selector": selector.choice_, "reason": selector.reason_}
+              if hasattr(selector, "choice_") else None)
     cache.finish("select", key, {"budget": budget_info, "rows": selection.height,
-                                 "selector": cfg.select.selector, "params": selector.get_params()})
+                                 "selector": cfg.select.selector, "params": selector.get_params(),
+                                 "choice": choice})
     return SelectionRef(folder / "selection.parquet", key, budget_info, selection.height,
-                        cache_hit=False)
+                        cache_hit=False, choice=choice)
 
 
 def target_embeddings(cfg: Config, cache: ArtifactCache, refresh: bool = False):

@@ -219,6 +219,8 @@ def write_report(run_dir: Path) -> Path:
              *(f"- {n} rows dropped ({reason})" for reason, n in sorted(dropped.items())),
              f"- selector: {manifest['selector']}, budget {manifest['budget'].get('total')}, "
              f"seed {manifest['seed']}",
+             *([f"- auto chose {choice['selector']}: {choice['reason']}"]
+               if (choice := manifest.get("choice")) else []),
              f"- subset: [{subset['path']}]({subset['path']}), {subset['rows']} rows, "
              f"fingerprint `{subset['fingerprint'][:16]}`", "",
              f"## Hand-off: {spec['mode']}", "",
