@@ -99,7 +99,10 @@ def provenance(run_dir: Path, subset: pl.DataFrame) -> dict:
 
 def _budget(budget: dict) -> str:
     per_label = budget.get("per_label")
-    return f"{budget['total']} rows" + (f" ({len(per_label)} labels)" if per_label else "")
+    if not per_label:
+        return f"{budget['total']} rows"
+    how = "stratified over" if budget.get("stratified") else "per label over"
+    return f"{budget['total']} rows, {how} {len(per_label)} labels"
 
 
 def _card(repo: str, dataset, shards: list[bytes], prov: dict, license_id: str | None) -> bytes:

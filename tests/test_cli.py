@@ -64,8 +64,9 @@ def test_rerun_hits_every_cache_and_repeats_ids(tmp_path, glosses_jsonl):
     assert invoke("select", config)[0] == 0
     first, second = run_folders(tmp_path)
     manifest = json.loads((second / "manifest.json").read_text())
-    assert manifest["cache_hits"] and set(manifest["stages"]) == {"load", "embed", "cluster",
-                                                                   "select", "assemble"}
+    # auto (typiclust here) clusters inside the select stage
+    assert manifest["cache_hits"] and set(manifest["stages"]) == {"load", "embed", "select",
+                                                                   "assemble"}
     assert not json.loads((first / "manifest.json").read_text())["cache_hits"]
     ids = [pl.read_parquet(d / "selection.parquet")["id"].to_list() for d in (first, second)]
     assert ids[0] == ids[1]
@@ -140,7 +141,8 @@ def test_numeric_pool_column_is_a_quality_score(tmp_path, glosses):
     scored = glosses.with_columns(reward=(pl.int_range(300) % 10 == 0).cast(pl.Float64) * 1e3)
     scored.write_parquet(path)
     config = write_config(tmp_path, {"path": str(path), "text_column": "text"},
-                          select={"budget": 30, "params": {"quality": "reward"}})
+                          select={"selector": "kmq", "budget": 30, "stratify": False,
+                                  "params": {"quality": "reward"}})
     code, _, err = invoke("select", config)
     assert code == 0, err
     run_dir = run_folders(tmp_path)[0]

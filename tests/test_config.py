@@ -14,7 +14,8 @@ def write(tmp_path, text):
 
 def test_minimal_config_has_defaults(tmp_path):
     cfg = load_config(write(tmp_path, "data:\n  source: builtin:digits\n"))
-    assert cfg.select.selector == "kmq" and cfg.embed.model == "builtin:minilm"
+    assert cfg.select.selector == "auto" and cfg.select.stratify == "auto"
+    assert cfg.embed.model == "builtin:minilm"
     assert cfg.cluster.niter == 300 and cfg.cluster.nredo == 5  # official D&C values
 
 

@@ -96,7 +96,7 @@ def test_card_metadata_and_provenance(run_dir, hub):
     assert table["pool"] == "glosses.parquet"  # the file name, never the local path
     assert table["pool fingerprint"] == f"`{manifest['pool']['fingerprint']}`"
     assert table["selectors"] == "random" and table["seeds"] == "3"
-    assert table["budgets"] == "20 rows" and table["pool rows"] == "300"
+    assert table["budgets"] == "20 rows, stratified over 3 labels" and table["pool rows"] == "300"
     assert table["subset fingerprint"].startswith(f"`{manifest['subset']['fingerprint']}`")
     assert table["synthetic share"] == "0.00% (0 rows)"
     assert table["random"] == "20"

@@ -31,6 +31,14 @@ def group_rng(seed: int, group: str) -> np.random.Generator:
     return np.random.default_rng([seed, int.from_bytes(digest, "little")])
 
 
+def label_rows(labels: np.ndarray) -> dict[str, np.ndarray]:
+    """Row positions of each label, ascending."""
+    names, inverse = np.unique(labels, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    parts = np.split(order, np.cumsum(np.bincount(inverse, minlength=len(names)))[:-1])
+    return {str(name): rows for name, rows in zip(names, parts, strict=True)}
+
+
 @dataclass
 class SelectionView:
     """What a selector may look at: one group of rows (a label, or the whole pool).
@@ -170,7 +178,8 @@ class Selector:
         if budget.per_label is None or (budget.stratified and not self.stratifies):
             groups = [(view, budget.total)]
         else:
-            groups = [(view.subset(np.flatnonzero(view.labels == label), f"label={label}"), n)
+            rows_of = label_rows(view.labels)
+            groups = [(view.subset(rows_of[label], f"label={label}"), n)
                       for label, n in sorted(budget.per_label.items())]
         return pl.concat([self._table(group, self._checked_pick(group, n,
                                                                 group_rng(seed, group.group)))
