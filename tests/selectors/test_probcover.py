@@ -52,3 +52,13 @@ def test_purity_rule_picks_the_largest_pure_delta(blobs):
     assert purity[0] == purity[1] == 1.0 and purity[-1] < 0.95
     table = make_selector("probcover").select(view_of(x), Budget(total=6), 0)
     assert "delta" in table["reason"][0]
+
+
+def test_inverted_file_graph_has_no_false_edges_and_few_misses():
+    x = unit_rows(np.random.default_rng(2).normal(size=(3000, 8)))
+    exact = ball_graph(x, 0.5)
+    approx = ball_graph(x, 0.5, exact_below=1000)
+    exact_edges = {(i, j) for i in range(len(x)) for j in exact[1][exact[0][i]:exact[0][i + 1]]}
+    approx_edges = {(i, j) for i in range(len(x))
+                    for j in approx[1][approx[0][i]:approx[0][i + 1]]}
+    assert approx_edges <= exact_edges and len(approx_edges) >= 0.9 * len(exact_edges)
