@@ -144,3 +144,15 @@ def test_lora_evaluator_through_bench(tmp_path, tiny_lm, chat_rows):
     assert set(results["metric"]) == {"loss", "perplexity"} and loss["value"].is_finite().all()
     full = loss.filter(pl.col("selector") == "full")["value"][0]
     assert full < loss.filter(pl.col("selector") == "random")["value"].min()  # more data helps
+
+
+def test_bench_without_the_ceiling(tmp_path, jsonl):
+    args = bench_args(tmp_path, jsonl, "--selectors", "random,typiclust", "--budgets",
+                      "2 per label", "--seeds", "2")
+    config = args[1]
+    config.write_text(config.read_text() + "bench:\n  ceiling: false\n")
+    code, _, err = invoke(*args)
+    assert code == 0, err
+    results = pl.read_parquet(tmp_path / "out" / "results.parquet")
+    assert "full" not in set(results["selector"]) and results["error"].is_null().all()
+    assert set(results["metric"]) == {"accuracy", "macro_f1"} and (results["rows"] == 6).all()
