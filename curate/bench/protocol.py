@@ -95,8 +95,8 @@ def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Workloa
     return Workload(pool_ref.origin, view, train, evaluator, target_metrics, pool)
 
 
-def resolve_budgets(workload: Workload, specs: list, stratify: bool | str = "auto"
-                    ) -> dict[str, Budget]:
+def resolve_budgets(workload: Workload, specs: list, stratify: bool | str = "auto",
+                    allow_smaller: bool = False) -> dict[str, Budget]:
     """Every budget resolved on the train part before any work; bad budgets fail early.
 
     The same (stratified or not) budget goes to every selector, random included."""
@@ -104,7 +104,7 @@ def resolve_budgets(workload: Workload, specs: list, stratify: bool | str = "aut
     n_labels = 0 if workload.view.labels is None else len(np.unique(workload.view.labels))
     for spec in specs:
         budget = resolve_budget(spec, len(workload.view), workload.view.labels,
-                                stratify=stratify)
+                                allow_smaller, stratify)
         if workload.evaluator.name == "probe" and budget.total < n_labels:
             raise CurateError(f"budget '{spec}' is {budget.total} rows, fewer than the "
                               f"{n_labels} labels: the probe cannot see every label",
@@ -127,7 +127,8 @@ def run_benchmark(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> p
     bench = cfg.bench
     selectors = {name: make_selector(name) for name in bench.selectors}
     workload = prepare(cfg, cache, refresh)
-    budgets = resolve_budgets(workload, bench.budgets, cfg.select.stratify)
+    budgets = resolve_budgets(workload, bench.budgets, cfg.select.stratify,
+                              cfg.select.allow_smaller)
     records = []
     metric_names = []  # from the ceiling, else from the first run that succeeds
     if bench.ceiling:
