@@ -148,7 +148,10 @@ def load_pool(cfg: DataConfig, seed: int = 0) -> Pool:
                               "fix the ids, or unset data.id_column to use content hashes")
     else:
         frame = frame.with_columns(stable_ids(frame, schema.content_columns()))
-    frame = frame.select("id", pl.exclude("id"))
+    # Rows in id order: every later stage (sample, embed, cluster, select) then sees the
+    # same pool whatever the order of the source's rows, so a shuffled pool selects the
+    # same ids.
+    frame = frame.select("id", pl.exclude("id")).sort("id")
     frame, dropped = _drop_unusable(frame, schema, origin)
     if cfg.sample is not None and cfg.sample < frame.height:
         keep = np.sort(np.random.default_rng(seed).choice(frame.height, cfg.sample, replace=False))
