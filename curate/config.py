@@ -38,6 +38,8 @@ class DataConfig(Section):
     vector_column: str | None = Field(None, description="precomputed feature vectors, used as is")
     label_column: str | None = None
     sample: int | None = Field(None, gt=0, description="keep a seeded random sample of N rows")
+    keep_empty: bool = Field(False, description="keep rows whose text is null, empty or "
+                                                "whitespace (dropped and counted by default)")
 
     @model_validator(mode="after")
     def _one_origin(self) -> DataConfig:

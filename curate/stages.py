@@ -77,7 +77,7 @@ def _source_signature(cfg: Config) -> dict:
 def load_stage(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> PoolRef:
     """Source -> validated pool parquet in the cache."""
     key = hash_json({"data": cfg.data.model_dump(mode="json"), "seed": cfg.run.seed,
-                     "source": _source_signature(cfg), "version": 3})  # 3: rows in id order
+                     "source": _source_signature(cfg), "version": 4})  # 4: blank text dropped
     folder = cache.entry("load", key)
     if cache.is_complete("load", key) and not refresh:
         meta = cache.manifest("load", key)

@@ -152,18 +152,32 @@ def load_pool(cfg: DataConfig, seed: int = 0) -> Pool:
     # same pool whatever the order of the source's rows, so a shuffled pool selects the
     # same ids.
     frame = frame.select("id", pl.exclude("id")).sort("id")
-    frame, dropped = _drop_unusable(frame, schema, origin)
+    frame, dropped = _drop_unusable(frame, schema, origin, cfg.keep_empty)
     if cfg.sample is not None and cfg.sample < frame.height:
         keep = np.sort(np.random.default_rng(seed).choice(frame.height, cfg.sample, replace=False))
         frame = frame[keep]
     return Pool(frame=frame, schema=schema, origin=origin, dropped=dropped)
 
 
-def _drop_unusable(frame: pl.DataFrame, schema: Schema, origin: str
+def _drop_unusable(frame: pl.DataFrame, schema: Schema, origin: str, keep_empty: bool = False
                    ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Leave out rows no stage can use, counted by reason. A null label has no class to be
-    stratified into or trained on (the hand-off and probe need one per row)."""
+    stratified into or trained on (the hand-off and probe need one per row). A null, empty
+    or whitespace-only text (either side of a prompt/response pair) embeds to a point that
+    means nothing and trains on nothing (unless `keep_empty`)."""
     dropped: dict[str, int] = {}
+    text_columns = [c for c in (schema.text, schema.prompt, schema.response) if c]
+    if text_columns and not keep_empty:
+        blank = pl.any_horizontal(
+            pl.col(c).cast(pl.Utf8).str.strip_chars().fill_null("") == "" for c in text_columns)
+        blank = frame.select(blank.alias("blank"))["blank"]
+        if blank.all():
+            raise CurateError(f"no row of {origin} has text in column(s) "
+                              f"{', '.join(text_columns)}",
+                              "fill the text, or set data.keep_empty: true to keep blank rows")
+        if blank.any():
+            dropped["empty_text"] = int(blank.sum())
+            frame = frame.filter(~blank)
     if schema.label:
         null = frame[schema.label].is_null()
         if null.all():
