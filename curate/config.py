@@ -67,6 +67,17 @@ class EmbedConfig(Section):
     shard_size: int = Field(16384, gt=0)
 
 
+class DedupConfig(Section):
+    """Stage 2b, before selection: exact duplicates (normalised content) and, with `near`,
+    near duplicates (embedding cosine above it). One row per group stays, by `keep`."""
+
+    exact: bool = True
+    near: float | None = Field(None, gt=0, le=1, description="cosine similarity above which "
+                               "two rows are near duplicates (e.g. 0.95); unset: off")
+    keep: str = Field("first", description="which row of a group stays: first (smallest id) "
+                      "or a numeric column's name (highest value)")
+
+
 class ClusterConfig(Section):
     # Official Diversify-and-Conquer settings: K=512, niter=300, nredo=5.
     k: int = Field(512, gt=0)
@@ -228,6 +239,7 @@ class Config(Section):
     data: DataConfig
     target: TargetConfig | None = None
     embed: EmbedConfig = EmbedConfig()
+    dedup: DedupConfig = DedupConfig()
     cluster: ClusterConfig = ClusterConfig()
     select: SelectConfig = SelectConfig()
     scoring: ScoringConfig = ScoringConfig()

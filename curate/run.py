@@ -26,6 +26,7 @@ from curate.selectors import make_selector
 from curate.stages import (
     assemble_stage,
     cluster_stage,
+    dedup_stage,
     embed_stage,
     load_stage,
     projection_stage,
@@ -104,6 +105,9 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
         splits_by_label(cfg.select.budget, pool.schema.get("label") is not None,
                         cfg.select.stratify) and selector.stratifies)
     check_handoff(cfg.train, pool.schema)  # fail before the expensive stages
+    # Selectors, synthesis and hand-off see only the deduplicated pool; the manifest
+    # describes the pool as loaded.
+    loaded, pool = pool, step("dedup", dedup_stage, pool, cfg, cache, refresh)
     embeddings = step("embed", embed_stage, pool, cfg, cache, refresh)
     clusters = step("cluster", cluster_stage, embeddings, cfg, cache, refresh) \
         if needs_clusters else None
@@ -119,7 +123,7 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
     # Everything goes into a staging folder renamed into place at the end: a run folder
     # exists only when its hand-off and report do (export relies on that).
     with environment_errors(out_dir, OUT_SETTING), atomic_path(run_dir) as staging:
-        write("write", write_run_folder, cfg, pool, selection, subset, stages, staging,
+        write("write", write_run_folder, cfg, loaded, selection, subset, stages, staging,
               f"{run_dir.parent.name}/{run_dir.name}")
         write("projection", projection_stage, cfg, staging, pool, embeddings, selection,
               cache)
@@ -150,6 +154,9 @@ def write_run_folder(cfg: Config, pool, selection, subset_ref, stages: dict, fol
     shutil.copyfile(selection.path, tmp / "selection.parquet")
     if (scores := selection.path.with_name("scores.parquet")).exists():
         shutil.copyfile(scores, tmp / "scores.parquet")
+    if (dedup := stages.get("dedup")) is not None:  # dropped rows and the row kept for each
+        shutil.copyfile(Path(dedup["artifact"]).with_name("duplicates.parquet"),
+                        tmp / "duplicates.parquet")
     if (synthetic := stages.get("synthesize")) is not None:
         shutil.copyfile(synthetic["artifact"], tmp / "synthetic.parquet")
     subset.write_parquet(tmp / "subset" / "subset.parquet")
@@ -162,6 +169,9 @@ def write_run_folder(cfg: Config, pool, selection, subset_ref, stages: dict, fol
         "selector": cfg.select.selector,
         "params": cfg.select.params,
         "choice": selection.choice,
+        "dedup": {k: dedup[k] for k in ("rows_in", "rows_out", "exact", "near",
+                                        "label_conflicts", "keep", "near_threshold")}
+        if dedup else None,
         "budget": selection.budget,
         "subset": {"rows": subset.height, "fingerprint": subset_fingerprint(subset),
                    **subset_ref.stats},

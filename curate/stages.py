@@ -100,6 +100,40 @@ def embed_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
     return embed_pool(pool_ref.load(), cfg.embed, cache, refresh)
 
 
+def dedup_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
+                refresh: bool = False) -> PoolRef:
+    """Pool -> the pool without duplicates (`curate.dedup`): exact ones always (unless
+    dedup.exact is off), near ones with dedup.near (embedding the pool through the shared
+    embedding cache, so the embed stage after this one reuses those vectors). Dropped rows,
+    with the row kept in their place, go to `duplicates.parquet` beside the pool."""
+    from curate.dedup import find_duplicates
+
+    dedup = cfg.dedup
+    key = hash_json({"pool": pool_ref.fingerprint, "dedup": dedup.model_dump(mode="json"),
+                     "embed": cfg.embed.model_dump(mode="json") if dedup.near else None,
+                     "version": 1})
+    folder = cache.entry("dedup", key)
+    if cache.is_complete("dedup", key) and not refresh:
+        meta = cache.manifest("dedup", key)
+        return PoolRef(folder / "pool.parquet", key, meta["fingerprint"], pool_ref.schema,
+                       pool_ref.origin, meta["rows"], cache_hit=True, stats=meta["stats"])
+    pool = pool_ref.load()
+    found = find_duplicates(pool, dedup.exact, dedup.near, dedup.keep,
+                            embed=lambda rows: embed_pool(rows, cfg.embed, cache).load())
+    kept = Pool(frame=pool.frame.filter(pl.Series(found.keep)), schema=pool.schema,
+                origin=pool.origin)
+    with atomic_path(folder / "pool.parquet") as tmp:
+        kept.frame.write_parquet(tmp)
+    with atomic_path(folder / "duplicates.parquet") as tmp:
+        found.table(pool.ids).write_parquet(tmp)
+    stats = {"rows_in": len(pool), "rows_out": len(kept), **found.counts(),
+             "keep": dedup.keep, "near_threshold": dedup.near, "exact_on": dedup.exact}
+    cache.finish("dedup", key, {"fingerprint": kept.fingerprint, "rows": len(kept),
+                                "stats": stats})
+    return PoolRef(folder / "pool.parquet", key, kept.fingerprint, pool_ref.schema,
+                   pool_ref.origin, len(kept), cache_hit=False, stats=stats)
+
+
 def cluster_stage(embeddings: EmbeddingsRef, cfg: Config, cache: ArtifactCache,
                   refresh: bool = False) -> ClustersRef:
     return cluster_embeddings(embeddings.load(), embeddings.key, cfg.cluster, cfg.run.seed,

@@ -217,6 +217,11 @@ def write_report(run_dir: Path) -> Path:
              f"- pool: {manifest['pool']['origin']} ({manifest['pool']['rows']} rows, "
              f"fingerprint `{manifest['pool']['fingerprint'][:16]}`)",
              *(f"- {n} rows dropped ({reason})" for reason, n in sorted(dropped.items())),
+             *([f"- dedup: {d['exact']} exact and {d['near']} near duplicates dropped "
+                f"({d['rows_in']} -> {d['rows_out']} rows; kept the "
+                f"{'smallest id' if d['keep'] == 'first' else 'highest ' + d['keep']} "
+                f"of each group; [duplicates.parquet](duplicates.parquet))"]
+               if (d := manifest.get("dedup")) else []),
              f"- selector: {manifest['selector']}, budget {manifest['budget'].get('total')}, "
              f"seed {manifest['seed']}",
              *([f"- auto chose {choice['selector']}: {choice['reason']}"]
