@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 # The CPU wheel; a bare `torch` requirement would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 DEBIAN_DATA := wordnet-base dataset-fashion-mnist
+# The report test renders report.html in headless Chromium.
+DEBIAN_TEST := chromium
 
 export HF_HUB_OFFLINE ?= 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
@@ -39,6 +41,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 test: setup data lint
+	@$(MAKE) --no-print-directory data DEBIAN_DATA="$(DEBIAN_TEST)"
 	PREFECT_HOME=$$(mktemp -d) $(PY) -m pytest -q
 
 bench: setup data

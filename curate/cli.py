@@ -40,7 +40,7 @@ def _echo_run(run_dir: str | Path) -> None:
     handoff = json.loads((run_dir / "handoff.json").read_text())
     err_console.print(f"subset:   {run_dir / handoff['subset']['path']} "
                       f"({handoff['subset']['rows']} rows)\n"
-                      f"report:   {run_dir / 'report.md'}\n"
+                      f"report:   {run_dir / 'report.html'}\n"
                       f"hand-off: {run_dir / 'handoff.json'} ({handoff['mode']})",
                       highlight=False, soft_wrap=True)
     typer.echo(run_dir)
@@ -251,6 +251,26 @@ def export(
     except CurateError as err:
         _fail(err)
     typer.echo(where)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder: runs/<name>/<timestamp>.")],
+    open_: Annotated[bool, typer.Option("--open", help="Open it in the web browser.")] = False,
+) -> None:
+    """Rebuild the run's report.html (self-contained: map, label mix, clusters, scores,
+    examples) from its artifacts and print its path."""
+    from curate.report.html import write_html_report
+
+    if not (Path(run_dir) / "manifest.json").is_file():
+        _fail(CurateError(f"{run_dir} is not a run folder (no manifest.json)",
+                          "pass runs/<name>/<timestamp>"))
+    path = write_html_report(run_dir)
+    if open_:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+    typer.echo(path)
 
 
 cache_app = typer.Typer(help="Check and clean the shared cache (output.cache_dir).",

@@ -22,6 +22,7 @@ from curate.budget import splits_by_label
 from curate.config import Config
 from curate.errors import environment_errors, file_not_folder
 from curate.lock import run_lock
+from curate.report.html import write_html_report
 from curate.selectors import make_selector
 from curate.stages import (
     assemble_stage,
@@ -128,6 +129,7 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
         write("projection", projection_stage, cfg, staging, pool, embeddings, selection,
               cache)
         write("handoff", hand_off, cfg, staging, pool, embeddings)
+        write("report", write_html_report, staging)
     return run_dir
 
 

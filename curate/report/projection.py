@@ -14,18 +14,28 @@ import numpy as np
 from curate.store import atomic_path
 
 
-def projection_points(pool: np.ndarray, target: np.ndarray, selected: np.ndarray,
+def projection_points(pool: np.ndarray, target: np.ndarray | None, selected: np.ndarray,
                       max_pool_points: int = 5000, seed: int = 0
                       ) -> dict[str, np.ndarray]:
-    """2-D coordinates of a pool sample, the target and the selected pool rows."""
+    """2-D coordinates of a pool sample, the target and the selected pool rows (`shown`:
+    which pool rows the sample holds). Without a target, PCA is fitted on the pool alone."""
     from sklearn.decomposition import PCA
 
     rng = np.random.default_rng(seed)
     shown = np.arange(len(pool)) if len(pool) <= max_pool_points else np.sort(
         rng.choice(len(pool), max_pool_points, replace=False))
-    pca = PCA(n_components=2, random_state=seed).fit(np.vstack([pool[shown], target]))
-    return {"pool": pca.transform(pool[shown]), "target": pca.transform(target),
-            "selection": pca.transform(pool[selected])}
+    target = np.empty((0, pool.shape[1]), pool.dtype) if target is None else target
+    fitted = np.vstack([pool[shown], target])
+    pca = PCA(n_components=min(2, *fitted.shape), random_state=seed).fit(fitted)
+
+    def project(x: np.ndarray) -> np.ndarray:
+        if not len(x):
+            return np.empty((0, 2))
+        xy = pca.transform(x)
+        return np.pad(xy, ((0, 0), (0, 2 - xy.shape[1])))  # 1-d data: a line at y = 0
+
+    return {"pool": project(pool[shown]), "target": project(target),
+            "selection": project(pool[selected]), "shown": shown}
 
 
 def write_projection(path: Path, pool: np.ndarray, target: np.ndarray,
