@@ -16,9 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import yaml
 
-from curate.budget import splits_by_label
+from curate.budget import resolve_budget, splits_by_label
 from curate.config import Config
 from curate.errors import environment_errors, file_not_folder
 from curate.lock import run_lock
@@ -106,6 +107,7 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
         splits_by_label(cfg.select.budget, pool.schema.get("label") is not None,
                         cfg.select.stratify) and selector.stratifies)
     check_handoff(cfg.train, pool.schema)  # fail before the expensive stages
+    check_budget(cfg, pool)  # the select stage resolves it again, on the pool it selects from
     # Selectors, synthesis and hand-off see only the deduplicated pool; the manifest
     # describes the pool as loaded.
     loaded, pool = pool, step("dedup", dedup_stage, pool, cfg, cache, refresh)
@@ -131,6 +133,19 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
         write("handoff", hand_off, cfg, staging, pool, embeddings)
         write("report", write_html_report, staging)
     return run_dir
+
+
+def check_budget(cfg: Config, pool) -> None:
+    """Resolve the budget against the loaded pool (`pool`, a PoolRef), so a budget the pool
+    cannot meet (too large, too many per label, stratified without labels) fails in seconds,
+    not after embedding and clustering. Reads the label column only."""
+    label = pool.schema.get("label")
+    labels = None
+    if label:
+        column = pl.read_parquet(pool.path, columns=[label])[label]
+        labels = column.cast(pl.Utf8).fill_null("").to_numpy().astype(str)
+    resolve_budget(cfg.select.budget, pool.rows, labels, cfg.select.allow_smaller,
+                   cfg.select.stratify)
 
 
 def _timestamped(parent: Path) -> Path:

@@ -98,7 +98,8 @@ def bad_inputs(tmp_path, glosses_jsonl):
         "unknown selector": (jsonl, {"select": {"selector": "kmeanz"}},
                              "unknown selector 'kmeanz'"),
         "config typo": (jsonl, {"selectt": {}}, "unknown config key 'selectt'"),
-        "nan vectors": ({"path": str(nan), "vector_column": "vec"}, {}, "NaN or inf"),
+        "nan vectors": ({"path": str(nan), "vector_column": "vec"},
+                        {"select": {"budget": 5}}, "NaN or inf"),
         "model path missing": (jsonl, {"embed": {"model": str(tmp_path / "no-model")}},
                                "embedding model path does not exist"),
     }
@@ -190,7 +191,12 @@ def test_dealrec_on_prompt_response_rows_takes_effort_from_the_lm(tmp_path, tiny
 
     model, tokenizer = load_causal_lm(tiny_lm, "unused")
     expected = lm_effort(model, tokenizer, prompts[:8], responses[:8], max_length=64)
-    assert np.allclose(scores["effort"].to_numpy()[:8], expected, rtol=1e-3)
+    # The pool holds rows in id order: find the first 8 source rows by their content ids.
+    from curate.data.pool import stable_ids
+
+    first = pl.DataFrame({"id": stable_ids(pl.read_parquet(path), ["prompt", "response"])[:8]})
+    effort = first.join(scores, on="id", how="left", maintain_order="left")["effort"]
+    assert np.allclose(effort.to_numpy(), expected, rtol=1e-3)
 
 
 def test_ot_selects_toward_a_target_set(tmp_path, glosses):
