@@ -105,14 +105,16 @@ def kmeans_clusterer(cfg: ClusterConfig, cache: ArtifactCache | None = None,
 
     With a cache, each (embeddings, group, k, seed) clustering is a cluster-stage entry; the
     whole pool ("all") at the configured k and the run seed is the cluster stage itself.
+    `overrides` replaces settings such as niter and nredo for one selector's clustering.
     """
 
-    def cluster(x: np.ndarray, group: str, k: int | None, seed: int):
-        group_cfg = cfg.model_copy(update={"k": k or cfg.k})
+    def cluster(x: np.ndarray, group: str, k: int | None, seed: int,
+                overrides: dict | None = None):
+        group_cfg = cfg.model_copy(update={"k": k or cfg.k, **(overrides or {})})
         if cache is None:
             use_gpu = cfg.gpu == "auto" and gpu_available()
             centroids, _ = fit_centroids(
-                x, group_cfg.k, niter=cfg.niter, nredo=cfg.nredo, seed=seed,
+                x, group_cfg.k, niter=group_cfg.niter, nredo=group_cfg.nredo, seed=seed,
                 spherical=cfg.spherical, max_points_per_centroid=cfg.max_points_per_centroid,
                 use_gpu=use_gpu)
             return centroids, nearest(x, centroids, inner_product=cfg.spherical,

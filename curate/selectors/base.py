@@ -21,7 +21,7 @@ SELECTION_SCHEMA = {"id": pl.Utf8, "selector": pl.Utf8, "round": pl.Int32,
                     "cluster": pl.Int64, "score": pl.Float64, "reason": pl.Utf8}
 
 
-Clusterer = Callable[[np.ndarray, str, "int | None", int], tuple[np.ndarray, np.ndarray]]
+Clusterer = Callable[..., tuple[np.ndarray, np.ndarray]]
 
 
 def group_rng(seed: int, group: str) -> np.random.Generator:
@@ -44,8 +44,9 @@ class SelectionView:
     """What a selector may look at: one group of rows (a label, or the whole pool).
 
     Clusters are computed on first use for *this group's rows*, never restricted from a
-    clustering of a larger pool: `cluster_fn(embeddings, group, k, seed)` returns
-    (centroids (k, d), assignment (N,)); k None asks for the configured k (cluster.k).
+    clustering of a larger pool: `cluster_fn(embeddings, group, k, seed, overrides)`
+    returns (centroids (k, d), assignment (N,)); k None asks for the configured k
+    (cluster.k), `overrides` replaces cluster settings (niter, nredo) for one selector.
 
     Attributes:
         ids: (N,) row ids.
@@ -75,14 +76,16 @@ class SelectionView:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def clustering(self, k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(centroids, assignment) of a k-means of this view's rows; k None: cluster.k.
-        k is capped by the number of rows."""
+    def clustering(self, k: int | None = None, **overrides) -> tuple[np.ndarray, np.ndarray]:
+        """(centroids, assignment) of a k-means of this view's rows; k None: cluster.k,
+        capped by the number of rows. `overrides`: cluster settings (niter, nredo)."""
         k = None if k is None else max(1, min(k, len(self)))
-        if k not in self._clusterings:
+        key = (k, tuple(sorted(overrides.items())))
+        if key not in self._clusterings:
             clusterer = self.cluster_fn or default_clusterer()
-            self._clusterings[k] = clusterer(self.embeddings, self.group, k, self.seed)
-        return self._clusterings[k]
+            self._clusterings[key] = clusterer(self.embeddings, self.group, k, self.seed,
+                                               overrides or None)
+        return self._clusterings[key]
 
     @property
     def centroids(self) -> np.ndarray:

@@ -14,16 +14,23 @@ class KMeansNearestSelector(Selector):
     """One representative per cluster of a B-means clustering (B = budget).
 
     When two centroids share a nearest point, the later one takes its nearest unused point.
-    The B-means clustering is the view's (cluster settings, cached per group, k and seed).
+    The B-means clustering is the view's (cached per group, k and seed), with its own
+    iteration settings: k = B is far larger than a diversity clustering's k at big budgets,
+    and cluster.niter's default (300, Diversify and Conquer's) would make it slow.
+
+    Args:
+        niter: k-means iterations.
+        nredo: k-means restarts (the best objective is kept).
     """
 
     name = "kmeans-nearest"
 
-    def __init__(self):
-        pass
+    def __init__(self, niter: int = 20, nredo: int = 1):
+        self.niter = niter
+        self.nredo = nredo
 
     def pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
-        centroids, _ = view.clustering(n)
+        centroids, _ = view.clustering(n, niter=self.niter, nredo=self.nredo)
         taken = np.zeros(len(view), dtype=bool)
         rows = np.full(len(centroids), -1)
         sims = np.zeros(len(centroids))

@@ -53,18 +53,23 @@ class TypiClustSelector(Selector):
         max_clusters: cap on k (the official MAX_NUM_CLUSTERS).
         min_cluster_size: clusters of at most this many points are used only last.
         neighbours: K of the typicality (the official K_NN).
+        niter: k-means iterations (the official code: scikit-learn's defaults).
+        nredo: k-means restarts.
     """
 
     name = "typiclust"
 
     def __init__(self, max_clusters: int = 500, min_cluster_size: int = 5,
-                 neighbours: int = 20):
+                 neighbours: int = 20, niter: int = 20, nredo: int = 1):
         self.max_clusters = max_clusters
         self.min_cluster_size = min_cluster_size
         self.neighbours = neighbours
+        self.niter = niter
+        self.nredo = nredo
 
     def pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
-        _, assignment = view.clustering(min(n, self.max_clusters))
+        _, assignment = view.clustering(min(n, self.max_clusters), niter=self.niter,
+                                        nredo=self.nredo)
         groups, _ = cluster_groups(assignment)
         sizes = np.array([len(g) for g in groups])
         picked = np.zeros(len(groups), dtype=np.int64)

@@ -108,7 +108,7 @@ def test_cluster_costs_rank_the_target_clusters_first():
 def test_prefilter_keeps_the_cheapest_clusters_and_the_budget():
     pool, assignment, target, centres = clustered_pool()
     view = SelectionView(ids=np.arange(800).astype(str), embeddings=pool, labels=None,
-                         cluster_fn=lambda *_: (centres, assignment), target=target)
+                         cluster_fn=lambda *_, **__: (centres, assignment), target=target)
     selector = make_selector("ot", {"keep_clusters": 0.25})
     assert selector.needs_clusters
     picked = selector.select(view, resolve_budget(150, 800), seed=0)["id"].cast(int).to_numpy()

@@ -18,8 +18,8 @@ def labelled(blobs):
 @pytest.mark.parametrize(("target", "params", "spec", "expected"), [
     (True, {}, "2%", "ot"),
     (False, {"quality": "q"}, "2%", "kmq"),
-    (False, {}, "2%", "typiclust"),
-    (False, {}, "5 per label", "typiclust"),
+    (False, {}, "2%", "kmeans-nearest"),
+    (False, {}, "5 per label", "kmeans-nearest"),
     (False, {}, "30%", "random"),
 ])
 def test_rule_table(labelled, target, params, spec, expected):
@@ -39,7 +39,7 @@ def test_auto_picks_what_its_choice_picks(labelled):
     labelled.target = None
     budget = resolve_budget("3 per label", len(labelled), labelled.labels)
     auto = make_selector("auto").select(labelled, budget, seed=4)
-    direct = make_selector("typiclust").select(labelled, budget, seed=4)
+    direct = make_selector("kmeans-nearest").select(labelled, budget, seed=4)
     assert auto["id"].to_list() == direct["id"].to_list()
 
 
