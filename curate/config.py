@@ -58,8 +58,13 @@ class TargetConfig(DataConfig):
 
 class EmbedConfig(Section):
     model: str = "builtin:minilm"
-    pooling: Literal["mean", "cls"] = "mean"
-    max_length: int = Field(256, gt=0)
+    pooling: Literal["auto", "mean", "cls", "max", "mean_sqrt_len", "weightedmean",
+                     "lasttoken"] = Field("auto", description="auto: the model's "
+                                          "sentence-transformers pooling, else mean")
+    max_length: int | None = Field(None, gt=0, description="tokens per text; unset: the "
+                                   "model's max_seq_length, else 256")
+    prompt: str | None = Field(None, description="a prefix for every row, or the name of one "
+                               "of the model's prompts (e.g. passage); unset: its default")
     batch_size: int = Field(64, gt=0)
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     image_features: Literal["pixels", "efficientnet-lite0"] = "pixels"

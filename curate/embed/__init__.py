@@ -59,7 +59,7 @@ def _encoder(pool: Pool, cfg: EmbedConfig):
         return None
     if pool.schema.modality == "text":
         return TextEncoder(cfg.model, cfg.pooling, cfg.max_length, cfg.batch_size,
-                           cfg.precision, cfg.device)
+                           cfg.precision, cfg.device, cfg.prompt)
     if cfg.image_features == "efficientnet-lite0":
         return EfficientNetLite0Encoder(batch_size=cfg.batch_size, device=cfg.device)
     return None

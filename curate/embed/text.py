@@ -1,10 +1,22 @@
-"""Sentence embeddings with any transformers encoder: length-sorted batches, pooling, L2 norm."""
+"""Sentence embeddings with any transformers encoder: length-sorted batches, pooling, L2 norm.
+
+A model with a sentence-transformers config (`modules.json`) is embedded the way that
+library would: its `1_Pooling/config.json` pooling (cls, mean, max, mean_sqrt_len,
+weightedmean, lasttoken; several modes concatenate), `include_prompt`, the
+`max_seq_length` of `sentence_bert_config.json` and the prompts of
+`config_sentence_transformers.json` (its `default_prompt_name`, or the one `embed.prompt`
+names). Vectors are always L2-normalised (the model's `Normalize` module changes nothing
+then). A module curate cannot apply (a `Dense` projection...) is a clear error rather than
+silently different vectors.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -51,28 +63,139 @@ def model_identity(name: str) -> str:
     return f"{name}@{digest.hexdigest()[:16]}"
 
 
+# sentence-transformers' pooling modes, in the order it concatenates them.
+POOLING_MODES = {"cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens",
+                 "mean": "pooling_mode_mean_tokens",
+                 "mean_sqrt_len": "pooling_mode_mean_sqrt_len_tokens",
+                 "weightedmean": "pooling_mode_weightedmean_tokens",
+                 "lasttoken": "pooling_mode_lasttoken"}
+APPLIED_MODULES = {"Transformer", "Pooling", "Normalize"}
+DEFAULT_MAX_LENGTH = 256
+
+
+@dataclass(frozen=True)
+class SentenceConfig:
+    """What a model's sentence-transformers files say about embedding with it."""
+
+    pooling: tuple[str, ...] | None = None
+    include_prompt: bool = True
+    normalize: bool = False
+    max_seq_length: int | None = None
+    prompts: dict[str, str] = field(default_factory=dict)
+    default_prompt_name: str | None = None
+    unsupported: tuple[str, ...] = ()
+
+
+def _model_file(name: str, filename: str) -> Path | None:
+    """A small file of the model: from its folder, or from the Hub (cache first)."""
+    folder = Path(resolve_model(name))
+    if folder.is_dir():
+        return folder / filename if (folder / filename).is_file() else None
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(name, filename))
+    except Exception:  # absent from the repo, offline without it cached, no such repo
+        return None
+
+
+def _read_json(name: str, filename: str) -> dict | list | None:
+    path = _model_file(name, filename)
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise CurateError(f"embedding model {name}: {filename} is not valid JSON",
+                          "fix or remove that file") from None
+
+
+def sentence_config(name: str) -> SentenceConfig | None:
+    """The model's sentence-transformers config, or None when it has no `modules.json`."""
+    modules = _read_json(name, "modules.json")
+    if not isinstance(modules, list):
+        return None
+    values: dict = {"unsupported": []}
+    for module in modules:
+        kind = str(module.get("type", "")).rsplit(".", 1)[-1]
+        path = str(module.get("path", "")).strip("/")
+        prefix = f"{path}/" if path else ""
+        if kind == "Transformer":
+            bert = _read_json(name, f"{prefix}sentence_bert_config.json") or {}
+            if bert.get("max_seq_length"):
+                values["max_seq_length"] = int(bert["max_seq_length"])
+        elif kind == "Pooling":
+            pooling = _read_json(name, f"{prefix}config.json") or {}
+            modes = tuple(m for m, k in POOLING_MODES.items() if pooling.get(k))
+            values["pooling"] = modes or None
+            values["include_prompt"] = bool(pooling.get("include_prompt", True))
+        elif kind == "Normalize":
+            values["normalize"] = True
+        else:
+            values["unsupported"].append(f"{kind} ({path or 'root'})")
+    prompts = _read_json(name, "config_sentence_transformers.json") or {}
+    values["prompts"] = dict(prompts.get("prompts") or {})
+    values["default_prompt_name"] = prompts.get("default_prompt_name")
+    values["unsupported"] = tuple(values["unsupported"])
+    return SentenceConfig(**values)
+
+
 class TextEncoder:
-    """Mean- or CLS-pooled, L2-normalised sentence vectors from a transformers encoder.
+    """Pooled, L2-normalised sentence vectors from a transformers encoder.
 
     Args:
         model: `builtin:minilm`, a local folder or a Hub id.
-        pooling: `mean` over the attention mask, or `cls`.
-        max_length: tokens kept per text.
+        pooling: `auto` (the model's sentence-transformers pooling, else mean), or one of
+            `mean` (over the attention mask), `cls`, `max`, `mean_sqrt_len`,
+            `weightedmean`, `lasttoken`.
+        max_length: tokens kept per text; None: the model's `max_seq_length`, else 256.
         batch_size: texts per forward pass; batches are sorted by length to avoid padding.
         precision: `auto` (bf16 where the hardware has bf16 units), `fp32`, `bf16`
             (bf16 weights and activations; pooling and normalisation in fp32).
         device: `auto`, `cpu` or `cuda`.
+        prompt: text put before every row: the name of one of the model's prompts
+            (E5's `passage`), or the prefix itself; None: the model's default prompt, if any.
     """
 
-    def __init__(self, model: str = "builtin:minilm", pooling: str = "mean",
-                 max_length: int = 256, batch_size: int = 64, precision: str = "auto",
-                 device: str = "auto"):
+    def __init__(self, model: str = "builtin:minilm", pooling: str = "auto",
+                 max_length: int | None = None, batch_size: int = 64, precision: str = "auto",
+                 device: str = "auto", prompt: str | None = None):
         self.model = model
         self.pooling = pooling
         self.max_length = max_length
         self.batch_size = batch_size
         self.precision = precision
         self.device = device
+        self.prompt = prompt
+
+    def settings(self) -> dict:
+        """The resolved embedding settings: pooling modes, include_prompt, max_length,
+        prompt text (from the arguments, then the model's sentence-transformers config)."""
+        if hasattr(self, "settings_"):
+            return self.settings_
+        st = sentence_config(self.model)
+        if st is not None and st.unsupported:
+            raise CurateError(f"embedding model {self.model} has sentence-transformers "
+                              f"modules curate does not apply: {', '.join(st.unsupported)}",
+                              "use a model without them, or embed with sentence-transformers "
+                              "and give the vectors as data.vector_column")
+        if self.pooling != "auto":
+            modes, include_prompt = (self.pooling,), True
+        elif st is not None and st.pooling:
+            modes, include_prompt = st.pooling, st.include_prompt
+        else:
+            modes, include_prompt = ("mean",), True
+        prompts = st.prompts if st is not None else {}
+        if self.prompt is None:
+            default = st.default_prompt_name if st is not None else None
+            prompt = prompts.get(default, "") if default else ""
+        else:
+            prompt = prompts.get(self.prompt, self.prompt)
+        max_length = self.max_length or (st.max_seq_length if st is not None else None) \
+            or DEFAULT_MAX_LENGTH
+        self.settings_ = {"pooling": modes, "include_prompt": include_prompt,
+                          "max_length": int(max_length), "prompt": prompt}
+        return self.settings_
 
     def load(self) -> TextEncoder:
         from transformers import AutoModel, AutoTokenizer
@@ -81,6 +204,7 @@ class TextEncoder:
         transformers_logging.disable_progress_bar()
 
         path = resolve_model(self.model)
+        self.settings()
         try:
             self.tokenizer_ = AutoTokenizer.from_pretrained(path)
             self.model_ = AutoModel.from_pretrained(path).eval()
@@ -105,10 +229,20 @@ class TextEncoder:
 
         if not hasattr(self, "model_"):
             self.load()
+        settings = self.settings_
+        prompt = settings["prompt"]
+        # Prompt tokens left out of pooling (include_prompt: false), as sentence-transformers
+        # does: its tokenized length without the closing special token.
+        skip = 0
+        if prompt and not settings["include_prompt"]:
+            skip = len(self.tokenizer_(prompt)["input_ids"]) - 1
+        if prompt:
+            texts = [prompt + text for text in texts]
         # Tokenize once, then pad each length-sorted batch (was: tokenize twice).
-        encoded = self.tokenizer_(texts, truncation=True, max_length=self.max_length)
+        encoded = self.tokenizer_(texts, truncation=True, max_length=settings["max_length"])
         order = np.argsort([-len(ids) for ids in encoded["input_ids"]], kind="stable")
-        out = np.empty((len(texts), self.model_.config.hidden_size), dtype=np.float32)
+        width = self.model_.config.hidden_size * len(settings["pooling"])
+        out = np.empty((len(texts), width), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(texts), self.batch_size):
                 rows = order[start:start + self.batch_size]
@@ -116,7 +250,11 @@ class TextEncoder:
                                             return_tensors="pt")
                 batch = {k: v.to(self.device_) for k, v in batch.items()}
                 hidden = self.model_(**batch).last_hidden_state
-                out[rows] = self._pool(hidden.float(), batch["attention_mask"]).cpu().numpy()
+                mask = batch["attention_mask"]
+                if skip:
+                    mask = mask.clone()
+                    mask[:, :skip] = 0
+                out[rows] = self._pool(hidden.float(), mask).cpu().numpy()
                 if on_batch:
                     on_batch(len(rows))
         return out
@@ -124,17 +262,40 @@ class TextEncoder:
     def _pool(self, hidden, mask):
         import torch
 
-        if self.pooling == "cls":
-            vectors = hidden[:, 0]
-        else:
-            weights = mask.unsqueeze(-1).to(hidden.dtype)
-            vectors = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-        return torch.nn.functional.normalize(vectors, dim=-1)
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        parts = []
+        for mode in self.settings()["pooling"]:
+            if mode == "cls":
+                parts.append(hidden[:, 0])
+            elif mode == "max":
+                parts.append(hidden.masked_fill(weights == 0, -1e9).max(1).values)
+            elif mode in ("mean", "mean_sqrt_len"):
+                total = (hidden * weights).sum(1)
+                count = weights.sum(1).clamp(min=1e-9)
+                parts.append(total / (count if mode == "mean" else count.sqrt()))
+            elif mode == "weightedmean":
+                position = torch.arange(1, hidden.shape[1] + 1, device=hidden.device,
+                                        dtype=hidden.dtype).view(1, -1, 1) * weights
+                parts.append((hidden * position).sum(1) / position.sum(1).clamp(min=1e-9))
+            elif mode == "lasttoken":  # the last attended position, left or right padding
+                positions = torch.arange(hidden.shape[1], device=hidden.device)
+                last = (mask * positions).argmax(1)
+                parts.append(hidden[torch.arange(len(hidden), device=hidden.device), last])
+            else:
+                raise CurateError(f"unknown pooling '{mode}'", "set embed.pooling to auto or "
+                                  f"one of: {', '.join(POOLING_MODES)}")
+        return torch.nn.functional.normalize(torch.cat(parts, dim=-1), dim=-1)
 
     def config_key(self) -> dict:
+        """Everything that changes the vectors. The default MiniLM setup keys as before
+        (mean, 256), so its cached embeddings stay valid."""
+        settings = self.settings()
         precision = str(autocast_dtype(self.precision, resolve_device(self.device)))
         if precision != "torch.float32":
             precision += " weights"  # bf16 weights give other vectors than the former autocast
-        return {"model": model_identity(self.model), "pooling": self.pooling,
-                "max_length": self.max_length, "precision": precision}
-
+        key = {"model": model_identity(self.model), "pooling": "+".join(settings["pooling"]),
+               "max_length": settings["max_length"], "precision": precision}
+        if settings["prompt"]:
+            key["prompt"] = settings["prompt"]
+            key["include_prompt"] = settings["include_prompt"]
+        return key
