@@ -1,0 +1,76 @@
+"""Gather `curate bench` runs into benchmarks/selection.parquet and render the tables of
+benchmarks/selection.md: one compact matrix per dataset (accuracy difference to random, 95%
+interval over seeds) followed by the full tables `curate bench` writes.
+
+    python benchmarks/selection_report.py benchmarks/selection-runs/*/results.parquet \
+        --intro benchmarks/selection-intro.md --out benchmarks/selection.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from curate.bench.report import markdown, plot, summary  # noqa: E402
+from curate.store import atomic_path  # noqa: E402
+
+
+def matrix(results: pl.DataFrame, metric: str = "accuracy") -> list[str]:
+    """Per dataset: selector rows x budget columns; random's mean, the others' difference."""
+    table = summary(results).filter((pl.col("metric") == metric)
+                                    & (pl.col("selector") != "full"))
+    lines = []
+    for (dataset,), group in table.group_by(["dataset"], maintain_order=True):
+        budgets = group["budget"].unique(maintain_order=True).to_list()
+        seeds = int(group["n"].max())
+        lines += [f"### {dataset}: {metric}, points vs random (95% CI, {seeds} seeds)", "",
+                  "| selector | " + " | ".join(budgets) + " |",
+                  "|---|" + "---|" * len(budgets)]
+        for (selector,), rows in group.group_by(["selector"], maintain_order=True):
+            cells = []
+            for budget in budgets:
+                row = rows.filter(pl.col("budget") == budget)
+                if not row.height:
+                    cells.append("")
+                    continue
+                row = row.row(0, named=True)
+                if selector == "random":
+                    cells.append(f"{row['mean']:.3f}")
+                else:
+                    ci = row["ci95"] if row["ci95"] == row["ci95"] else 0.0
+                    mark = "**" if row["diff_vs_random"] - ci > 0 else ""
+                    cells.append(f"{mark}{100 * row['diff_vs_random']:+.1f} ± {100 * ci:.1f}"
+                                 f"{mark}")
+            lines.append(f"| {selector} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("results", nargs="+", type=Path)
+    parser.add_argument("--intro", type=Path, required=True, help="prose above the tables")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/selection.md"))
+    args = parser.parse_args()
+    results = pl.concat([pl.read_parquet(p) for p in args.results], how="vertical_relaxed")
+    parquet = args.out.with_suffix(".parquet")
+    with atomic_path(parquet) as tmp:
+        results.write_parquet(tmp)
+    plot(results, args.out.with_suffix(".png"))
+    text = "\n".join([args.intro.read_text().rstrip(), "", "## Every selector vs random", "",
+                      "Random's row is its mean accuracy; the others are points above (+) or "
+                      "below (-) random, bold where the interval is above zero.", "",
+                      *matrix(results), "## Full tables", "",
+                      markdown(results, title="").lstrip("# \n")])
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(text)
+    print(f"wrote {args.out}, {parquet}")
+
+
+if __name__ == "__main__":
+    main()
