@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from benchmarks import semdedup_speed
+
 
 def _embedding(data: dict) -> list[str]:
     lines = [f"## Embedding throughput (all-MiniLM-L6-v2, max length {data['max_length']})", ""]
@@ -73,7 +75,8 @@ def _ot(d: dict) -> list[str]:
             f"({d['full_solve_iterations']} Sinkhorn iterations): {overlap}", ""]
 
 
-RENDER = {"embedding": _embedding, "kmeans": _kmeans, "scoring": _scoring, "ot": _ot}
+RENDER = {"embedding": _embedding, "kmeans": _kmeans, "scoring": _scoring, "ot": _ot,
+          "semdedup": semdedup_speed.render}
 
 
 def write_readme(folder: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import embedding, kmeans, ot, scoring, selection_speed
+from benchmarks import embedding, kmeans, ot, scoring, selection_speed, semdedup_speed
 from benchmarks.common import machine, peak_rss_mb
 from benchmarks.report import write_readme
 from curate.store import write_json
@@ -25,6 +25,7 @@ SECTIONS = {
     "scoring": (scoring.run, {"n": 10_000, "loop_rows": 300}),
     "ot": (ot.run, {"n": 20_000, "m": 1_000, "agreement_n": 10_000, "anchor_size": 5_000}),
     "selection": (selection_speed.run, {"n": 10_000}),
+    "semdedup": (semdedup_speed.run, {"n": 5_000, "d": 64}),
 }
 
 

@@ -22,24 +22,51 @@ from curate.selectors.kmq import allocate_quota, cluster_groups
 from curate.selectors.registry import register
 
 
-def dedup_cluster(x: np.ndarray, centroid: np.ndarray, threshold: float
+def dedup_cluster(x: np.ndarray, centroid: np.ndarray, threshold: float, block: int = 1024
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Greedy near-duplicate removal in one cluster.
 
-    Returns (keep mask, each point's max cosine to the points kept before it).
+    Points are visited from the farthest from the centroid to the nearest; a point is kept
+    when its cosine to every point kept before it is at most `threshold`. Vectorised by
+    blocks of `block` visits: one matmul of the block against the points kept so far (a
+    point already too close to one of them is dropped, whatever the block holds), one
+    block x block matmul for the rest, and a Python step only for the block's points that
+    are too close to an earlier candidate of the same block. Same keep mask as visiting
+    point by point (SemDeDup's official code instead drops a point close to any earlier
+    point, kept or not).
+
+    Returns (keep mask, each point's max cosine to the points kept before it; -1 for the
+    first point).
     """
     order = np.argsort(x @ centroid, kind="stable")
-    kept = np.empty_like(x)
+    xs = x[order]
+    n = len(xs)
+    keep_sorted = np.zeros(n, dtype=bool)
+    redundancy_sorted = np.full(n, -1.0)
+    kept = np.empty_like(xs)
     n_kept = 0
-    keep = np.zeros(len(x), dtype=bool)
-    redundancy = np.full(len(x), -1.0)
-    for i in order:
-        if n_kept:
-            redundancy[i] = float(np.max(kept[:n_kept] @ x[i]))
-        if redundancy[i] <= threshold:
-            keep[i] = True
-            kept[n_kept] = x[i]
-            n_kept += 1
+    for start in range(0, n, block):
+        b = xs[start:start + block]
+        m = len(b)
+        previous = np.full(m, -np.inf)
+        for at in range(0, n_kept, 16 * block):  # bounded memory: block x 16 blocks
+            previous = np.maximum(previous, (b @ kept[at:min(at + 16 * block, n_kept)].T
+                                             ).max(axis=1))
+        inner = b @ b.T
+        earlier = np.tri(m, m, -1, dtype=bool)  # [i, j]: j visited before i
+        keep_b = previous <= threshold
+        conflict = (inner > threshold) & earlier & keep_b[None, :] & keep_b[:, None]
+        for i in np.flatnonzero(conflict.any(axis=1)):  # in visiting order
+            keep_b[i] = not (conflict[i] & keep_b).any()
+        within = np.where(earlier & keep_b[None, :], inner, -np.inf).max(axis=1)
+        best = np.maximum(previous, within)
+        redundancy_sorted[start:start + m] = np.where(np.isfinite(best), best, -1.0)
+        keep_sorted[start:start + m] = keep_b
+        kept[n_kept:n_kept + keep_b.sum()] = b[keep_b]
+        n_kept += int(keep_b.sum())
+    keep = np.zeros(n, dtype=bool)
+    redundancy = np.full(n, -1.0)
+    keep[order], redundancy[order] = keep_sorted, redundancy_sorted
     return keep, redundancy
 
 
