@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -279,8 +280,15 @@ UNION_TAGS = {"str", "int", "float", "bool", "list[str]"}
 
 
 def describe_validation_error(err: ValidationError, model: type[BaseModel] | None = None) -> str:
-    model = model or Config
-    first = err.errors()[0]
+    """Every error of the config in one message (the first alone when there is one)."""
+    messages = list(dict.fromkeys(_describe(e, model or Config) for e in err.errors()))
+    if len(messages) == 1:
+        return messages[0]
+    return f"{len(messages)} config errors: " + "; ".join(
+        f"({i}) {m}" for i, m in enumerate(messages, 1))
+
+
+def _describe(first: dict, model: type[BaseModel]) -> str:
     # Union members name themselves in the location (select.budget.str): not a config key.
     loc = tuple(p for p in first["loc"] if p not in UNION_TAGS)
     key = ".".join(str(p) for p in loc) or "config"
@@ -345,4 +353,9 @@ def load_config(path: Path, allow_smaller: bool = False) -> Config:
         raise CurateError(f"config {path} must be a mapping of sections", "see configs/demo.yaml")
     if allow_smaller:
         raw.setdefault("select", {})["allow_smaller"] = True
+    for section in ("data", "target"):  # relative to the config file, not the shell
+        entry = raw.get(section)
+        if isinstance(entry, dict) and isinstance(entry.get("path"), str) \
+                and not Path(entry["path"]).expanduser().is_absolute():
+            entry["path"] = os.path.normpath(path.parent / entry["path"])
     return parse_config(raw)

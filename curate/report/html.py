@@ -150,14 +150,15 @@ def map_plot(art: RunArtifacts, target: np.ndarray | None, seed: int) -> str | N
                label=f"pool ({art.pool.height:,}; {len(points['pool']):,} shown)")
     label = art.schema.get("label")
     labels = art.pool[label].cast(pl.Utf8).to_numpy()[chosen] if label else None
+    size = float(np.clip(6000 / max(len(chosen), 1), 3, 16))  # thousands of picks: smaller
     if labels is not None and len(set(labels)) <= 20:
         colours = _label_colours(list(labels))
         for name, colour in colours.items():
             xy = points["selection"][labels == name]
-            ax.scatter(*xy.T, s=14, color=colour, label=f"{name} ({len(xy)})")
+            ax.scatter(*xy.T, s=size, color=colour, label=f"{name} ({len(xy)})")
     else:
-        ax.scatter(*points["selection"].T, s=12, color="tab:red",
-                   label=f"selected ({len(chosen):,})")
+        ax.scatter(*points["selection"].T, s=size, color="tab:red", alpha=0.7,
+                   linewidths=0, label=f"selected ({len(chosen):,})")
     if len(points["target"]):
         ax.scatter(*points["target"].T, s=16, color="black", marker="x",
                    label=f"target ({len(points['target']):,})")
@@ -253,7 +254,8 @@ def score_plot(art: RunArtifacts) -> str | None:
                 columns[name] = (values, values[mask])
     if not columns and art.selection["score"].null_count() < art.selection.height:
         values = art.selection["score"].cast(pl.Float64).to_numpy()
-        columns[f"{art.manifest.get('selector')} score of the selected rows"] = (values, None)
+        by = (art.manifest.get("choice") or {}).get("selector") or art.manifest.get("selector")
+        columns[f"{by} score of the selected rows"] = (values, None)
     columns = {k: v for k, v in columns.items()  # a constant says nothing as a histogram
                if np.isfinite(v[0]).any() and np.ptp(v[0][np.isfinite(v[0])]) > 0}
     columns = dict(list(columns.items())[:MAX_SCORES])

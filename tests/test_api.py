@@ -1,0 +1,115 @@
+"""curate.select: the README's notebook example, and the same ids as `curate select`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import curate
+from curate.cli import app
+from curate.config import DataConfig
+from curate.data import load_pool
+from curate.errors import CurateError
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def readme_example() -> str:
+    text = README.read_text()
+    block = re.search(r"<!-- readme-python[^>]*-->\n```python\n(.*?)```", text, re.S)
+    assert block, "README lost its readme-python block"
+    return block.group(1)
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.slow  # embeds 300 glosses with MiniLM (about 10 s on 2 CPU cores)
+def test_readme_example_runs_on_a_dataset_and_a_polars_frame(in_tmp, glosses):
+    glosses.drop("id").write_parquet(in_tmp / "pool.parquet")
+    code = readme_example()
+    as_dataset: dict = {}
+    exec(code, as_dataset)
+    result = as_dataset["result"]
+    assert len(result.ids) == 30 and result.report_path.exists()
+    assert type(result.subset).__name__ == "Dataset" and "reason" in result.subset.column_names
+    polars_code = code.replace('datasets.Dataset.from_parquet("pool.parquet")',
+                               'pl.read_parquet("pool.parquet")')
+    assert polars_code != code
+    as_polars: dict = {"pl": pl}
+    exec(polars_code, as_polars)
+    again = as_polars["result"]
+    assert isinstance(again.subset, pl.DataFrame)
+    assert again.ids == result.ids
+    assert again.subset["reason"].null_count() == 0
+
+
+@pytest.fixture(scope="module")
+def digits() -> pl.DataFrame:
+    """builtin:digits as a user frame: pixels as a vector column, a label, no ids."""
+    return load_pool(DataConfig(source="builtin:digits")).frame.drop("id")
+
+
+SETTINGS = {"cluster": {"k": 16, "niter": 10, "nredo": 1}}
+
+
+@pytest.mark.parametrize("select", [
+    {"selector": "kmq", "budget": 40, "stratify": False},  # whole-pool clusters
+    {"selector": "auto", "budget": "3 per label"},
+])
+def test_same_ids_as_curate_select_with_the_equivalent_yaml(tmp_path, digits, select):
+    digits.write_parquet(tmp_path / "pool.parquet")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": {"path": "pool.parquet", "vector_column": "pixels", "label_column": "label"},
+        "select": select, **SETTINGS,
+        "output": {"dir": str(tmp_path / "runs"), "cache_dir": str(tmp_path / "cli-cache")}}))
+    cli = CliRunner().invoke(app, ["select", str(config)])
+    assert cli.exit_code == 0, cli.output
+    run_dir = Path(cli.stdout.strip().splitlines()[-1])
+    cli_ids = pl.read_parquet(run_dir / "selection.parquet")["id"].to_list()
+
+    params = {k: v for k, v in select.items() if k not in ("selector", "budget")}
+    result = curate.select(digits, select["budget"], select["selector"],
+                           vectors="pixels", label="label", seed=0,
+                           config={**SETTINGS, "select": params},
+                           out=tmp_path / "api-runs", cache_dir=tmp_path / "api-cache")
+    assert result.ids == cli_ids
+    assert result.subset["id"].to_list() == cli_ids  # in selection order
+    assert result.subset["reason"].null_count() == 0
+    if select["selector"] == "kmq":  # the clusters came from the cluster stage, k = 16
+        assert result.manifest["stages"]["cluster"]["cache_hit"] is False
+        assert result.selection["cluster"].n_unique() > 1
+
+
+def test_list_of_dicts_and_precomputed_embeddings(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = [{"name": f"row {i}", "label": "ab"[i % 2]} for i in range(60)]
+    vectors = rng.normal(size=(60, 8))
+    result = curate.select(rows, 10, "random", label="label", embeddings=vectors,
+                           out=tmp_path / "runs", cache_dir=tmp_path / "cache")
+    assert isinstance(result.subset, list) and len(result.subset) == 10
+    assert {"name", "label", "reason"} <= set(result.subset[0])
+    assert "__embedding" not in result.subset[0]
+
+
+def test_pandas_in_pandas_out(tmp_path, digits):
+    frame = digits.head(200).to_pandas()
+    result = curate.select(frame, 20, "random", vectors="pixels", label="label",
+                           out=tmp_path / "runs", cache_dir=tmp_path / "cache")
+    assert type(result.subset).__name__ == "DataFrame" and len(result.subset) == 20
+    assert result.subset["reason"].notna().all()
+
+
+def test_unreadable_input_is_a_curate_error():
+    with pytest.raises(CurateError, match="cannot read"):
+        curate.select(object(), 10)
