@@ -34,35 +34,68 @@ def linear_grad_norms(inputs, grad_outputs, has_bias: bool):
 
 
 def per_sample_grad_norms(layer, batch_losses: Callable[[slice], object], n_rows: int,
-                          batch_size: int = 4096) -> np.ndarray:
+                          batch_size: int = 4096, model=None) -> np.ndarray:
     """||dL_i / d(layer params)|| for every row.
+
+    A layer called several times in one forward (a shared block, a weight-tied recurrence)
+    gets the gradient of all its calls: the weight gradient is the sum over calls and
+    positions of g a^T, so every call's inputs and output gradients are concatenated along
+    the position axis before the Gram form. Parameters tied to *another* module are refused
+    when `model` is given: that module's share of the gradient would be missing.
 
     Args:
         layer: a torch.nn.Linear inside the model.
         batch_losses: batch_losses(rows) runs the model on those rows and returns the
             (len(rows),) per-sample losses; samples in a batch must not interact.
+        model: the whole model, to check that no other module shares the layer's weights.
     """
-    captured = {}
+    import torch
 
-    def save_input(_module, args):
-        captured["input"] = args[0].detach()
+    if model is not None:
+        _refuse_tied(model, layer)
+    inputs: list = []
+    grads: dict[int, object] = {}
 
-    def save_grad(_module, _grad_input, grad_output):
-        captured["grad"] = grad_output[0].detach()
+    def capture(_module, args, output):
+        call = len(inputs)
+        inputs.append(args[0].detach().reshape(len(args[0]), -1, args[0].shape[-1]))
+        if output.requires_grad:
+            output.register_hook(lambda grad: grads.__setitem__(
+                call, grad.detach().reshape(len(grad), -1, grad.shape[-1])))
 
-    hooks = [layer.register_forward_pre_hook(save_input),
-             layer.register_full_backward_hook(save_grad)]
+    hook = layer.register_forward_hook(capture)
     norms = np.empty(n_rows, dtype=np.float64)
     try:
         for start in range(0, n_rows, batch_size):
             rows = slice(start, min(start + batch_size, n_rows))
+            inputs.clear()
+            grads.clear()
             batch_losses(rows).sum().backward()
-            norms[rows] = linear_grad_norms(captured["input"], captured["grad"],
-                                            layer.bias is not None).numpy()
+            if not inputs or len(grads) != len(inputs):
+                raise RuntimeError(f"effort: the layer ran {len(inputs)} times in the forward "
+                                   f"but {len(grads)} of its outputs received a gradient")
+            norms[rows] = linear_grad_norms(
+                torch.cat(inputs, dim=1), torch.cat([grads[i] for i in range(len(inputs))],
+                                                    dim=1),
+                layer.bias is not None).numpy()
     finally:
-        for hook in hooks:
-            hook.remove()
+        hook.remove()
+        inputs.clear()
+        grads.clear()
     return norms
+
+
+def _refuse_tied(model, layer) -> None:
+    from curate.errors import CurateError
+
+    own = {id(p) for p in layer.parameters(recurse=False)}
+    for name, module in model.named_modules():
+        if module is layer:
+            continue
+        if any(id(p) in own for p in module.parameters(recurse=False)):
+            raise CurateError(f"effort: the scored layer shares its weights with '{name}', so "
+                              "per-sample gradient norms would miss that module's share",
+                              "score a layer whose weights are not tied to another module")
 
 
 def surrogate_effort(model, x: np.ndarray, targets: np.ndarray, batch_size: int = 4096
@@ -78,6 +111,6 @@ def surrogate_effort(model, x: np.ndarray, targets: np.ndarray, batch_size: int 
         return torch.nn.functional.cross_entropy(model(features[rows]), labels[rows],
                                                  reduction="none")
 
-    norms = per_sample_grad_norms(last, batch_losses, len(x), batch_size)
+    norms = per_sample_grad_norms(last, batch_losses, len(x), batch_size, model=model)
     model.zero_grad(set_to_none=True)
     return norms
