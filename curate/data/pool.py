@@ -71,7 +71,7 @@ class Pool:
 
     def vectors(self) -> np.ndarray:
         """Precomputed feature vectors from the vector column, as float32 (N, d)."""
-        return _as_matrix(self.frame[self.schema.vectors]).astype(np.float32)
+        return _as_matrix(self.frame[self.schema.vectors], np.float32)
 
     def labels(self) -> np.ndarray | None:
         if not self.schema.label:
@@ -79,26 +79,58 @@ class Pool:
         return self.frame[self.schema.label].cast(pl.Utf8).fill_null("").to_numpy().astype(str)
 
 
-def _as_matrix(series: pl.Series) -> np.ndarray:
-    """A list or array column as a 2-D numpy array (rows must have equal length)."""
+def _as_matrix(series: pl.Series, dtype=None) -> np.ndarray:
+    """A list or array column as a 2-D numpy array (rows must have equal length), owned and
+    writable. An array column keeps its dtype and a list column becomes float64 (as its
+    values did through Python floats), unless `dtype` is given. A list of numbers is read
+    from the column's buffer: no Python float per value, no float64 detour (a 1M x 64
+    float32 list column took 3.2x the memory of an array column that way)."""
     if isinstance(series.dtype, pl.Array):
-        return np.ascontiguousarray(series.to_numpy())
+        matrix = series.to_numpy()
+        return matrix.astype(dtype or matrix.dtype, order="C", copy=not matrix.flags.writeable)
+    if isinstance(series.dtype, pl.List) and series.dtype.inner.is_numeric():
+        lengths = series.list.len()
+        width = lengths.min() if len(series) else 0
+        if series.null_count() or (len(series) and lengths.max() != width):
+            raise _ragged(series)
+        if not width:
+            return np.zeros((len(series), 0), dtype=dtype or np.float64)
+        flat = series.explode().to_numpy()  # the values, NaN where one is missing
+        # astype copies: the result never shares polars' (read-only) buffer.
+        return flat.astype(dtype or np.float64).reshape(len(series), width)
     try:
-        return np.asarray(series.to_list(), dtype=np.float64)
+        return np.asarray(series.to_list(), dtype=dtype or np.float64)
     except (ValueError, TypeError):
-        raise CurateError(f"column '{series.name}' must hold equal-length lists of numbers",
-                          "fix the rows that differ") from None
+        raise _ragged(series) from None
+
+
+def _ragged(series: pl.Series) -> CurateError:
+    return CurateError(f"column '{series.name}' must hold equal-length lists of numbers",
+                       "fix the rows that differ")
+
+
+def _blocks(series: pl.Series, rows: int = 2048):
+    """`_as_matrix(series)` in blocks of rows (their bytes, joined, are its bytes), so a
+    large column is hashed without holding a float64 copy of all of it."""
+    if isinstance(series.dtype, pl.List):
+        lengths = series.list.len()
+        if series.null_count() or (len(series) and lengths.max() != lengths.min()):
+            raise _ragged(series)
+    for start in range(0, len(series), rows):
+        yield _as_matrix(series.slice(start, rows))
 
 
 def _is_nested(series: pl.Series) -> bool:
     return isinstance(series.dtype, pl.Array | pl.List)
 
 
-def _column_bytes(series: pl.Series) -> bytes:
+def _column_chunks(series: pl.Series):
+    """What a column is fingerprinted by, in pieces (bytes or C-contiguous arrays)."""
     if _is_nested(series):
-        return _as_matrix(series).tobytes()
+        yield from _blocks(series)  # C-contiguous arrays: hashed as their bytes
+        return
     values = series.cast(pl.Utf8, strict=False).fill_null("\x00").to_list()
-    return "\x1e".join(values).encode()
+    yield "\x1e".join(values).encode()
 
 
 def fingerprint_frame(frame: pl.DataFrame, columns: list[str]) -> str:
@@ -106,21 +138,26 @@ def fingerprint_frame(frame: pl.DataFrame, columns: list[str]) -> str:
     digest = hashlib.sha256()
     for name in columns:
         digest.update(name.encode() + b"\x1f")
-        digest.update(_column_bytes(frame[name]))
+        for chunk in _column_chunks(frame[name]):
+            digest.update(chunk)
     return digest.hexdigest()
 
 
-def _row_strings(series: pl.Series) -> list[str]:
+def _iter_row_strings(series: pl.Series):
     if _is_nested(series):
-        return [row.tobytes().hex() for row in _as_matrix(series)]
-    return series.cast(pl.Utf8, strict=False).fill_null("").to_list()
+        return (row.tobytes().hex() for block in _blocks(series) for row in block)
+    return iter(series.cast(pl.Utf8, strict=False).fill_null("").to_list())
+
+
+def _row_strings(series: pl.Series) -> list[str]:
+    return list(_iter_row_strings(series))
 
 
 def stable_ids(frame: pl.DataFrame, columns: list[str]) -> pl.Series:
     """Content-hash ids; repeated content gets `-1`, `-2`... in order of appearance."""
     seen: dict[str, int] = {}
     ids = []
-    for row in zip(*(_row_strings(frame[c]) for c in columns), strict=True):
+    for row in zip(*(_iter_row_strings(frame[c]) for c in columns), strict=True):
         base = hashlib.sha1("\x1f".join(row).encode()).hexdigest()[:16]
         count = seen.get(base, 0)
         seen[base] = count + 1

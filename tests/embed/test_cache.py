@@ -57,14 +57,18 @@ def test_grown_pool_embeds_only_new_rows(tmp_path, glosses, monkeypatch):
     cache = ArtifactCache(tmp_path / "cache")
     cfg = EmbedConfig(shard_size=16, precision="fp32")
     old = glosses.head(40)
-    old_ref = embed.embed_pool(_pool(tmp_path / "old.parquet", old), cfg, cache)
+    old_pool = _pool(tmp_path / "old.parquet", old)
+    old_ref = embed.embed_pool(old_pool, cfg, cache)
     grown = pl.concat([glosses.slice(40, 4), old.reverse(), glosses.slice(44, 2)])
     calls = _recording(monkeypatch)
-    ref = embed.embed_pool(_pool(tmp_path / "grown.parquet", grown), cfg, cache)
-    assert calls == [[0, 1, 2, 3, 44, 45]]
+    grown_pool = _pool(tmp_path / "grown.parquet", grown)  # rows in id order
+    ref = embed.embed_pool(grown_pool, cfg, cache)
+    seen = np.isin(grown_pool.ids, old_pool.ids)
+    assert calls == [np.flatnonzero(~seen).tolist()] and (~seen).sum() == 6
     assert ref.stats == {"rows_new": 6, "rows_cached": 40}
     vectors = ref.load()
-    assert np.array_equal(vectors[4:44], old_ref.load()[::-1])
+    where = {i: n for n, i in enumerate(old_pool.ids)}
+    assert np.array_equal(vectors[seen], old_ref.load()[[where[i] for i in grown_pool.ids[seen]]])
     fresh = embed.embed_pool(_pool(tmp_path / "grown.parquet", grown), cfg,
                              ArtifactCache(tmp_path / "fresh"))
     assert np.allclose(vectors, fresh.load(), atol=1e-5)
