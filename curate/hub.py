@@ -2,8 +2,12 @@
 
 What goes up: the subset as parquet shards (`data/train-0000i-of-0000n.parquet`, the layout
 `datasets.push_to_hub` writes, so `load_dataset(repo)` finds them) and a dataset card
-(`README.md`: YAML metadata with features, split, size category, license and source
-datasets, and a provenance section). Everything goes in ONE commit: the Hub limits commits
+(`README.md`: YAML metadata with features, split, size category, task category, language
+when known, license and source datasets, and a provenance section with the selector's
+citation). The data files hold the user's columns only (plus `id` when the pool had no id
+column of its own); beside them go `selection.parquet` (every chosen id, its selector and
+reason) and the run's resolved `config.yaml` (local paths reduced to their names), which
+reproduce the subset. Everything goes in ONE commit: the Hub limits commits
 per hour, and a single commit is atomic, so a failed push leaves nothing half-uploaded.
 
 The token comes from `HF_TOKEN` or the standard login (`huggingface_hub.get_token()`); it
@@ -94,7 +98,28 @@ def provenance(run_dir: Path, subset: pl.DataFrame) -> dict:
         "synthetic_share": float(synthetic.mean()),
         "per_generator": dict(generators.iter_rows()),
         "curate_version": manifest["versions"].get("curate"),
+        "task_categories": _task_categories(run_dir),
+        "language": LANGUAGES.get(yaml.safe_load((run_dir / "config.yaml").read_text())
+                                  ["data"].get("source")),
+        "citation": citation((manifest.get("choice") or {}).get("selector")
+                             or manifest["selector"]),
     }
+
+
+def _task_categories(run_dir: Path) -> list[str]:
+    try:
+        spec = read_json(run_dir / "handoff.json")
+    except (OSError, ValueError):
+        return []
+    fields = set(spec.get("fields", {}).values())
+    columns = spec.get("subset", {}).get("columns", {})
+    modality = "text"
+    if any("image" in c for c in fields):
+        modality = "image"
+    elif any(columns.get(c, "").startswith(("List", "Array")) for c in fields):
+        modality = "vectors"
+    category = TASK_CATEGORIES.get((spec.get("task"), modality))
+    return [category] if category else []
 
 
 def _budget(budget: dict) -> str:
@@ -112,10 +137,13 @@ def _card(repo: str, dataset, shards: list[bytes], prov: dict, license_id: str |
     from huggingface_hub import DatasetCard, DatasetCardData
 
     name = repo.split("/")[-1]
+    extra = {"task_categories": prov["task_categories"]} if prov["task_categories"] else {}
+    if prov["language"]:
+        extra["language"] = [prov["language"]]
     card_data = DatasetCardData(license=license_id or "unknown",
                                 size_categories=[size_category(dataset.num_rows)],
                                 source_datasets=prov["source_datasets"], pretty_name=name,
-                                tags=["curate"])
+                                tags=["curate"], **extra)
     splits = SplitDict()
     splits.add(SplitInfo(name="train", num_bytes=dataset.data.nbytes,
                          num_examples=dataset.num_rows))
@@ -147,10 +175,78 @@ def _card(repo: str, dataset, shards: list[bytes], prov: dict, license_id: str |
         "## Provenance", "", "| | |", "|---|---|",
         *(f"| {key} | {value} |" for key, value in facts), "",
         "Rows per selector:", "", "| selector | rows |", "|---|---|",
-        *(f"| {key} | {value} |" for key, value in counts),
+        *(f"| {key} | {value} |" for key, value in counts), "",
+        "`selection.parquet` lists every chosen id with its selector and reason; "
+        "`config.yaml` is the run's resolved config.",
+        *(["", "## Citation", "", f"The selection method: {prov['citation']}"]
+          if prov["citation"] else []),
     ]
     body = "\n".join(lines)
     return str(DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}\n")).encode()
+
+
+# Columns curate adds to the subset (selection and synthesis bookkeeping), not the user's.
+BOOKKEEPING = ("selector", "source", "parent_id", "reason")
+# The Hub's task_categories for the hand-off task (train/handoff.py task_of) and modality.
+TASK_CATEGORIES = {("classification", "text"): "text-classification",
+                   ("classification", "image"): "image-classification",
+                   ("classification", "vectors"): "tabular-classification",
+                   ("language-modeling", "text"): "text-generation",
+                   ("prompt-completion", "text"): "text-generation"}
+# Builtin datasets whose language is known (all English).
+LANGUAGES = {"builtin:wordnet": "en", "builtin:bbc-news": "en", "builtin:chatterbot": "en"}
+# Selectors whose module names no reference.
+CITATIONS = {
+    "probcover": 'Yehuda, Dekel, Hacohen, Weinshall. "Active Learning Through a Covering '
+                 'Lens." NeurIPS 2022.',
+    "ot": 'Kang et al. "Get more for less: Principled Data Selection for Warming Up '
+          'Fine-Tuning in LLMs." ICLR 2024 (GOT-D).',
+    "kcenter": 'Sener, Savarese. "Active Learning for Convolutional Neural Networks: A '
+               'Core-Set Approach." ICLR 2018.',
+    "random": None, "kmeans-nearest": None,
+}
+
+
+def citation(selector: str) -> str | None:
+    """The reference of a selector: its module's `References:` section, or CITATIONS."""
+    import inspect
+
+    from curate.selectors import available
+
+    if selector in CITATIONS:
+        return CITATIONS[selector]
+    cls = available().get(selector)
+    doc = inspect.getmodule(cls).__doc__ if cls is not None else None
+    if not doc or "References:" not in doc:
+        return None
+    text = doc.split("References:", 1)[1].strip()
+    return " ".join(text.split()) or None
+
+
+def exported_columns(subset_columns: list[str], data: dict) -> list[str]:
+    """The user's columns of the subset: curate's bookkeeping left out, and `id` too when
+    it only repeats the user's own id column (data.id_column)."""
+    own_id = data.get("id_column") not in (None, "id")
+    return [c for c in subset_columns
+            if c not in BOOKKEEPING and not (c == "id" and own_id)]
+
+
+def public_config(config: dict) -> bytes:
+    """The resolved config with local paths reduced to their last part (a repo is public,
+    the layout of the user's disk is not)."""
+    def clean(value):
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        if isinstance(value, str) and value.startswith(("/", "~", "./", "../")):
+            return Path(value).name
+        return value
+
+    data = dict(config.get("data") or {})
+    if data.get("path"):
+        data["path"] = Path(data["path"]).name
+    return yaml.safe_dump(clean({**config, "data": data}), sort_keys=False).encode()
 
 
 def export_files(run_dir: Path, repo: str, settings: ExportConfig) -> dict[str, bytes]:
@@ -159,12 +255,16 @@ def export_files(run_dir: Path, repo: str, settings: ExportConfig) -> dict[str, 
 
     run_dir = Path(run_dir)
     datasets.disable_progress_bars()
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
     dataset = datasets.load_from_disk(str(run_dir / "subset" / "dataset"))
+    dataset = dataset.select_columns(exported_columns(dataset.column_names, config["data"]))
     shards = _shards(dataset, settings.max_shard_size)
     files = {f"data/train-{i:05d}-of-{len(shards):05d}.parquet": shard
              for i, shard in enumerate(shards)}
     prov = provenance(run_dir, pl.read_parquet(run_dir / "subset" / "subset.parquet"))
     files["README.md"] = _card(repo, dataset, shards, prov, settings.license)
+    files["selection.parquet"] = (run_dir / "selection.parquet").read_bytes()
+    files["config.yaml"] = public_config(config)
     return files
 
 

@@ -68,23 +68,25 @@ def test_push_is_one_commit_of_shards_and_a_card(run_dir, hub):
     (repo, files, kwargs), = hub.commits
     assert repo == "alice/glosses-subset" and kwargs["repo_type"] == "dataset"
     shards = sorted(p for p in files if p.startswith("data/"))
-    assert set(files) == {"README.md", *shards} and len(shards) > 1
+    assert set(files) == {"README.md", "selection.parquet", "config.yaml", *shards}
+    assert len(shards) > 1
     assert shards == [f"data/train-{i:05d}-of-{len(shards):05d}.parquet"
                       for i in range(len(shards))]
     subset = pl.read_parquet(run_dir / "subset" / "subset.parquet")
     uploaded = pl.concat([pl.read_parquet(io.BytesIO(files[p])) for p in shards])
-    assert uploaded.equals(subset)  # every row, in order, nothing else
+    # every row, in order, the user's columns only (their own id column included)
+    assert uploaded.equals(subset.select("id", "text", "label"))
 
 
 def test_card_metadata_and_provenance(run_dir, hub):
     export_run(run_dir, "alice/glosses-subset")
     card = DatasetCard(hub.commits[0][1]["README.md"].decode())
     meta = card.data.to_dict()
-    subset = pl.read_parquet(run_dir / "subset" / "subset.parquet")
     assert meta["license"] == "cc-by-4.0" and meta["size_categories"] == ["n<1K"]
     assert meta["source_datasets"] == ["original"] and meta["pretty_name"] == "glosses-subset"
     info = meta["dataset_info"]
-    assert [f["name"] for f in info["features"]] == subset.columns
+    assert [f["name"] for f in info["features"]] == ["id", "text", "label"]  # user columns
+    assert meta["task_categories"] == ["text-classification"] and "language" not in meta
     assert info["splits"] == [{"name": "train", "num_bytes": info["dataset_size"],
                                "num_examples": 20}]
     assert meta["configs"] == [{"config_name": "default",
@@ -201,3 +203,45 @@ def test_export_section_supplies_the_repo(run_dir, hub, tmp_path):
 def test_size_categories():
     assert [size_category(n) for n in (0, 999, 1000, 99_999, 100_000, 5_000_000)] == [
         "n<1K", "n<1K", "1K<n<10K", "10K<n<100K", "100K<n<1M", "1M<n<10M"]
+
+
+def test_dry_run_holds_the_user_columns_selection_and_config(tmp_path, glosses):
+    """Issue 14: no curate bookkeeping in the data files; `id` only when the pool had no
+    id of its own; selection.parquet and config.yaml beside them; card metadata."""
+    pool = tmp_path / "pool.jsonl"
+    glosses.rename({"id": "uid", "text": "gloss"}).write_ndjson(pool)
+    for id_column, expected in ((None, ["id", "uid", "gloss", "label"]),
+                                ("uid", ["uid", "gloss", "label"])):
+        folder = tmp_path / f"out-{id_column}"
+        cfg = parse_config({
+            "data": {"path": str(pool), "text_column": "gloss", "label_column": "label",
+                     "id_column": id_column},
+            "select": {"selector": "kmq", "budget": 12},
+            "cluster": {"k": 4, "niter": 5, "nredo": 1},
+            "run": {"name": f"export-{id_column}"},
+            "output": {"dir": str(tmp_path / "runs"), "cache_dir": str(tmp_path / "cache")}})
+        run_dir = run_curation(cfg)
+        export_run(run_dir, "alice/clean", dry_run=folder)
+        files = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()}
+        shards = sorted(f for f in files if f.startswith("data/"))
+        assert files == {"README.md", "selection.parquet", "config.yaml", *shards}
+        data = pl.concat([pl.read_parquet(folder / f) for f in shards])
+        assert sorted(data.columns) == sorted(expected) and data.height == 12
+        selection = pl.read_parquet(folder / "selection.parquet")
+        assert selection.equals(pl.read_parquet(run_dir / "selection.parquet"))
+        assert {"id", "selector", "reason"} <= set(selection.columns)
+        config = yaml.safe_load((folder / "config.yaml").read_text())
+        assert config["data"]["path"] == "pool.jsonl"  # no local path in a public repo
+        assert str(tmp_path) not in (folder / "config.yaml").read_text()
+        assert parse_config(config).select.selector == "kmq"
+        card = DatasetCard.load(folder / "README.md")
+        assert card.data.task_categories == ["text-classification"]
+        assert "Diversify and Conquer" in card.text
+
+
+def test_card_language_for_a_builtin(tmp_path):
+    from curate.hub import LANGUAGES, citation
+
+    assert LANGUAGES["builtin:wordnet"] == "en"
+    assert "SemDeDup" in citation("semdedup") and citation("random") is None
+    assert "Covering" in citation("probcover")
