@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +41,34 @@ def _read_file(path: Path) -> pl.DataFrame:
     try:
         return reader(path)
     except Exception as err:  # polars raises many types for malformed files
+        if reader is _read_ndjson and (bad := _first_bad_json_line(path)):
+            raise CurateError(f"cannot read {path}: {bad}",
+                              "fix that line: each line must be one JSON object (JSON Lines), "
+                              "and the file UTF-8") from None
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CurateError(f"cannot read {path}: {first_line}",
                           "check that the file is valid and not truncated") from None
+
+
+def _first_bad_json_line(path: Path) -> str | None:
+    """Where a JSON Lines file goes wrong, by line number (polars names none: "Syntax at
+    character 0", "line 0" for bad UTF-8), or None when every line is a JSON object."""
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return f"line {number} is not UTF-8 (byte {err.start + 1} of the line)"
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as err:
+                where = err.msg if err.msg.endswith(" at") else f"{err.msg} at"
+                return f"line {number} is not valid JSON ({where} column {err.colno})"
+            if not isinstance(value, dict):
+                return f"line {number} is not a JSON object"
+    return None
 
 
 def _from_datasets(dataset) -> pl.DataFrame:
