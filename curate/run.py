@@ -118,6 +118,7 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
     synthetic = step("synthesize", synthesize_stage, pool, selection, cfg, cache, refresh) \
         if cfg.synth.generator else None
     subset = step("assemble", assemble_stage, pool, selection, synthetic, cfg, cache, refresh)
+    _remove_staging_leftovers(out_dir / cfg.run_name())
     run_dir = _timestamped(out_dir / cfg.run_name())
 
     def write(name: str, fn: Callable, *args: Any) -> Any:
@@ -146,6 +147,13 @@ def check_budget(cfg: Config, pool) -> None:
         labels = column.cast(pl.Utf8).fill_null("").to_numpy().astype(str)
     resolve_budget(cfg.select.budget, pool.rows, labels, cfg.select.allow_smaller,
                    cfg.select.stratify)
+
+
+def _remove_staging_leftovers(parent: Path) -> None:
+    """Delete the staging folders (`.<timestamp>.*.tmp`) of runs killed while writing their
+    run folder. Runs of one name hold its lock in turn, so none of these is in use."""
+    for leftover in parent.glob(".*.tmp"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _timestamped(parent: Path) -> Path:
