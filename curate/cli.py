@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperOption
 
 from curate.config import load_config
 from curate.errors import CurateError
@@ -16,6 +17,41 @@ from curate.errors import CurateError
 app = typer.Typer(help="Choose the subset of a data pool that fine-tunes best.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 err_console = Console(stderr=True)
+_quiet = False  # --quiet: no summary of the run's parts on stderr either
+
+
+def _flag_type(self: TyperOption, ctx) -> str | None:
+    """Flags take no value: no `<bool>` next to them in --help."""
+    return None if self.is_bool_flag else _option_type(self, ctx)
+
+
+_option_type, TyperOption.display_type_rich = TyperOption.display_type_rich, _flag_type
+
+
+def _version(value: bool) -> None:
+    if value:
+        from curate import __version__
+
+        typer.echo(f"curate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also log every stage's "
+                                          "time and cache use on stderr.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors: no "
+                                        "progress bars or lines.")] = False,
+) -> None:
+    """Choose the subset of a data pool that fine-tunes best. Every run folder also gets a
+    run.log with every stage's log lines."""
+    from curate.progress import configure
+
+    global _quiet
+    _quiet = quiet
+    configure(-1 if quiet else 1 if verbose else 0)
 
 ConfigArg = Annotated[Path, typer.Argument(help="YAML config (see configs/demo.yaml).")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Parent folder for run folders "
@@ -37,6 +73,9 @@ def _echo_run(run_dir: str | Path) -> None:
     import json
 
     run_dir = Path(run_dir)
+    if _quiet:
+        typer.echo(run_dir)
+        return
     handoff = json.loads((run_dir / "handoff.json").read_text())
     err_console.print(f"subset:   {run_dir / handoff['subset']['path']} "
                       f"({handoff['subset']['rows']} rows)\n"
@@ -227,6 +266,28 @@ def datasets() -> None:
         except CurateError as err:
             rows, labels = "missing", str(err)
         table.add_row(f"builtin:{name}", rows, labels, builtin.description, builtin.package)
+    Console().print(table)
+
+
+@app.command()
+def selectors() -> None:
+    """List the selectors (select.selector): name, parameters and what each does."""
+    import inspect
+
+    from curate.selectors.registry import available
+
+    table = Table()
+    for column in ("name", "parameters", "what it does"):
+        table.add_column(column, no_wrap=column == "name")
+    for name, cls in available().items():
+        params = [f"{p.name}={p.default!r}" if p.default is not p.empty else p.name
+                  for p in inspect.signature(cls.__init__).parameters.values()
+                  if p.name != "self" and p.kind is not p.VAR_KEYWORD]
+        doc = inspect.getdoc(cls) or ""
+        if not doc or doc.startswith("Args"):  # the summary is in the module's docstring
+            doc = inspect.getdoc(inspect.getmodule(cls)) or ""
+        doc = doc.strip().split("\n\n")[0].replace("\n", " ")
+        table.add_row(name, ", ".join(params), doc)
     Console().print(table)
 
 

@@ -23,6 +23,7 @@ from curate.budget import resolve_budget, splits_by_label
 from curate.config import Config
 from curate.errors import environment_errors, file_not_folder
 from curate.lock import run_lock
+from curate.progress import capture_log, log, write_run_log
 from curate.report.html import write_html_report
 from curate.selectors import make_selector
 from curate.stages import (
@@ -72,7 +73,8 @@ def run_curation(cfg: Config, out_dir: Path | None = None, refresh: bool = False
         if any(p.is_file() for p in (folder, *folder.parents)):  # fail before any work
             raise file_not_folder(folder, setting)
     with environment_errors(cfg.output.cache_dir, CACHE_SETTING), \
-            run_lock(cfg.output.cache_dir, cfg.run_name(), cfg.run.lock_timeout):
+            run_lock(cfg.output.cache_dir, cfg.run_name(), cfg.run.lock_timeout), \
+            capture_log():  # run.log in the run folder
         return _run_stages(cfg, out, refresh, runner)
 
 
@@ -97,6 +99,8 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
                         "cache_hit": ref.cache_hit, "key": ref.key,
                         "artifact": str(getattr(ref, "folder", None) or ref.path),
                         **getattr(ref, "stats", {})}  # e.g. embed: rows_new, rows_cached
+        log.debug("stage %s: %.1f s (%s)", name, stages[name]["seconds"],
+                  "cache hit" if ref.cache_hit else "computed")
         return ref
 
     selector = make_selector(cfg.select.selector, cfg.select.params)
@@ -133,6 +137,7 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
               cache)
         write("handoff", hand_off, cfg, staging, pool, embeddings)
         write("report", write_html_report, staging)
+        write_run_log(staging)
     return run_dir
 
 

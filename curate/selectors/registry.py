@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import importlib.metadata
 import inspect
 import pkgutil
 
@@ -27,6 +28,11 @@ def _discover() -> None:
     for module in pkgutil.iter_modules(package.__path__):
         if module.name not in ("base", "registry"):
             importlib.import_module(f"{package.__name__}.{module.name}")
+    # Outside packages: [project.entry-points."curate.selectors"] name = "pkg.module:Class"
+    for entry in importlib.metadata.entry_points(group="curate.selectors"):
+        cls = entry.load()
+        if _REGISTRY.get(cls.name) is not cls:
+            register(cls)
 
 
 def available() -> dict[str, type[Selector]]:

@@ -1,0 +1,169 @@
+"""Discoverability and logs: --version, selectors, flags, config errors, relative paths,
+entry-point selectors, plain progress lines off a terminal, --quiet/--verbose, run.log."""
+
+from __future__ import annotations
+
+import logging
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import curate
+from curate.cli import app
+from curate.config import load_config
+from curate.errors import CurateError
+from curate.progress import PlainProgress, capture_log
+
+runner = CliRunner()
+
+
+def digits_config(folder: Path, **select) -> Path:
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump({
+        "data": {"source": "builtin:digits"},
+        "cluster": {"k": 8, "niter": 5, "nredo": 1},
+        "select": {"selector": "random", "budget": 20, **select},
+        "output": {"dir": str(folder / "runs"), "cache_dir": str(folder / "cache")}}))
+    return path
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"curate {curate.__version__}"
+
+
+def test_flags_are_shown_without_a_value_type():
+    result = runner.invoke(app, ["run", "--help"], env={"COLUMNS": "120"})
+    assert "--refresh" in result.stdout and "<bool>" not in result.stdout
+    assert "<path>" in result.stdout  # options that take a value keep theirs
+
+
+def test_selectors_lists_names_parameters_and_one_line_docs():
+    result = runner.invoke(app, ["selectors"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for name in ("auto", "kmq", "random", "typiclust"):
+        assert re.search(rf"│ {re.escape(name)}\s", result.stdout), name
+    assert "Draw the budget uniformly without replacement." in result.stdout
+    assert "temperature=1.0" in result.stdout
+
+
+def test_every_config_error_is_reported_at_once(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({"data": {"source": "builtin:digits", "texxt_column": "x"},
+                                    "cluster": {"k": 0}, "select": {"budget": True}}))
+    result = runner.invoke(app, ["select", str(path)])
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "3 config errors" in message
+    for part in ("data.texxt_column", "cluster.k", "select.budget"):
+        assert part in message
+
+
+def test_relative_data_path_resolves_against_the_config_folder(tmp_path, monkeypatch):
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "data").mkdir()
+    config = tmp_path / "configs" / "c.yaml"
+    config.write_text("data:\n  path: ../data/pool.jsonl\ntarget:\n  path: t.jsonl\n")
+    monkeypatch.chdir(tmp_path / "data")  # anywhere else
+    cfg = load_config(config)
+    assert Path(cfg.data.path).resolve() == (tmp_path / "data" / "pool.jsonl").resolve()
+    assert Path(cfg.target.path).resolve() == (tmp_path / "configs" / "t.jsonl").resolve()
+    absolute = tmp_path / "abs.yaml"
+    absolute.write_text(f"data:\n  path: {tmp_path / 'x.jsonl'}\n")
+    assert load_config(absolute).data.path == tmp_path / "x.jsonl"
+
+
+@pytest.fixture
+def outside_selector(tmp_path, monkeypatch):
+    """An installed distribution that declares a selector in the curate.selectors group."""
+    site = tmp_path / "site"
+    (site / "first_rows_pkg-0.1.dist-info").mkdir(parents=True)
+    (site / "first_rows_pkg-0.1.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: first-rows-pkg\nVersion: 0.1\n")
+    (site / "first_rows_pkg-0.1.dist-info" / "entry_points.txt").write_text(
+        "[curate.selectors]\nfirst-rows = first_rows_pkg:FirstRows\n")
+    (site / "first_rows_pkg.py").write_text(textwrap.dedent('''
+        import numpy as np
+        from curate.selectors.base import Picks, Selector
+
+        class FirstRows(Selector):
+            """The first rows in id order (a test selector from outside curate)."""
+            name = "first-rows"
+
+            def __init__(self):
+                pass
+
+            def pick(self, view, n, rng):
+                return Picks(rows=np.arange(n), scores=np.zeros(n), reasons=["first"] * n)
+    '''))
+    monkeypatch.syspath_prepend(str(site))
+    yield "first-rows"
+    from curate.selectors import registry
+
+    registry._REGISTRY.pop("first-rows", None)
+
+
+def test_selectors_from_the_entry_point_group(tmp_path, outside_selector):
+    from curate.selectors import make_selector
+
+    assert make_selector(outside_selector).name == "first-rows"
+    listed = runner.invoke(app, ["selectors"], env={"COLUMNS": "200"})
+    assert "first-rows" in listed.stdout and "a test selector from outside" in listed.stdout
+    result = runner.invoke(app, ["select", str(digits_config(tmp_path, selector="first-rows"))])
+    assert result.exit_code == 0, result.output
+
+
+def test_plain_progress_lines_each_tenth_or_thirty_seconds(caplog):
+    now = [0.0]
+    with caplog.at_level(logging.INFO, logger="curate"):
+        advance = PlainProgress("embed pool", 1000, clock=lambda: now[0])
+        for _ in range(100):
+            advance(10)  # 10 rows a step: a line at each 10%
+        assert sum("embed pool:" in r.message and "%" in r.message
+                   for r in caplog.records) == 10
+        caplog.clear()
+        slow = PlainProgress("slow", 10_000, clock=lambda: now[0])
+        for _ in range(3):
+            now[0] += 31
+            slow(1)  # far below 10%, but 30 s went by
+        assert len([r for r in caplog.records if "%" in r.message]) == 3
+    assert "about" in caplog.records[-1].message
+
+
+def test_off_a_terminal_progress_lines_reach_stderr_and_run_log(tmp_path, monkeypatch):
+    monkeypatch.setenv("CURATE_PROGRESS", "1")
+    result = runner.invoke(app, ["select", str(digits_config(tmp_path))])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"embed builtin:digits: 100% \(1,797/1,797 rows\)", result.stderr)
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    log = (run_dir / "run.log").read_text()
+    assert "embed builtin:digits: 100%" in log and "stage select:" in log
+
+
+def test_quiet_and_verbose(tmp_path, monkeypatch):
+    monkeypatch.setenv("CURATE_PROGRESS", "1")
+    config = digits_config(tmp_path)
+    quiet = runner.invoke(app, ["--quiet", "select", str(config), "--refresh"])
+    assert quiet.exit_code == 0 and quiet.stderr.strip() == ""
+    assert Path(quiet.stdout.strip()).is_dir()
+    monkeypatch.setenv("CURATE_PROGRESS", "1")  # --quiet turned it off for the process
+    verbose = runner.invoke(app, ["-v", "select", str(config)])
+    assert "stage embed:" in verbose.stderr and "cache hit" in verbose.stderr
+    runner.invoke(app, ["select", "--help"])  # back to the default level for other tests
+
+
+def test_capture_log_collects_debug_lines():
+    from curate.progress import log
+
+    with capture_log() as lines:
+        log.debug("hello %s", "there")
+    assert lines and lines[-1].endswith("DEBUG hello there")
+
+
+def test_curate_select_unknown_type_is_one_line():
+    with pytest.raises(CurateError):
+        curate.select(42, 10)
