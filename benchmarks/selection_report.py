@@ -16,8 +16,8 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curate.bench.report import markdown, plot, summary  # noqa: E402
-from curate.store import atomic_path  # noqa: E402
+from curate.bench.report import markdown, plot, summary
+from curate.store import atomic_path
 
 
 def matrix(results: pl.DataFrame, metric: str = "accuracy") -> list[str]:
