@@ -20,7 +20,8 @@ def labelled(blobs):
     (False, {"quality": "q"}, "2%", "kmq"),
     (False, {}, "2%", "kmeans-nearest"),
     (False, {}, "5 per label", "kmeans-nearest"),
-    (False, {}, "30%", "random"),
+    (False, {}, "10%", "kmeans-nearest"),
+    (False, {}, "11%", "random"),
 ])
 def test_rule_table(labelled, target, params, spec, expected):
     if not target:
