@@ -66,8 +66,8 @@ def test_rerun_hits_every_cache_and_repeats_ids(tmp_path, glosses_jsonl):
     first, second = run_folders(tmp_path)
     manifest = json.loads((second / "manifest.json").read_text())
     # auto (typiclust here) clusters inside the select stage
-    assert manifest["cache_hits"] and set(manifest["stages"]) == {"load", "embed", "select",
-                                                                   "assemble"}
+    assert manifest["cache_hits"] and set(manifest["stages"]) == {"load", "dedup", "embed",
+                                                                   "select", "assemble"}
     assert not json.loads((first / "manifest.json").read_text())["cache_hits"]
     ids = [pl.read_parquet(d / "selection.parquet")["id"].to_list() for d in (first, second)]
     assert ids[0] == ids[1]
