@@ -20,6 +20,7 @@ from pathlib import Path
 
 from curate.config import load_config
 from curate.errors import CurateError
+from curate.flows.lifetime import die_with_parent
 
 SERVER_START_TIMEOUT = 180.0
 
@@ -61,7 +62,8 @@ def _exit_on_sigterm(signum, frame) -> None:
 def local_server(home: Path, timeout: float = SERVER_START_TIMEOUT) -> Iterator[str]:
     """Run `prefect server start` on 127.0.0.1 with PREFECT_HOME=`home`; yield its API URL.
 
-    The server (and its children) are stopped on exit, including SIGINT and SIGTERM.
+    The server (and its children) are stopped on exit, including SIGINT and SIGTERM; on
+    Linux the kernel stops it when this process dies otherwise (SIGKILL).
     """
     home = Path(home).resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -78,7 +80,7 @@ def local_server(home: Path, timeout: float = SERVER_START_TIMEOUT) -> Iterator[
             [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
              "--port", str(port)],
             env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            start_new_session=True, preexec_fn=die_with_parent())  # even after kill -9
     try:
         deadline = time.monotonic() + timeout
         while not _healthy(api_url):
