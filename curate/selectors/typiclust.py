@@ -9,10 +9,10 @@ unpicked point:
 
 K = min(20, size // 2), neighbours among the cluster's unpicked points. The official code
 (github.com/avihu111/TypiClust, deep-al/pycls/al/typiclust.py) builds the neighbours with
-faiss IndexFlatL2, hence squared distances; so does this. Differences, each to return
-exactly B rows on any pool: its k-means is unseeded (here it is the view's seeded, cached
-clustering); once every large cluster is used up, the small ones are used too (the
-official code would index past its cluster list).
+faiss IndexFlatL2, hence squared distances; so does this (exact, in row blocks).
+Differences, each to return exactly B rows on any pool: its k-means is unseeded (here it
+is the view's seeded, cached clustering); once every large cluster is used up, the small
+ones are used too (the official code would index past its cluster list).
 
 References:
     Hacohen, Dekel, Weinshall. "Active Learning on a Budget: Opposite Strategies Suit
@@ -28,23 +28,27 @@ from curate.selectors.kmq import cluster_groups
 from curate.selectors.registry import register
 
 
-def typicality(x: np.ndarray, neighbours: int = 20) -> np.ndarray:
+def typicality(x: np.ndarray, neighbours: int = 20, block_floats: int = 1 << 25) -> np.ndarray:
     """1 / (mean squared L2 distance to the K = min(neighbours, n // 2) nearest other rows
-    + 1e-5); one row alone is maximally typical of itself."""
-    import faiss
+    + 1e-5); one row alone is maximally typical of itself.
 
+    The neighbours come from blocks of rows against the cluster (numpy, at most
+    `block_floats` distances at a time): a faiss
+    search per pick costs more in thread start-up than in arithmetic on clusters of a few
+    hundred rows, and a selection makes one per pick."""
     k = min(neighbours, len(x) // 2)
     if k == 0:
         return np.full(len(x), 1e5)
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    index = faiss.IndexFlatL2(x.shape[1])
-    index.add(x)
-    distances, found = index.search(x, k + 1)
-    # Drop each row itself: with duplicate vectors it need not come back first.
-    own = found == np.arange(len(x))[:, None]
-    own[~own.any(axis=1), -1] = True
-    mean = distances[~own].reshape(len(x), k).mean(axis=1)
-    return 1.0 / (np.maximum(mean, 0.0) + 1e-5)
+    x = np.asarray(x, dtype=np.float32)
+    norms = (x * x).sum(axis=1)
+    mean = np.empty(len(x))
+    block = max(1, block_floats // len(x))
+    for start in range(0, len(x), block):
+        rows = slice(start, start + block)
+        squared = np.maximum(norms[rows, None] + norms[None, :] - 2.0 * (x[rows] @ x.T), 0.0)
+        squared[np.arange(squared.shape[0]), np.arange(start, start + squared.shape[0])] = np.inf
+        mean[rows] = np.partition(squared, k - 1, axis=1)[:, :k].mean(axis=1)
+    return 1.0 / (mean + 1e-5)
 
 
 @register
