@@ -1,7 +1,7 @@
 """auto: choose the selector from the regime, by one rule table backed by the benchmark.
 
 The first rule that matches wins. Each rule names the figures behind it
-(`benchmarks/selection.md`, probe on frozen MiniLM / pixel embeddings, 5 seeds).
+(`benchmarks/selection.md`: probe on frozen MiniLM / pixel embeddings, 3 to 5 seeds).
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ class Rule:
 
 RULES = (
     Rule("target", "ot", "GOT-D moves the selection toward the target set: on WordNet with a "
-         "3-label target, ot's TV distance to the target's label mix is far below random's "
-         "(benchmarks/selection.md, target shift)"),
+         "3-category target, the TV distance of ot's label mix to the target's is 0.25-0.26 "
+         "at 1-5% against random's 0.91 (benchmarks/selection-shift.md)"),
     Rule("quality", "kmq", "a quality score was given: Diversify and Conquer's kMQ draws by "
          "softmax(quality) inside k-means clusters"),
     Rule("few-shot", "kmeans-nearest", "the row nearest each of B k-means centroids, inside "
