@@ -51,10 +51,23 @@ def matrix(results: pl.DataFrame, metric: str = "accuracy") -> list[str]:
     return lines
 
 
+def finetune_section(paths: list[Path]) -> list[str]:
+    if not paths:
+        return []
+    results = pl.concat([pl.read_parquet(p) for p in paths], how="vertical_relaxed")
+    return ["## Under real fine-tuning (`finetune` evaluator)", "",
+            "MiniLM fine-tuned with a linear head on each selection (configs/"
+            "bench-finetune.yaml: full fine-tune, max length 64, at least 50 steps), accuracy "
+            "on the same test part as the probe.", "",
+            *matrix(results)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("results", nargs="+", type=Path)
     parser.add_argument("--intro", type=Path, required=True, help="prose above the tables")
+    parser.add_argument("--finetune", nargs="*", type=Path, default=[],
+                        help="results.parquet of finetune-evaluator runs (own section)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/selection.md"))
     args = parser.parse_args()
     results = pl.concat([pl.read_parquet(p) for p in args.results], how="vertical_relaxed")
@@ -65,7 +78,7 @@ def main() -> None:
     text = "\n".join([args.intro.read_text().rstrip(), "", "## Every selector vs random", "",
                       "Random's row is its mean accuracy; the others are points above (+) or "
                       "below (-) random, bold where the interval is above zero.", "",
-                      *matrix(results), "## Full tables", "",
+                      *matrix(results), *finetune_section(args.finetune), "## Full tables", "",
                       markdown(results, title="").lstrip("# \n")])
     with atomic_path(args.out) as tmp:
         tmp.write_text(text)
