@@ -38,10 +38,12 @@ class Rule:
     selector: str
     evidence: str
 
-    def matches(self, regime: Regime, max_fraction: float) -> bool:
+    def matches(self, regime: Regime, max_fraction: float, max_per_label: int) -> bool:
+        # as resolve_budget rounds: a "10%" budget is few-shot at max_fraction 0.1
+        few_shot = (regime.rows <= round(max_fraction * regime.pool_rows)
+                    or (regime.per_label and regime.rows_per_group <= max_per_label))
         return {"target": regime.has_target, "quality": regime.has_quality,
-                # as resolve_budget rounds: a "10%" budget is few-shot at max_fraction 0.1
-                "few-shot": regime.rows <= round(max_fraction * regime.pool_rows),
+                "few-shot": few_shot,
                 "otherwise": True}[self.when]
 
 
@@ -53,11 +55,13 @@ RULES = (
          "softmax(quality) inside k-means clusters"),
     Rule("few-shot", "kmeans-nearest", "the row nearest each of B k-means centroids, inside "
          "each label, is the best or within noise of the best shipped selector from 1% to "
-         "10% and at 1/5/10 per label on wordnet, bbc-news, fashion-mnist and digits; at 1 per "
-         "label it gains +17 to +25 points over random where typiclust gains +1 to +17 "
+         "10% and at 1/5/10 per label on wordnet, bbc-news, chatterbot, fashion-mnist and "
+         "digits; at 1 per label it gains +15 to +25 points over random where typiclust "
+         "gains +1 to +17 "
          "(benchmarks/selection.md)"),
-    Rule("otherwise", "random", "above 10% of the pool no selector has been measured to beat "
-         "random on the builtin sets (at 10% the best gains 0 to +1.6 points), and B-means "
+    Rule("otherwise", "random", "above 10% of the pool and 10 rows per label no selector "
+         "has been measured to beat random on the builtin sets (at 10% the best gains 0 to "
+         "+2.5 points), and B-means "
          "clustering grows with B (benchmarks/selection.md)"),
 )
 
@@ -67,13 +71,17 @@ class AutoSelector(Selector):
     """Args:
         quality: a quality score (pool column or computed score); routes to kmq.
         max_fraction: the largest budget, as a fraction of the pool, that counts as few-shot.
+        max_per_label: with labels, at most this many rows per label (on average) is
+            few-shot whatever the fraction (10 per label of a small pool can be 12% of it).
     """
 
     name = "auto"
 
-    def __init__(self, quality: str | None = None, max_fraction: float = 0.10):
+    def __init__(self, quality: str | None = None, max_fraction: float = 0.10,
+                 max_per_label: int = 10):
         self.quality = quality
         self.max_fraction = max_fraction
+        self.max_per_label = max_per_label
 
     def regime(self, view: SelectionView, budget: Budget) -> Regime:
         per_label = budget.per_label is not None
@@ -85,7 +93,8 @@ class AutoSelector(Selector):
     def choose(self, view: SelectionView, budget: Budget) -> tuple[Selector, str]:
         """The selector for this view and budget, and why (one line)."""
         regime = self.regime(view, budget)
-        rule = next(r for r in RULES if r.matches(regime, self.max_fraction))
+        rule = next(r for r in RULES
+                    if r.matches(regime, self.max_fraction, self.max_per_label))
         params = {"quality": self.quality} if rule.selector == "kmq" else {}
         reason = f"{rule.selector} ({rule.when}: {regime.describe()}; {rule.evidence})"
         return make_selector(rule.selector, params), reason

@@ -22,6 +22,7 @@ def labelled(blobs):
     (False, {}, "5 per label", "kmeans-nearest"),
     (False, {}, "10%", "kmeans-nearest"),
     (False, {}, "11%", "random"),
+    (False, {}, "80 per label", "random"),
 ])
 def test_rule_table(labelled, target, params, spec, expected):
     if not target:
