@@ -93,20 +93,22 @@ def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
                          ] = False) -> None:
     """Run the curation flow under Prefect and write runs/<name>/<timestamp>/.
 
-    Without PREFECT_API_URL the flow runs on Prefect's embedded local server.
+    Reports to PREFECT_API_URL when set, else to a running `curate server start` (or
+    `curate serve`) for the same cache, else to a temporary local server for the run.
     """
-    # Prefect gives its embedded server 20 s to start; a busy 2-core machine can need more
-    # (measured: a timeout at load average 7). Set before Prefect reads its settings.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from curate.prefect_server import flow_api, server_home
+
     try:
-        load_config(config, allow_smaller)  # fail fast on a bad config, before Prefect starts
-        from curate.flows.curation import curation
+        # fail fast on a bad config, before Prefect starts
+        cfg = load_config(config, allow_smaller)
+        with flow_api(server_home(cfg.output.cache_dir)):
+            from curate.flows.curation import curation
 
-        if not debug:
-            from curate.flows.quiet import hide_curate_errors
+            if not debug:
+                from curate.flows.quiet import hide_curate_errors
 
-            hide_curate_errors()
-        run_dir = curation(str(config), str(out) if out else None, refresh, allow_smaller)
+                hide_curate_errors()
+            run_dir = curation(str(config), str(out) if out else None, refresh, allow_smaller)
     except CurateError as err:
         _fail(err)
     _echo_run(run_dir)
@@ -143,6 +145,56 @@ def serve(config: ConfigArg,
         serve_curation(config, cron, name, out, allow_smaller)
     except CurateError as err:
         _fail(err)
+
+
+server_app = typer.Typer(help="A local Prefect server (with its UI) that `curate run` and "
+                                "`curate serve` report to instead of starting their own.",
+                           no_args_is_help=True)
+app.add_typer(server_app, name="server")
+CacheOpt = Annotated[Path, typer.Option("--cache-dir", help="The cache folder "
+                                                            "(output.cache_dir) of the configs "
+                                                            "that should use it.")]
+
+
+@server_app.command("start")
+def server_start(cache_dir: CacheOpt = Path(".curate-cache"),
+                 port: Annotated[int, typer.Option(help="Port (0: a free one).")] = 0) -> None:
+    """Run a Prefect server until Ctrl-C (or `curate server stop`); meanwhile `curate run`
+    and `curate serve` with this cache report to it, without starting a server each."""
+    import time
+
+    from curate.prefect_server import local_server, running_server, server_home
+
+    home = server_home(cache_dir)
+    try:
+        if running := running_server(home):
+            raise CurateError(f"a curate server already runs for {cache_dir} "
+                              f"({running['ui_url']}, pid {running['pid']})",
+                              "use it, or `curate server stop` first")
+        with local_server(home, port=port) as api_url:
+            typer.echo(f"Prefect API: {api_url}\nPrefect UI: "
+                       f"{api_url.removesuffix('/api')}/runs")
+            while True:
+                time.sleep(3600)
+    except CurateError as err:
+        _fail(err)
+    except KeyboardInterrupt:
+        pass
+
+
+@server_app.command("stop")
+def server_stop(cache_dir: CacheOpt = Path(".curate-cache")) -> None:
+    """Stop the server `curate server start` runs for this cache."""
+    import signal
+
+    from curate.prefect_server import running_server, server_home
+
+    running = running_server(server_home(cache_dir))
+    if not running:
+        typer.echo(f"no curate server runs for {cache_dir}")
+        raise typer.Exit(1)
+    os.kill(int(running["pid"]), signal.SIGTERM)
+    typer.echo(f"stopped {running['api_url']} (pid {running['pid']})")
 
 
 def _origin(entry: str) -> dict:

@@ -3,10 +3,12 @@
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 import psutil
@@ -105,3 +107,75 @@ def test_serve_runs_on_schedule_and_stops_everything(tmp_path, glosses_jsonl):
     while any(map(_alive, started)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not [pid for pid, _ in filter(_alive, started)]
+
+
+def _api(url: str, path: str, body: dict | None = None):
+    request = urllib.request.Request(f"{url}{path}", method="POST" if body is not None else "GET",
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    for attempt in range(5):  # a busy server may answer 503 for a moment
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            if err.code != 503 or attempt == 4:
+                raise
+            time.sleep(2)
+
+
+def _chromium_dom(url: str) -> str:
+    return subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+                           "--window-size=1400,1000", "--virtual-time-budget=20000",
+                           "--dump-dom", url], capture_output=True, text=True, timeout=180).stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium")
+def test_serve_ui_link_shows_the_deployments_runs(tmp_path, glosses_jsonl):
+    """The UI of the server `curate serve` starts calls that server's API (not port 4200),
+    its deployment page lists the deployment's runs in Chromium, and `curate run` with the
+    same cache reports to that server instead of starting one."""
+    config = _config(tmp_path, glosses_jsonl, name="ui-test")
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), CURATE_PROGRESS="0",
+               PREFECT_RUNNER_POLL_FREQUENCY="2")
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        serve = subprocess.Popen([sys.executable, "-m", "curate.cli", "serve", str(config),
+                                  "--cron", "0 0 1 1 *"], env=env, stdout=out,
+                                 stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while "/deployments/deployment/" not in log.read_text():
+            assert serve.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        lines = log.read_text().splitlines()
+        api_url = next(line.split()[-1] for line in lines if line.startswith("Prefect API:"))
+        ui_link = next(line.split()[-1] for line in lines if "/deployments/deployment/" in line)
+        base = api_url.removesuffix("/api")
+        assert ui_link.startswith(base + "/")
+        assert _api(base, "/ui-settings")["api_url"] == api_url
+
+        deployment = ui_link.rsplit("/", 1)[-1]
+        triggered = _api(api_url, f"/deployments/{deployment}/create_flow_run", {})
+        # `curate run` meanwhile reports to the served server (recorded for the cache)
+        result = subprocess.run([sys.executable, "-m", "curate.cli", "run", str(config)],
+                                env=env, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert "Starting temporary server" not in result.stderr
+        assert f"View at {base}/runs/flow-run/" in result.stderr
+        while _api(api_url, f"/flow_runs/{triggered['id']}")["state_type"] != "COMPLETED":
+            assert serve.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(1)
+        runs = _api(api_url, "/flow_runs/filter", {})
+        assert len([run for run in runs if run["state_type"] == "COMPLETED"]) == 2
+
+        for _ in range(4):  # the page loads its runs after the first paint; allow a slow box
+            dom = _chromium_dom(ui_link)
+            if triggered["name"] in dom:
+                break
+        assert "Can't connect to Server API" not in dom
+        assert triggered["name"] in dom and "ui-test" in dom
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(60)
