@@ -31,7 +31,12 @@ def matrix(results: pl.DataFrame, metric: str = "accuracy") -> list[str]:
         lines += [f"### {dataset}: {metric}, points vs random (95% CI, {seeds} seeds)", "",
                   "| selector | " + " | ".join(budgets) + " |",
                   "|---|" + "---|" * len(budgets)]
-        for (selector,), rows in group.group_by(["selector"], maintain_order=True):
+        order = ["random", "auto"] + [s for s in group["selector"].unique(maintain_order=True)
+                                      if s not in ("random", "auto")]
+        for selector in order:
+            rows = group.filter(pl.col("selector") == selector)
+            if not rows.height:
+                continue
             cells = []
             for budget in budgets:
                 row = rows.filter(pl.col("budget") == budget)

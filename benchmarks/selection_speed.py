@@ -48,3 +48,17 @@ def run(n: int = 100_000, d: int = 384, labels: int = 45, budget_percent: int = 
     for name in ("random", "typiclust", "auto"):
         results["labelled"][name] = time_selector(name, x, names, budget)
     return results
+
+
+def render(d: dict) -> list[str]:
+    lines = [f"## Selection time ({d['n']:,} x {d['d']}, budget {d['budget']})", "",
+             "Each selector from a fresh view (its clusterings included; configs/bench.yaml "
+             "cluster settings). Labelled: the budget split across "
+             f"{d['labels']} labels and selected inside each. *Other busy cores*: contention.",
+             "", "| pool | selector | seconds | other busy cores | auto chose |",
+             "|---|---|---|---|---|"]
+    for pool in ("unlabelled", "labelled"):
+        for name, row in d[pool].items():
+            lines.append(f"| {pool} | {name} | {row['seconds']} | "
+                         f"{row.get('other_busy_cores', '')} | {row.get('choice') or ''} |")
+    return [*lines, ""]
