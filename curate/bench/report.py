@@ -88,8 +88,13 @@ def plot(results: pl.DataFrame, path: Path) -> None:
 
     table = summary(results)
     panels = table.select("dataset", "metric").unique(maintain_order=True).rows()
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
-    for ax, (dataset, metric) in zip(axes[0], panels, strict=True):
+    # a grid, a row per dataset: one long row of panels is unreadable past three
+    columns = max(1, len({metric for _, metric in panels}))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 4 * rows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (dataset, metric) in zip(axes.flat, panels, strict=False):
         group = table.filter((pl.col("dataset") == dataset) & (pl.col("metric") == metric))
         for (selector,), lines in group.filter(pl.col("selector") != "full").group_by(
                 ["selector"], maintain_order=True):
