@@ -150,7 +150,7 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
                      "scoring": cfg.scoring.model_dump(mode="json"),
                      "target": cfg.target.model_dump(mode="json") if cfg.target else None,
                      "cluster": cfg.cluster.model_dump(mode="json", exclude={"gpu"}),
-                     "version": 4})  # 4: auto picks kmeans-nearest to 10% or 10 per label
+                     "version": 5})  # 5: auto rule (10% or 10 per label), shorter reason
     folder = cache.entry("select", key)
     if cache.is_complete("select", key) and not refresh:
         meta = cache.manifest("select", key)

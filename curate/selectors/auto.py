@@ -96,7 +96,7 @@ class AutoSelector(Selector):
         rule = next(r for r in RULES
                     if r.matches(regime, self.max_fraction, self.max_per_label))
         params = {"quality": self.quality} if rule.selector == "kmq" else {}
-        reason = f"{rule.selector} ({rule.when}: {regime.describe()}; {rule.evidence})"
+        reason = f"{rule.when}: {regime.describe()}; {rule.evidence}"
         return make_selector(rule.selector, params), reason
 
     def select(self, view: SelectionView, budget: Budget, seed: int) -> pl.DataFrame:

@@ -34,7 +34,8 @@ def test_rule_table(labelled, target, params, spec, expected):
     assert selector.choice_ == expected and table.height == budget.total
     assert (table["selector"] == "auto").all()
     assert table["reason"].str.starts_with(f"auto chose {expected}: ").all()
-    assert expected in selector.reason_ and "%" in selector.reason_
+    rule = next(r for r in RULES if r.selector == expected)
+    assert selector.reason_.startswith(f"{rule.when}: ") and "% of the pool" in selector.reason_
 
 
 def test_auto_picks_what_its_choice_picks(labelled):
