@@ -27,7 +27,8 @@ def matrix(results: pl.DataFrame, metric: str = "accuracy") -> list[str]:
     lines = []
     for (dataset,), group in table.group_by(["dataset"], maintain_order=True):
         budgets = group["budget"].unique(maintain_order=True).to_list()
-        seeds = int(group["n"].max())
+        low, high = int(group["n"].min()), int(group["n"].max())
+        seeds = f"{low}-{high}" if low != high else str(high)
         lines += [f"### {dataset}: {metric}, points vs random (95% CI, {seeds} seeds)", "",
                   "| selector | " + " | ".join(budgets) + " |",
                   "|---|" + "---|" * len(budgets)]
