@@ -91,12 +91,6 @@ def resolve_budget(spec: str | int | float, n_rows: int, labels: np.ndarray | No
                   per_label={str(a): int(n) for a, n in zip(names, shares, strict=True) if n})
 
 
-def splits_by_label(spec: str | int | float, has_labels: bool, stratify: bool | str) -> bool:
-    """Whether `spec` resolves to per-label shares (asked for, or a stratified split)."""
-    stratified = has_labels if stratify == "auto" else bool(stratify)
-    return _parse(spec)[0] == "per_label" or stratified
-
-
 def proportional_split(sizes: np.ndarray, n: int) -> np.ndarray:
     """n split across groups in proportion to `sizes` (largest remainder, ties to the larger
     group, then the earlier one); when n allows, every group gets at least one, taken from

@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 import yaml
 
-from curate.budget import resolve_budget, splits_by_label
+from curate.budget import Budget, resolve_budget
 from curate.config import Config
 from curate.errors import environment_errors, file_not_folder
 from curate.lock import run_lock
@@ -105,13 +105,11 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
 
     selector = make_selector(cfg.select.selector, cfg.select.params)
     pool = step("load", load_stage, cfg, cache, refresh)
+    check_handoff(cfg.train, pool.schema)  # fail before the expensive stages
+    budget = check_budget(cfg, pool)  # the select stage resolves it again, after dedup
     # Per-label selection clusters each label inside the select stage; only a whole-pool
     # selection uses the whole pool's clustering.
-    needs_clusters = selector.needs_clusters and not (
-        splits_by_label(cfg.select.budget, pool.schema.get("label") is not None,
-                        cfg.select.stratify) and selector.stratifies)
-    check_handoff(cfg.train, pool.schema)  # fail before the expensive stages
-    check_budget(cfg, pool)  # the select stage resolves it again, on the pool it selects from
+    needs_clusters = selector.needs_clusters and not selector.selects_per_label(budget)
     # Selectors, synthesis and hand-off see only the deduplicated pool; the manifest
     # describes the pool as loaded.
     loaded, pool = pool, step("dedup", dedup_stage, pool, cfg, cache, refresh)
@@ -141,7 +139,7 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
     return run_dir
 
 
-def check_budget(cfg: Config, pool) -> None:
+def check_budget(cfg: Config, pool) -> Budget:
     """Resolve the budget against the loaded pool (`pool`, a PoolRef), so a budget the pool
     cannot meet (too large, too many per label, stratified without labels) fails in seconds,
     not after embedding and clustering. Reads the label column only."""
@@ -150,8 +148,8 @@ def check_budget(cfg: Config, pool) -> None:
     if label:
         column = pl.read_parquet(pool.path, columns=[label])[label]
         labels = column.cast(pl.Utf8).fill_null("").to_numpy().astype(str)
-    resolve_budget(cfg.select.budget, pool.rows, labels, cfg.select.allow_smaller,
-                   cfg.select.stratify)
+    return resolve_budget(cfg.select.budget, pool.rows, labels, cfg.select.allow_smaller,
+                          cfg.select.stratify)
 
 
 def _remove_staging_leftovers(parent: Path) -> None:

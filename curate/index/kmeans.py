@@ -85,18 +85,27 @@ def cluster_embeddings(embeddings: np.ndarray, embeddings_key: str, cfg: Cluster
     folder = cache.entry(STAGE, key)
     if cache.is_complete(STAGE, key) and not refresh:
         return ClustersRef(folder, key, k, cache_hit=True)
-    use_gpu = cfg.gpu == "auto" and gpu_available()
-    log.debug("k-means: %d points, k=%d, %s", len(embeddings), k, "GPU" if use_gpu else "CPU")
-    centroids, objective = fit_centroids(
-        embeddings, k, niter=cfg.niter, nredo=cfg.nredo, seed=seed, spherical=cfg.spherical,
-        max_points_per_centroid=cfg.max_points_per_centroid, use_gpu=use_gpu)
-    assignment, _ = nearest(embeddings, centroids, inner_product=cfg.spherical, use_gpu=use_gpu)
-    for name, array in (("centroids", centroids), ("assignment", assignment[:, 0])):
+    centroids, assignment, objective, use_gpu = fit_and_assign(embeddings, cfg, seed)
+    for name, array in (("centroids", centroids), ("assignment", assignment)):
         with atomic_path(folder / f"{name}.npy") as tmp, open(tmp, "wb") as f:
             np.save(f, array)
     cache.finish(STAGE, key, {"k": k, "params": params, "objective": objective,
                               "device": "gpu" if use_gpu else "cpu"})
     return ClustersRef(folder, key, k, cache_hit=False)
+
+
+def fit_and_assign(x: np.ndarray, cfg: ClusterConfig, seed: int
+                   ) -> tuple[np.ndarray, np.ndarray, float, bool]:
+    """k-means with `cfg` (GPU when present and allowed), every row assigned to its nearest
+    centroid: (centroids, assignment (N,), objective, used the GPU)."""
+    k = max(1, min(cfg.k, len(x)))
+    use_gpu = cfg.gpu == "auto" and gpu_available()
+    log.debug("k-means: %d points, k=%d, %s", len(x), k, "GPU" if use_gpu else "CPU")
+    centroids, objective = fit_centroids(
+        x, k, niter=cfg.niter, nredo=cfg.nredo, seed=seed, spherical=cfg.spherical,
+        max_points_per_centroid=cfg.max_points_per_centroid, use_gpu=use_gpu)
+    assignment, _ = nearest(x, centroids, inner_product=cfg.spherical, use_gpu=use_gpu)
+    return centroids, assignment[:, 0], objective, use_gpu
 
 
 def kmeans_clusterer(cfg: ClusterConfig, cache: ArtifactCache | None = None,
@@ -112,13 +121,7 @@ def kmeans_clusterer(cfg: ClusterConfig, cache: ArtifactCache | None = None,
                 overrides: dict | None = None):
         group_cfg = cfg.model_copy(update={"k": k or cfg.k, **(overrides or {})})
         if cache is None:
-            use_gpu = cfg.gpu == "auto" and gpu_available()
-            centroids, _ = fit_centroids(
-                x, group_cfg.k, niter=group_cfg.niter, nredo=group_cfg.nredo, seed=seed,
-                spherical=cfg.spherical, max_points_per_centroid=cfg.max_points_per_centroid,
-                use_gpu=use_gpu)
-            return centroids, nearest(x, centroids, inner_product=cfg.spherical,
-                                      use_gpu=use_gpu)[0][:, 0]
+            return fit_and_assign(x, group_cfg, seed)[:2]
         key = embeddings_key if group == "all" else f"{embeddings_key}:{group}"
         return cluster_embeddings(x, key, group_cfg, seed, cache).load()
 

@@ -170,6 +170,11 @@ class Selector:
         return {p: getattr(self, p) for p in inspect.signature(type(self).__init__).parameters
                 if p != "self"}
 
+    def selects_per_label(self, budget: Budget) -> bool:
+        """Whether `budget` runs this selector inside each label (asked for "N per label",
+        or a stratified split the selector follows), rather than on the whole pool."""
+        return budget.per_label is not None and (self.stratifies or not budget.stratified)
+
     def select(self, view: SelectionView, budget: Budget, seed: int) -> pl.DataFrame:
         """The Selection table for `budget` rows of `view`.
 
@@ -178,12 +183,12 @@ class Selector:
         random stream.
         """
         view = view.with_seed(seed)
-        if budget.per_label is None or (budget.stratified and not self.stratifies):
-            groups = [(view, budget.total)]
-        else:
+        if self.selects_per_label(budget):
             rows_of = label_rows(view.labels)
             groups = [(view.subset(rows_of[label], f"label={label}"), n)
                       for label, n in sorted(budget.per_label.items())]
+        else:
+            groups = [(view, budget.total)]
         return pl.concat([self._table(group, self._checked_pick(group, n,
                                                                 group_rng(seed, group.group)))
                           for group, n in groups])

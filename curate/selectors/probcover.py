@@ -144,7 +144,7 @@ class ProbCoverSelector(Selector):
                                        and len(np.unique(view.labels)) > 1 else 10)
             delta = choose_delta(view.embeddings, classes, self.purity, self.purity_sample,
                                  int(rng.integers(2**31 - 1)),
-                                 lambda k: view.clustering(k))
+                                 view.clustering)
         offsets, neighbours = ball_graph(view.embeddings, delta)
         chosen, gains = greedy_cover(offsets, neighbours, n)
         reasons = [f"covers {g} new rows (delta {delta:.2f})" for g in gains]
