@@ -205,6 +205,8 @@ class BenchConfig(Section):
     selectors: list[str] = ["random", "kmq"]
     budgets: list[str | int | float] = ["1%", "2%", "5%", "10 per label"]
     seeds: int = Field(5, gt=0)
+    first_seed: int = Field(0, ge=0, description="seeds run are first_seed .. first_seed + "
+                            "seeds - 1: add seeds to an earlier grid without rerunning it")
     evaluator: Literal["probe", "lora", "finetune"] = "probe"
     test_size: float = Field(0.2, gt=0, lt=1)
     split_seed: int = 0

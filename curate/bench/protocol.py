@@ -142,7 +142,7 @@ def run_benchmark(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> p
     with progress_bar(f"bench {workload.name}", total=total) as advance:
         for (name, selector), (spec, budget), seed in (
                 (s, b, seed) for s in selectors.items() for b in budgets.items()
-                for seed in range(bench.seeds)):
+                for seed in range(bench.first_seed, bench.first_seed + bench.seeds)):
             started = time.perf_counter()
             try:
                 chosen = selector.select(workload.view, budget, seed)["id"].cast(pl.Int64)

@@ -156,3 +156,20 @@ def test_bench_without_the_ceiling(tmp_path, jsonl):
     results = pl.read_parquet(tmp_path / "out" / "results.parquet")
     assert "full" not in set(results["selector"]) and results["error"].is_null().all()
     assert set(results["metric"]) == {"accuracy", "macro_f1"} and (results["rows"] == 6).all()
+
+
+def test_first_seed_adds_seeds_that_match_a_whole_run(tmp_path, jsonl):
+    def results(first_seed, seeds, out):
+        config = tmp_path / f"bench-{first_seed}.yaml"
+        config.write_text(f"data:\n  path: {jsonl}\noutput:\n  cache_dir: {tmp_path / 'c'}\n"
+                          f"bench:\n  first_seed: {first_seed}\n  ceiling: false\n")
+        code, _, err = invoke("bench", config, "--selectors", "random,kmeans-nearest",
+                              "--budgets", "2-per-label", "--seeds", seeds, "--out", out)
+        assert code == 0, err
+        return pl.read_parquet(out / "results.parquet").drop("seconds").sort(
+            "selector", "seed", "metric")
+
+    whole = results(0, 3, tmp_path / "whole")
+    later = results(2, 1, tmp_path / "later")
+    assert later["seed"].unique().to_list() == [2]
+    assert later.equals(whole.filter(pl.col("seed") == 2))
