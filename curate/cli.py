@@ -61,6 +61,9 @@ RefreshOpt = Annotated[bool, typer.Option("--refresh", help="Recompute every sta
 SmallerOpt = Annotated[bool, typer.Option("--allow-smaller",
                                           help="If the budget exceeds the pool, take the "
                                                "whole pool instead of failing.")]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="KEY=VALUE", help="Override a config key, e.g. --set select.budget=20 "
+    "or --set select.params.temperature=0.5; the value is read as YAML. Repeatable.")]
 
 
 def _fail(err: CurateError) -> None:
@@ -87,7 +90,7 @@ def _echo_run(run_dir: str | Path) -> None:
 
 @app.command()
 def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
-        allow_smaller: SmallerOpt = False,
+        allow_smaller: SmallerOpt = False, set_: SetOpt = None,
         debug: Annotated[bool, typer.Option("--debug", help="Show Prefect's tracebacks for "
                                                           "user and environment errors too.")
                          ] = False) -> None:
@@ -100,7 +103,7 @@ def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
 
     try:
         # fail fast on a bad config, before Prefect starts
-        cfg = load_config(config, allow_smaller)
+        cfg = load_config(config, allow_smaller, set_ or ())
         with flow_api(server_home(cfg.output.cache_dir)):
             from curate.flows.curation import curation
 
@@ -108,7 +111,8 @@ def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
                 from curate.flows.quiet import hide_curate_errors
 
                 hide_curate_errors()
-            run_dir = curation(str(config), str(out) if out else None, refresh, allow_smaller)
+            run_dir = curation(str(config), str(out) if out else None, refresh, allow_smaller,
+                               set_ or [])
     except CurateError as err:
         _fail(err)
     _echo_run(run_dir)
@@ -116,12 +120,12 @@ def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
 
 @app.command()
 def select(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
-           allow_smaller: SmallerOpt = False) -> None:
+           allow_smaller: SmallerOpt = False, set_: SetOpt = None) -> None:
     """Run the same stages without Prefect (the library path) and write the run folder."""
     from curate.run import run_curation
 
     try:
-        run_dir = run_curation(load_config(config, allow_smaller), out, refresh)
+        run_dir = run_curation(load_config(config, allow_smaller, set_ or ()), out, refresh)
     except CurateError as err:
         _fail(err)
     _echo_run(run_dir)

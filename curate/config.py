@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -333,8 +334,37 @@ def _too_large(raw: Any) -> bool:
     return False
 
 
-def load_config(path: Path, allow_smaller: bool = False) -> Config:
-    """Read and validate a YAML config; `allow_smaller` overrides select.allow_smaller."""
+def apply_overrides(raw: dict, overrides: Sequence[str]) -> None:
+    """Set `key=value` items (the CLI's `--set`) in the loaded YAML, in place. Dotted keys
+    reach into sections (`select.params.k=5`); the value is read as YAML (`true`, `0.05`,
+    `[a, b]`). Applied before validation, so a wrong key or value gets the config's own
+    error, which names the key."""
+    for item in overrides:
+        key, equals, text = item.partition("=")
+        parts = key.strip().split(".")
+        if not equals or not all(p.strip() for p in parts):
+            raise CurateError(f"--set '{item}' is not KEY=VALUE",
+                              "write e.g. --set select.budget=20")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise CurateError(f"--set {key}: '{text}' is not a YAML value",
+                              "quote it, e.g. --set 'run.name=\"a: b\"'") from None
+        node = raw
+        for depth, part in enumerate(parts[:-1], 1):
+            if node.get(part) is None:  # absent, or an empty section (`target:`)
+                node[part] = {}
+            node = node[part]
+            if not isinstance(node, dict):
+                raise CurateError(f"--set {key}: '{'.'.join(parts[:depth])}' is a value, "
+                                  "not a section", f"set '{'.'.join(parts[:depth])}' itself")
+        node[parts[-1]] = value
+
+
+def load_config(path: Path, allow_smaller: bool = False,
+                overrides: Sequence[str] = ()) -> Config:
+    """Read and validate a YAML config; `allow_smaller` overrides select.allow_smaller and
+    `overrides` (KEY=VALUE, see `apply_overrides`) any key."""
     path = Path(path)
     if path.is_dir():
         raise CurateError(f"config {path} is a folder", "pass the YAML file itself")
@@ -360,4 +390,6 @@ def load_config(path: Path, allow_smaller: bool = False) -> Config:
         if isinstance(entry, dict) and isinstance(entry.get("path"), str) \
                 and not Path(entry["path"]).expanduser().is_absolute():
             entry["path"] = os.path.normpath(path.parent / entry["path"])
+    # After the paths: a path typed on the command line is relative to the shell's folder.
+    apply_overrides(raw, overrides)
     return parse_config(raw)

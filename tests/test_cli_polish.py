@@ -8,6 +8,7 @@ import re
 import textwrap
 from pathlib import Path
 
+import polars as pl
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -167,3 +168,64 @@ def test_capture_log_collects_debug_lines():
 def test_curate_select_unknown_type_is_one_line():
     with pytest.raises(CurateError):
         curate.select(42, 10)
+
+
+def _run_dir(result) -> Path:
+    assert result.exit_code == 0, result.output
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def test_set_overrides_the_budget_and_selector_params(tmp_path):
+    config = digits_config(tmp_path, stratify=False)
+    base = _run_dir(runner.invoke(app, ["select", str(config)]))
+    assert pl.read_parquet(base / "selection.parquet").height == 20
+    changed = _run_dir(runner.invoke(app, ["select", str(config), "--set", "select.budget=7",
+                                           "--set", "select.selector=kmq",
+                                           "--set", "select.params.temperature=0.5"]))
+    selection = pl.read_parquet(changed / "selection.parquet")
+    assert selection.height == 7 and set(selection["selector"]) == {"kmq"}
+    resolved = yaml.safe_load((changed / "config.yaml").read_text())["select"]
+    assert resolved["budget"] == 7 and resolved["params"] == {"temperature": 0.5}
+
+
+def test_set_values_are_yaml_and_paths_are_relative_to_the_shell(tmp_path, monkeypatch):
+    config = digits_config(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(config, overrides=["select.stratify=false", "select.budget=0.05",
+                                         "dedup.near=0.9", "target.path=t.jsonl",
+                                         "target.labels=[a, b]", "run.name=x=y"])
+    assert cfg.select.stratify is False and cfg.select.budget == 0.05
+    assert cfg.dedup.near == 0.9 and cfg.target.labels == ["a", "b"]
+    assert Path(cfg.target.path) == Path("t.jsonl") and cfg.run.name == "x=y"
+
+
+@pytest.mark.parametrize(("item", "message"), [
+    ("select.budgt=20", "unknown config key 'select.budgt'; did you mean 'budget'?"),
+    ("selct.budget=20", "unknown config key 'selct'; did you mean 'select'?"),
+    ("select.budget=true", "config key 'select.budget'"),
+    ("select.budget", "--set 'select.budget' is not KEY=VALUE"),
+    ("select.budget.x=1", "'select.budget' is a value, not a section"),
+])
+def test_set_errors_are_one_line_and_name_the_key(tmp_path, item, message):
+    config = digits_config(tmp_path)
+    for command in ("select", "run"):  # run checks the config before Prefect starts
+        result = runner.invoke(app, [command, str(config), "--set", item])
+        assert result.exit_code == 2, result.output
+        assert message in " ".join(result.stderr.split())
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_set_reaches_the_prefect_flow(tmp_path):
+    import subprocess
+    import sys
+
+    config = digits_config(tmp_path, stratify=False)
+    result = subprocess.run([sys.executable, "-m", "curate.cli", "run", str(config),
+                             "--set", "select.budget=9"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    run_dir = Path(result.stdout.strip().splitlines()[-1])
+    assert pl.read_parquet(run_dir / "selection.parquet").height == 9
+    assert yaml.safe_load((run_dir / "config.yaml").read_text())["select"]["budget"] == 9

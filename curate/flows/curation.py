@@ -34,8 +34,8 @@ def as_task(name: str, fn: Callable, *args: Any) -> Any:
 
 @flow(name="curation")
 def curation(config_path: str, out_dir: str | None = None, refresh: bool = False,
-             allow_smaller: bool = False) -> str:
+             allow_smaller: bool = False, overrides: list[str] | None = None) -> str:
     """Load, embed, cluster, select, synthesize (when configured), assemble and write the
-    subset for one config."""
-    cfg = load_config(Path(config_path), allow_smaller=allow_smaller)
+    subset for one config (with `--set` KEY=VALUE `overrides`)."""
+    cfg = load_config(Path(config_path), allow_smaller, overrides or ())
     return str(run_curation(cfg, Path(out_dir) if out_dir else None, refresh, runner=as_task))
