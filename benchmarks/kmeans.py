@@ -1,4 +1,5 @@
-"""k-means: faiss (curate.index) vs scikit-learn KMeans on the same vectors and settings."""
+"""k-means: faiss (curate.index) vs scikit-learn KMeans on the same vectors and settings, and
+curate's torch backend (CUDA when present) against the same faiss run."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import numpy as np
 
 from benchmarks.common import measured, mixture
 from curate.index import fit_centroids, nearest
+from curate.index.torch_kmeans import fit_centroids_torch, torch_device
 
 
 def inertia(x: np.ndarray, centroids: np.ndarray) -> float:
@@ -39,6 +41,13 @@ def run(n: int = 200_000, d: int = 384, k: int = 512, iterations: int = 20) -> d
           f"busy: {sklearn_t['other_busy_cores']} cores)", flush=True)
     same_t = faiss_t if model.n_iter_ == iterations else _faiss(x, k, int(model.n_iter_))[1]
     faiss_inertia, sklearn_inertia = inertia(x, centroids), inertia(x, model.cluster_centers_)
+    with measured({}) as torch_t:
+        torch_centroids, _ = fit_centroids_torch(x, k, niter=iterations, nredo=1, seed=0,
+                                                 spherical=False, max_points_per_centroid=len(x))
+        nearest(x, torch_centroids, inner_product=False)
+    torch_inertia = inertia(x, torch_centroids)
+    print(f"  torch ({torch_device()}), {iterations} iterations: {torch_t['seconds']:.1f} s",
+          flush=True)
     return {"n": n, "d": d, "k": k, "iterations": iterations, "init": "random, 1 run",
             "faiss_s": faiss_t["seconds"], "sklearn_s": round(sklearn_s, 2),
             "faiss_other_busy_cores": faiss_t["other_busy_cores"],
@@ -47,4 +56,9 @@ def run(n: int = 200_000, d: int = 384, k: int = 512, iterations: int = 20) -> d
             "faiss_s_at_sklearn_iterations": same_t["seconds"],
             "speedup_faiss_vs_sklearn": round(sklearn_s / same_t["seconds"], 2),
             "faiss_inertia": faiss_inertia, "sklearn_inertia": sklearn_inertia,
-            "inertia_ratio_faiss_over_sklearn": round(faiss_inertia / sklearn_inertia, 4)}
+            "inertia_ratio_faiss_over_sklearn": round(faiss_inertia / sklearn_inertia, 4),
+            "torch_device": str(torch_device()), "torch_s": torch_t["seconds"],
+            "torch_other_busy_cores": torch_t["other_busy_cores"],
+            "torch_over_faiss_time": round(torch_t["seconds"] / faiss_t["seconds"], 2),
+            "torch_inertia": torch_inertia,
+            "inertia_ratio_torch_over_faiss": round(torch_inertia / faiss_inertia, 4)}

@@ -48,7 +48,17 @@ def _kmeans(d: dict) -> list[str]:
             f"| other busy cores (contention) | {d.get('faiss_other_busy_cores', '')} | "
             f"{d.get('sklearn_other_busy_cores', '')} | |",
             f"| inertia | {d['faiss_inertia']:.6g} | {d['sklearn_inertia']:.6g} | "
-            f"{d['inertia_ratio_faiss_over_sklearn']} |", ""]
+            f"{d['inertia_ratio_faiss_over_sklearn']} |", "", *_torch_kmeans(d)]
+
+
+def _torch_kmeans(d: dict) -> list[str]:
+    if "torch_s" not in d:
+        return []
+    return [f"`cluster.backend: torch` (Lloyd in torch on {d['torch_device']}, the same "
+            f"{d['iterations']} iterations, every point trains): {d['torch_s']} s, "
+            f"{d['torch_over_faiss_time']}x faiss's time; inertia {d['torch_inertia']:.6g}, "
+            f"{d['inertia_ratio_torch_over_faiss']}x faiss's (other busy cores: "
+            f"{d['torch_other_busy_cores']}).", ""]
 
 
 def _scoring(d: dict) -> list[str]:

@@ -92,7 +92,9 @@ class ClusterConfig(Section):
     nredo: int = Field(5, gt=0)
     spherical: bool = True
     max_points_per_centroid: int = Field(256, gt=0)
-    gpu: Literal["auto", "never"] = "auto"
+    backend: Literal["auto", "faiss", "faiss-gpu", "torch"] = Field(
+        "auto", description="auto: faiss on the GPU when its GPU build loads, else torch's "
+        "Lloyd on CUDA when a GPU is visible, else faiss on the CPU")
 
 
 class SelectConfig(Section):

@@ -21,7 +21,7 @@ from curate.data import Pool, Schema, load_pool
 from curate.data.builtin import BUILTINS
 from curate.embed import EmbeddingsRef, check_finite, embed_pool
 from curate.errors import CurateError
-from curate.index import ClustersRef, cluster_embeddings, kmeans_clusterer
+from curate.index import ClustersRef, cache_params, cluster_embeddings, kmeans_clusterer
 from curate.selectors import SelectionView, make_selector
 from curate.store import ArtifactCache, atomic_path, hash_json
 
@@ -149,7 +149,7 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
                      "select": cfg.select.model_dump(mode="json"), "seed": cfg.run.seed,
                      "scoring": cfg.scoring.model_dump(mode="json"),
                      "target": cfg.target.model_dump(mode="json") if cfg.target else None,
-                     "cluster": cfg.cluster.model_dump(mode="json", exclude={"gpu"}),
+                     "cluster": cache_params(cfg.cluster),
                      "version": 5})  # 5: auto rule (10% or 10 per label), shorter reason
     folder = cache.entry("select", key)
     if cache.is_complete("select", key) and not refresh:

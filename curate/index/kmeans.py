@@ -1,4 +1,5 @@
-"""k-means with faiss (GPU when present) and chunked nearest-centroid assignment."""
+"""k-means with faiss (GPU when present, torch Lloyd as the CUDA fallback) and chunked
+nearest-centroid assignment."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from curate.config import ClusterConfig
+from curate.errors import CurateError
+from curate.index.torch_kmeans import fit_centroids_torch, nearest_torch
 from curate.store import ArtifactCache, atomic_path, hash_json
 
 STAGE = "cluster"
@@ -76,36 +79,65 @@ class ClustersRef:
         return np.load(self.folder / "centroids.npy"), np.load(self.folder / "assignment.npy")
 
 
+def cache_params(cfg: ClusterConfig) -> dict:
+    """The settings that decide a clustering. faiss on the GPU or the CPU shares a key (the
+    same algorithm, and the keys of caches made before backends existed); torch's Lloyd is
+    another algorithm, so it keys apart."""
+    torch = {"backend": "torch"} if resolve_backend(cfg.backend) == "torch" else {}
+    return cfg.model_dump(exclude={"backend"}) | torch
+
+
 def cluster_embeddings(embeddings: np.ndarray, embeddings_key: str, cfg: ClusterConfig,
                        seed: int, cache: ArtifactCache, refresh: bool = False) -> ClustersRef:
     """Fit k-means on the embeddings and assign every row; cached by content key."""
     k = max(1, min(cfg.k, len(embeddings)))
-    params = cfg.model_dump(exclude={"gpu"}) | {"k": k}
+    params = cache_params(cfg) | {"k": k}
     key = hash_json({"embeddings": embeddings_key, "params": params, "seed": seed})
     folder = cache.entry(STAGE, key)
     if cache.is_complete(STAGE, key) and not refresh:
         return ClustersRef(folder, key, k, cache_hit=True)
-    centroids, assignment, objective, use_gpu = fit_and_assign(embeddings, cfg, seed)
+    centroids, assignment, objective, backend = fit_and_assign(embeddings, cfg, seed)
     for name, array in (("centroids", centroids), ("assignment", assignment)):
         with atomic_path(folder / f"{name}.npy") as tmp, open(tmp, "wb") as f:
             np.save(f, array)
     cache.finish(STAGE, key, {"k": k, "params": params, "objective": objective,
-                              "device": "gpu" if use_gpu else "cpu"})
+                              "backend": backend})
     return ClustersRef(folder, key, k, cache_hit=False)
 
 
+def resolve_backend(backend: str) -> str:
+    """`auto`: faiss on the GPU when its GPU build loads, else torch when CUDA is visible
+    (the faiss GPU wheels need cuBLAS 12), else faiss on the CPU."""
+    if backend == "faiss-gpu" and not gpu_available():
+        raise CurateError("cluster.backend is faiss-gpu but faiss sees no GPU",
+                          "install a faiss GPU build that matches your CUDA, or set "
+                          "cluster.backend to torch or auto")
+    if backend != "auto":
+        return backend
+    if gpu_available():
+        return "faiss-gpu"
+    import torch
+
+    return "torch" if torch.cuda.is_available() else "faiss"
+
+
 def fit_and_assign(x: np.ndarray, cfg: ClusterConfig, seed: int
-                   ) -> tuple[np.ndarray, np.ndarray, float, bool]:
-    """k-means with `cfg` (GPU when present and allowed), every row assigned to its nearest
-    centroid: (centroids, assignment (N,), objective, used the GPU)."""
+                   ) -> tuple[np.ndarray, np.ndarray, float, str]:
+    """k-means with `cfg` on its backend, every row assigned to its nearest centroid:
+    (centroids, assignment (N,), objective, the backend that ran)."""
     k = max(1, min(cfg.k, len(x)))
-    use_gpu = cfg.gpu == "auto" and gpu_available()
-    log.debug("k-means: %d points, k=%d, %s", len(x), k, "GPU" if use_gpu else "CPU")
-    centroids, objective = fit_centroids(
-        x, k, niter=cfg.niter, nredo=cfg.nredo, seed=seed, spherical=cfg.spherical,
-        max_points_per_centroid=cfg.max_points_per_centroid, use_gpu=use_gpu)
+    backend = resolve_backend(cfg.backend)
+    log.debug("k-means: %d points, k=%d, %s", len(x), k, backend)
+    settings = {"niter": cfg.niter, "nredo": cfg.nredo, "seed": seed,
+                "spherical": cfg.spherical,
+                "max_points_per_centroid": cfg.max_points_per_centroid}
+    if backend == "torch":
+        centroids, objective = fit_centroids_torch(x, k, **settings)
+        return centroids, nearest_torch(x, centroids, spherical=cfg.spherical), objective, backend
+    use_gpu = backend == "faiss-gpu"
+    centroids, objective = fit_centroids(x, k, use_gpu=use_gpu, **settings)
     assignment, _ = nearest(x, centroids, inner_product=cfg.spherical, use_gpu=use_gpu)
-    return centroids, assignment[:, 0], objective, use_gpu
+    return centroids, assignment[:, 0], objective, backend
 
 
 def kmeans_clusterer(cfg: ClusterConfig, cache: ArtifactCache | None = None,
