@@ -103,11 +103,11 @@ class PlainProgress:
     """`advance(n)` that logs a line each `EVERY_FRACTION` of `total` or `EVERY_SECONDS`."""
 
     def __init__(self, description: str, total: int, level: int = logging.INFO,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, unit: str = "rows"):
         self.description, self.total, self.level, self.clock = description, total, level, clock
-        self.done, self.started = 0, clock()
+        self.unit, self.done, self.started = unit, 0, clock()
         self.last_time, self.last_step = self.started, 0
-        log.log(level, "%s: %s rows to do", description, f"{total:,}")
+        log.log(level, "%s: %s %s to do", description, f"{total:,}", unit)
 
     def __call__(self, n: int) -> None:
         self.done += n
@@ -121,23 +121,24 @@ class PlainProgress:
     def _line(self, now: float) -> None:
         elapsed = now - self.started
         left = elapsed / self.done * (self.total - self.done) if self.done else 0.0
-        log.log(self.level, "%s: %d%% (%s/%s rows), %s elapsed, about %s left",
+        log.log(self.level, "%s: %d%% (%s/%s %s), %s elapsed, about %s left",
                 self.description, 100 * self.done // max(self.total, 1), f"{self.done:,}",
-                f"{self.total:,}", _duration(elapsed), _duration(left))
+                f"{self.total:,}", self.unit, _duration(elapsed), _duration(left))
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]]:
+def progress_bar(description: str, total: int, unit: str = "rows"
+                 ) -> Iterator[Callable[[int], None]]:
     """Yield `advance(n)`: a rich bar on a terminal, plain lines otherwise (see the module)."""
     if os.environ.get("CURATE_PROGRESS", "1") == "0" or total <= 0:
         yield lambda n: None
         return
     if not sys.stderr.isatty():
-        yield PlainProgress(description, total)
+        yield PlainProgress(description, total, unit=unit)
         return
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeRemainingColumn())
-    lines = PlainProgress(description, total, level=logging.DEBUG)  # run.log, --verbose
+    lines = PlainProgress(description, total, level=logging.DEBUG, unit=unit)  # run.log
     with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
         task = progress.add_task(description, total=total)
 

@@ -178,7 +178,8 @@ class FinetuneEvaluator:
         schedule = get_linear_schedule_with_warmup(optimiser, round(s.warmup * steps), steps)
         rng = np.random.default_rng(seed)
         model.train()
-        with progress_bar(f"finetune {len(train_rows)} rows, {epochs} epochs", steps) as advance:
+        with progress_bar(f"finetune {len(train_rows)} rows, {epochs} epochs", steps,
+                          unit="steps") as advance:
             for _ in range(epochs):
                 order = rng.permutation(len(train_rows))
                 for start in range(0, len(order), s.batch_size):

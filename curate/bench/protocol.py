@@ -139,7 +139,7 @@ def run_benchmark(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> p
                          bench.split_seed, full, time.perf_counter() - started)
     augmenter = Augmenter(cfg, cache, workload.pool, workload.evaluator) if bench.synth else None
     total = len(selectors) * len(budgets) * bench.seeds
-    with progress_bar(f"bench {workload.name}", total=total) as advance:
+    with progress_bar(f"bench {workload.name}", total=total, unit="runs") as advance:
         for (name, selector), (spec, budget), seed in (
                 (s, b, seed) for s in selectors.items() for b in budgets.items()
                 for seed in range(bench.first_seed, bench.first_seed + bench.seeds)):
