@@ -4,6 +4,8 @@ interval over seeds) followed by the full tables `curate bench` writes.
 
     python benchmarks/selection_report.py benchmarks/selection-runs/*/results.parquet \
         --intro benchmarks/selection-intro.md --out benchmarks/selection.md
+
+(benchmarks/selection.parquet itself can be one of the inputs: earlier cells plus new seeds.)
 """
 
 from __future__ import annotations
@@ -78,7 +80,11 @@ def main() -> None:
                         help="results.parquet of finetune-evaluator runs (own section)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/selection.md"))
     args = parser.parse_args()
-    results = pl.concat([pl.read_parquet(p) for p in args.results], how="vertical_relaxed")
+    # Runs overlap (a rerun of some cells, the ceiling of each run): one row per cell, the
+    # first file's; the runs are deterministic, so which one is kept does not matter.
+    results = pl.concat([pl.read_parquet(p) for p in args.results], how="vertical_relaxed"
+                        ).unique(["dataset", "selector", "budget", "seed", "metric"],
+                                 keep="first", maintain_order=True)
     parquet = args.out.with_suffix(".parquet")
     with atomic_path(parquet) as tmp:
         results.write_parquet(tmp)
