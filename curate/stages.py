@@ -23,6 +23,7 @@ from curate.embed import EmbeddingsRef, check_finite, embed_pool
 from curate.errors import CurateError
 from curate.index import ClustersRef, cache_params, cluster_embeddings, kmeans_clusterer
 from curate.selectors import SelectionView, make_selector
+from curate.selectors.registry import code_fingerprint
 from curate.store import ArtifactCache, atomic_path, hash_json
 
 
@@ -144,7 +145,10 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
                  cfg: Config, cache: ArtifactCache, refresh: bool = False) -> SelectionRef:
     """Resolve the budget and run the configured selector -> selection.parquet."""
     selector = make_selector(cfg.select.selector, cfg.select.params)
-    key = hash_json({"pool": pool_ref.fingerprint, "embeddings": embeddings.key,
+    # An outside selector's code is part of the key (an edit reselects); curate's own is not.
+    code = code_fingerprint(type(selector))
+    key = hash_json({**({"code": code} if code else {}),
+                     "pool": pool_ref.fingerprint, "embeddings": embeddings.key,
                      "clusters": clusters.key if clusters else None,
                      "select": cfg.select.model_dump(mode="json"), "seed": cfg.run.seed,
                      "scoring": cfg.scoring.model_dump(mode="json"),

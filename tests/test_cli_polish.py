@@ -8,6 +8,7 @@ import re
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 import yaml
@@ -229,3 +230,121 @@ def test_set_reaches_the_prefect_flow(tmp_path):
     run_dir = Path(result.stdout.strip().splitlines()[-1])
     assert pl.read_parquet(run_dir / "selection.parquet").height == 9
     assert yaml.safe_load((run_dir / "config.yaml").read_text())["select"]["budget"] == 9
+
+
+CUSTOM_SELECTOR = '''
+import numpy as np
+from curate.selectors.base import Picks, Selector
+
+class HighestPriority(Selector):
+    """The rows with the highest `column` (a test selector loaded by dotted path)."""
+
+    def __init__(self, column="priority", lowest=False):
+        self.column = column
+        self.lowest = lowest
+
+    def pick(self, view, n, rng):
+        values = view.score(self.column)
+        rows = np.argsort(values if self.lowest else -values, kind="stable")[:n]
+        return Picks(rows=rows, scores=values[rows], reasons=[f"{self.column} rank"] * n)
+
+class NotASelector:
+    pass
+'''
+
+
+@pytest.fixture
+def dotted_selector(tmp_path, monkeypatch):
+    """A module file on sys.path (not installed) with a Selector subclass, and a pool."""
+    import sys
+
+    (tmp_path / "mods").mkdir()
+    (tmp_path / "mods" / "my_rules.py").write_text(CUSTOM_SELECTOR)
+    monkeypatch.syspath_prepend(str(tmp_path / "mods"))
+    monkeypatch.delitem(sys.modules, "my_rules", raising=False)
+    rng = np.random.default_rng(0)
+    pool = pl.DataFrame({"id": [f"r{i:02d}" for i in range(40)],
+                         "vector": rng.normal(size=(40, 4)).tolist(),
+                         "priority": rng.permutation(40).astype(float)})
+    pool.write_parquet(tmp_path / "pool.parquet")
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": {"path": "pool.parquet", "vector_column": "vector"},
+        "select": {"selector": "my_rules:HighestPriority", "budget": 6},
+        "output": {"dir": str(tmp_path / "runs"), "cache_dir": str(tmp_path / "cache")}}))
+    yield config, pool
+    monkeypatch.delitem(sys.modules, "my_rules", raising=False)
+
+
+def test_selector_by_dotted_path_in_a_real_run(dotted_selector):
+    config, pool = dotted_selector
+    top = pool.sort("priority", descending=True)["id"].to_list()
+    selection = pl.read_parquet(_run_dir(runner.invoke(app, ["select", str(config)]))
+                                / "selection.parquet")
+    assert selection["id"].to_list() == top[:6]
+    # The class has no `name`: rows and the manifest name the dotted path.
+    assert set(selection["selector"]) == {"my_rules:HighestPriority"}
+    assert set(selection["reason"]) == {"priority rank"}
+    lowest = pl.read_parquet(_run_dir(runner.invoke(
+        app, ["select", str(config), "--set", "select.params.lowest=true"])) / "selection.parquet")
+    assert lowest["id"].to_list() == top[::-1][:6]
+
+
+def test_an_edited_dotted_path_selector_is_not_served_from_the_cache(dotted_selector):
+    import sys
+
+    config, pool = dotted_selector
+    first = pl.read_parquet(_run_dir(runner.invoke(app, ["select", str(config)]))
+                            / "selection.parquet")
+    module = Path(sys.modules["my_rules"].__file__)
+    module.write_text(CUSTOM_SELECTOR.replace("values if self.lowest else -values",
+                                              "-values if self.lowest else values"))
+    del sys.modules["my_rules"]  # a new process would import the edited file
+    second = pl.read_parquet(_run_dir(runner.invoke(app, ["select", str(config)]))
+                             / "selection.parquet")
+    assert first["id"].to_list() != second["id"].to_list()
+    assert second["id"].to_list() == pool.sort("priority")["id"].to_list()[:6]
+
+
+def test_python_api_takes_a_dotted_path_selector(dotted_selector, tmp_path):
+    _, pool = dotted_selector
+    result = curate.select(pool, 5, "my_rules:HighestPriority", vectors="vector",
+                           out=tmp_path / "api", cache_dir=tmp_path / "cache", lowest=True)
+    assert result.ids == pool.sort("priority")["id"].to_list()[:5]
+
+
+@pytest.mark.parametrize(("path", "message"), [
+    ("no_such_module_x:Sel", "selector 'no_such_module_x:Sel': no module named "
+                             "'no_such_module_x'; install it or put its folder on PYTHONPATH"),
+    ("my_rules:HighestPriorty", "my_rules has no 'HighestPriorty'; did you mean "
+                                "'my_rules:HighestPriority'?"),
+    ("my_rules:NotASelector", "is not a curate.selectors.base.Selector subclass"),
+    (":HighestPriority", "cannot read selector ':HighestPriority'"),
+])
+def test_dotted_path_errors_are_one_line(dotted_selector, path, message):
+    config, _ = dotted_selector
+    result = runner.invoke(app, ["select", str(config), "--set", f"select.selector={path}"])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.stderr.split())
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_dotted_path_module_in_the_working_directory_imports(tmp_path, monkeypatch):
+    """The `curate` console script does not put the working directory on sys.path."""
+    import sys
+
+    from curate.selectors import make_selector
+
+    (tmp_path / "here_rules.py").write_text(CUSTOM_SELECTOR)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "here_rules", raising=False)
+    assert make_selector("here_rules:HighestPriority").name == "here_rules:HighestPriority"
+
+
+def test_a_dotted_path_module_that_fails_to_import_says_why(dotted_selector, tmp_path):
+    from curate.selectors import make_selector
+
+    (tmp_path / "mods" / "broken_rules.py").write_text("import numpy\nraise ValueError('oops')\n")
+    with pytest.raises(CurateError, match=r"importing broken_rules failed \(ValueError: oops\)"):
+        make_selector("broken_rules:Anything")
