@@ -348,6 +348,29 @@ def selectors() -> None:
 
 
 @app.command()
+def schema(out: Annotated[Path | None, typer.Option(
+        "--out", help="Write it to this file instead of printing it.")] = None) -> None:
+    """Print the config's JSON Schema, for completion and checks in your editor (YAML
+    language server: `# yaml-language-server: $schema=curate.schema.json`)."""
+    import json
+
+    from curate.config import config_json_schema
+    from curate.store import atomic_path
+
+    text = json.dumps(config_json_schema(), indent=2) + "\n"
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        with atomic_path(out) as tmp:  # an editor never reads a half-written schema
+            tmp.write_text(text, encoding="utf-8")
+    except OSError as err:
+        _fail(CurateError(f"cannot write {out} ({err.strerror or err})",
+                          "choose a writable file for --out"))
+    typer.echo(out)
+
+
+@app.command()
 def export(
     run_dir: Annotated[Path, typer.Argument(help="A run folder: runs/<name>/<timestamp>.")],
     repo: Annotated[str | None, typer.Option(help="Hub dataset repo USER/NAME (default: the "

@@ -98,7 +98,8 @@ class ClusterConfig(Section):
 
 
 class SelectConfig(Section):
-    selector: str = "auto"
+    selector: str = Field("auto", description="a name from `curate selectors`, or "
+                          "package.module:Class for your own Selector subclass")
     budget: str | int | float = "2%"
     params: dict[str, Any] = Field(default_factory=dict)
     allow_smaller: bool = False
@@ -305,6 +306,15 @@ def _describe(first: dict, model: type[BaseModel]) -> str:
     if first["type"] == "missing":
         return f"config key '{key}' is required; add it to the config"
     return f"config key '{key}': {first['msg']}; fix the value in the config"
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The config's JSON Schema (`curate schema`), for editor completion and checks.
+
+    Declared draft-07: the YAML language server (VS Code, yamlls) warns on 2020-12, and
+    pydantic's output uses no later keyword (its `$defs` are reached by JSON pointer)."""
+    return {"$schema": "http://json-schema.org/draft-07/schema#",
+            **Config.model_json_schema(), "title": "curate config"}
 
 
 def parse_config(raw: dict[str, Any]) -> Config:

@@ -348,3 +348,28 @@ def test_a_dotted_path_module_that_fails_to_import_says_why(dotted_selector, tmp
     (tmp_path / "mods" / "broken_rules.py").write_text("import numpy\nraise ValueError('oops')\n")
     with pytest.raises(CurateError, match=r"importing broken_rules failed \(ValueError: oops\)"):
         make_selector("broken_rules:Anything")
+
+
+def test_schema_is_json_with_the_config_sections_and_checks_the_configs(tmp_path):
+    import json
+
+    jsonschema = pytest.importorskip("jsonschema")
+    result = runner.invoke(app, ["schema"])
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.stdout)
+    assert {"select", "embed", "data", "cluster"} <= set(schema["properties"])
+    assert schema["$defs"]["SelectConfig"]["properties"]["budget"]["default"] == "2%"
+    validator = jsonschema.validators.validator_for(schema)(schema)
+    assert isinstance(validator, jsonschema.Draft7Validator)  # what editors support
+    for config in sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")):
+        assert not list(validator.iter_errors(yaml.safe_load(config.read_text()))), config
+    typo = {"data": {"source": "builtin:digits"}, "select": {"budgt": 20}}
+    assert any("budgt" in e.message for e in validator.iter_errors(typo))
+
+    out = tmp_path / "editor" / "curate.schema.json"
+    written = runner.invoke(app, ["schema", "--out", str(out)])
+    assert written.exit_code == 0 and written.stdout.strip() == str(out)
+    assert json.loads(out.read_text()) == schema
+    assert [p.name for p in out.parent.iterdir()] == ["curate.schema.json"]  # no temp left
+    folder = runner.invoke(app, ["schema", "--out", str(tmp_path)])
+    assert folder.exit_code == 2 and "cannot write" in folder.stderr
