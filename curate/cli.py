@@ -256,8 +256,8 @@ def bench(
     evaluator: Annotated[str | None, typer.Option(help="probe (logistic regression on "
                                                        "embeddings), finetune (fine-tune the "
                                                        "text encoder) or lora.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Folder for results.parquet, results.md "
-                                                  "and results.png.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for results.parquet, results.md, "
+                                                  "results.png and results.html.")] = None,
     target_labels: Annotated[str | None, typer.Option(
         help="Target-shift bench: comma-separated labels; the target is a sample of their "
              "train rows (removed from the pool), the test part keeps only them, and "
@@ -273,7 +273,7 @@ def bench(
     refresh: RefreshOpt = False,
 ) -> None:
     """Compare selectors against random at equal budgets: train on each selection, score on a
-    held-out split, and write results.parquet, results.md and results.png."""
+    held-out split, and write results.parquet, results.md, results.png and results.html."""
     import polars as pl
 
     from curate.bench import run_benchmark

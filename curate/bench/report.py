@@ -1,4 +1,4 @@
-"""Write a benchmark's results: parquet, a markdown summary and a plot.
+"""Write a benchmark's results: parquet, a markdown summary, a plot and results.html.
 
 The summary gives mean ± std over seeds per selector and budget, and each selector's
 difference to `random` paired by seed, with a 95% t-interval over the seeds.
@@ -49,6 +49,17 @@ def _fmt(x: float, digits: int = 4) -> str:
     return "n/a" if x != x else f"{x:.{digits}f}"
 
 
+def mean_std(row: dict) -> str:
+    return f"{_fmt(row['mean'])} ± {_fmt(row['std'])}"
+
+
+def versus_random(row: dict) -> str:
+    """A summary row's paired difference to random, as `+0.0123 ± 0.0045` (95% CI)."""
+    if row["selector"] == "random":
+        return "baseline"
+    return f"{row['diff_vs_random']:+.4f} ± {_fmt(row['ci95'])}"
+
+
 def markdown(results: pl.DataFrame, title: str = "Selection benchmark") -> str:
     table = summary(results)
     lines = [f"# {title}", ""]
@@ -59,10 +70,8 @@ def markdown(results: pl.DataFrame, title: str = "Selection benchmark") -> str:
                   "|---|---|---|---|---|---|"]
         full = group.filter(pl.col("selector") == "full")
         for row in group.filter(pl.col("selector") != "full").iter_rows(named=True):
-            versus = "baseline" if row["selector"] == "random" else (
-                f"{row['diff_vs_random']:+.4f} ± {_fmt(row['ci95'])}")
             lines.append(f"| {row['selector']} | {row['budget']} | {row['rows']} | "
-                         f"{_fmt(row['mean'])} ± {_fmt(row['std'])} | {versus} | {row['n']} |")
+                         f"{mean_std(row)} | {versus_random(row)} | {row['n']} |")
         if full.height:
             row = full.row(0, named=True)
             lines.append(f"| full train set (ceiling) | all | {row['rows']} | "
@@ -81,11 +90,9 @@ def markdown(results: pl.DataFrame, title: str = "Selection benchmark") -> str:
 
 def plot(results: pl.DataFrame, path: Path) -> None:
     """Metric vs selected rows (log x), a line per selector; random dashed, full-data dotted."""
-    import matplotlib
+    from curate.report.page import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     table = summary(results)
     panels = table.select("dataset", "metric").unique(maintain_order=True).rows()
     # a grid, a row per dataset: one long row of panels is unreadable past three
@@ -114,13 +121,16 @@ def plot(results: pl.DataFrame, path: Path) -> None:
 
 
 def write_outputs(results: pl.DataFrame, out: Path) -> dict[str, Path]:
+    from curate.bench.html import write_results_html  # Jinja2 and the page helpers
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"parquet": out / "results.parquet", "markdown": out / "results.md",
-             "plot": out / "results.png"}
+             "plot": out / "results.png", "html": out / "results.html"}
     with atomic_path(paths["parquet"]) as tmp:
         results.write_parquet(tmp)
     with atomic_path(paths["markdown"]) as tmp:
         tmp.write_text(markdown(results))
     plot(results, paths["plot"])
+    write_results_html(results, paths["html"])
     return paths

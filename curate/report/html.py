@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import io
 import logging
 import math
 from dataclasses import dataclass, field
@@ -21,7 +20,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from curate.store import atomic_path, read_json
+from curate.report.page import png_uri, pyplot, render, write_page
+from curate.store import read_json
 
 REPORT_HTML = "report.html"
 TEMPLATE = "report.html.j2"
@@ -111,26 +111,8 @@ def load_artifacts(run_dir: Path) -> RunArtifacts:
 
 # ---- plots: each returns a data: URI of a PNG ----------------------------------------
 
-def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _label_colours(labels: list[str]) -> dict[str, Any]:
-    plt = _pyplot()
+    plt = pyplot()
     names = sorted(set(labels))
     cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
     return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
@@ -142,7 +124,7 @@ def map_plot(art: RunArtifacts, target: np.ndarray | None, seed: int) -> str | N
 
     if art.embeddings is None or art.pool is None:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     chosen = np.flatnonzero(art.chosen)
     points = projection_points(art.embeddings, target, chosen, seed=seed)
     fig, ax = plt.subplots(figsize=(7, 5.5))
@@ -164,7 +146,7 @@ def map_plot(art: RunArtifacts, target: np.ndarray | None, seed: int) -> str | N
                    label=f"target ({len(points['target']):,})")
     ax.set(xlabel="PC 1", ylabel="PC 2", xticks=[], yticks=[])
     ax.legend(fontsize="small", markerscale=1.5, loc="center left", bbox_to_anchor=(1, 0.5))
-    return _png(fig)
+    return png_uri(fig)
 
 
 def label_plot(art: RunArtifacts, subset: pl.DataFrame) -> str | None:
@@ -172,7 +154,7 @@ def label_plot(art: RunArtifacts, subset: pl.DataFrame) -> str | None:
     label = art.schema.get("label")
     if not label or art.pool is None or label not in subset.columns:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     pool_counts = art.pool[label].cast(pl.Utf8).value_counts().sort("count", descending=True)
     names = pool_counts[label].to_list()
     shown = names[:MAX_LABELS]
@@ -195,12 +177,12 @@ def label_plot(art: RunArtifacts, subset: pl.DataFrame) -> str | None:
     ax.invert_yaxis()
     ax.set(xlabel="share of rows")
     ax.legend(fontsize="small")
-    return _png(fig)
+    return png_uri(fig)
 
 
 def cluster_plot(art: RunArtifacts) -> tuple[str | None, str]:
     """Pool rows and selected rows per cluster; a caption says which clustering."""
-    plt = _pyplot()
+    plt = pyplot()
     if art.assignment is not None:
         k = int(art.assignment.max()) + 1
         sizes = np.bincount(art.assignment, minlength=k)
@@ -212,8 +194,8 @@ def cluster_plot(art: RunArtifacts) -> tuple[str | None, str]:
         bottom.bar(np.arange(k), picked[order], color="tab:red", width=1.0)
         bottom.set(ylabel="selected rows", xlabel="cluster (largest first)")
         covered = int((picked > 0).sum())
-        return _png(fig), (f"Whole-pool k-means, {k} clusters: {covered} of them "
-                           f"({covered / k:.0%}) have a selected row.")
+        return png_uri(fig), (f"Whole-pool k-means, {k} clusters: {covered} of them "
+                              f"({covered / k:.0%}) have a selected row.")
     if "cluster" not in art.selection.columns or art.selection["cluster"].null_count() == \
             art.selection.height:
         return None, "The selector does not work by clusters."
@@ -233,7 +215,7 @@ def cluster_plot(art: RunArtifacts) -> tuple[str | None, str]:
     fig, ax = plt.subplots(figsize=(7, 3))
     ax.hist(counts, bins=np.arange(1, counts.max() + 2) - 0.5, color="tab:red")
     ax.set(xlabel="selected rows in the cluster", ylabel="clusters")
-    return _png(fig), caption
+    return png_uri(fig), caption
 
 
 def score_plot(art: RunArtifacts) -> str | None:
@@ -261,7 +243,7 @@ def score_plot(art: RunArtifacts) -> str | None:
     columns = dict(list(columns.items())[:MAX_SCORES])
     if not columns:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     cols = min(3, len(columns))
     rows = -(-len(columns) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), squeeze=False)
@@ -280,7 +262,7 @@ def score_plot(art: RunArtifacts) -> str | None:
         ax.axis("off")
     axes.flat[0].legend(fontsize="x-small")
     fig.tight_layout()
-    return _png(fig)
+    return png_uri(fig)
 
 
 def thumbnail_plot(art: RunArtifacts) -> str | None:
@@ -307,7 +289,7 @@ def thumbnail_plot(art: RunArtifacts) -> str | None:
             return None
         images = images.reshape(len(images), side, side)
     labels = pool.labels()
-    plt = _pyplot()
+    plt = pyplot()
     cols = 8
     n_rows = -(-len(images) // cols)
     fig, axes = plt.subplots(n_rows, cols, figsize=(cols * 1.0, n_rows * 1.15), squeeze=False)
@@ -318,7 +300,7 @@ def thumbnail_plot(art: RunArtifacts) -> str | None:
                       if images[i].ndim == 2 else None)
             if labels is not None:
                 ax.set_title(labels[i], fontsize=7)
-    return _png(fig)
+    return png_uri(fig)
 
 
 def image_uri(path: Path) -> str | None:
@@ -456,18 +438,9 @@ def build_context(run_dir: Path) -> dict:
 
 
 def render_report(run_dir: Path) -> str:
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.PackageLoader("curate.report", "templates"),
-                             autoescape=jinja2.select_autoescape(["html", "j2"]),
-                             undefined=jinja2.StrictUndefined)
-    return env.get_template(TEMPLATE).render(**build_context(Path(run_dir)))
+    return render(TEMPLATE, **build_context(Path(run_dir)))
 
 
 def write_html_report(run_dir: Path) -> Path:
     """Write `<run_dir>/report.html` (atomically); returns its path."""
-    path = Path(run_dir) / REPORT_HTML
-    html = render_report(run_dir)
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(html, encoding="utf-8")
-    return path
+    return write_page(Path(run_dir) / REPORT_HTML, render_report(run_dir))

@@ -31,7 +31,7 @@ def bench_args(tmp_path, jsonl, *extra):
     return ["bench", config, "--out", tmp_path / "out", *extra]
 
 
-def test_bench_on_a_user_jsonl_writes_three_outputs(tmp_path, jsonl):
+def test_bench_on_a_user_jsonl_writes_its_outputs(tmp_path, jsonl):
     code, out, err = invoke("bench", "--data", jsonl, "--selectors", "random,kmq", "--budgets",
                             "0.02", "--seeds", "3", "--out", tmp_path / "out")
     assert code == 0, err
@@ -46,6 +46,8 @@ def test_bench_on_a_user_jsonl_writes_three_outputs(tmp_path, jsonl):
     assert "| kmq | 0.02 | 5 |" in md and "full train set (ceiling)" in md and md in out
     png = (tmp_path / "out" / "results.png").read_bytes()
     assert png.startswith(b"\x89PNG")
+    html = (tmp_path / "out" / "results.html").read_text()
+    assert "kmq" in html and html.count('<img src="data:image/png') == 2  # two metrics
 
 
 def test_failing_selector_is_recorded_and_exit_is_nonzero(tmp_path, jsonl):

@@ -1,0 +1,127 @@
+"""`results.html` of `curate bench`: one self-contained page (inline PNGs, no network).
+
+Per dataset and metric, a grid of small panels, one per budget: each selector's mean score
+over seeds with ± one standard deviation, against random's mean and spread as a band. A
+dot is green when the paired 95% interval of its difference to random (the `vs random`
+column of results.md) lies on the better side, red on the worse side, blue when it includes
+zero. A grid, not one long row: past three or four panels a row is unreadable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from curate.bench.evaluators import METRIC_DIRECTION
+from curate.bench.report import mean_std, summary, versus_random
+from curate.report.page import png_uri, pyplot, render, write_page
+
+TEMPLATE = "results.html.j2"
+MAX_COLUMNS = 4  # panels per row of a dataset's grid
+COLOURS = {"better": "tab:green", "worse": "tab:red", "unclear": "tab:blue",
+           "baseline": "black"}
+LABELS = {"better": "better than random (95% CI)", "worse": "worse than random (95% CI)",
+          "unclear": "interval includes random", "baseline": "random"}
+
+
+def verdict(row: dict, direction: int) -> str:
+    """better, worse or unclear against random (paired 95% interval), or baseline."""
+    if row["selector"] == "random":
+        return "baseline"
+    diff, half = row["diff_vs_random"] * direction, row["ci95"]
+    if not np.isfinite(diff) or not np.isfinite(half):  # one seed: no interval
+        return "unclear"
+    return "better" if diff - half > 0 else "worse" if diff + half < 0 else "unclear"
+
+
+def budget_order(table: pl.DataFrame) -> list[str]:
+    """Budgets by the rows they select, fewest first (the ceiling's `all` left out)."""
+    sizes = (table.filter(pl.col("selector") != "full").group_by("budget")
+             .agg(pl.col("rows").min()).sort("rows", "budget"))
+    return sizes["budget"].to_list()
+
+
+def selector_order(table: pl.DataFrame) -> list[str]:
+    """Selectors as they were run, random first (the baseline row on top of each panel)."""
+    names = table.filter(pl.col("selector") != "full")["selector"].unique(
+        maintain_order=True).to_list()
+    return sorted(names, key=lambda name: name != "random")  # stable: the rest keep order
+
+
+def panel_grid(table: pl.DataFrame, metric: str, order: list[str] | None = None) -> str:
+    """The grid of one dataset and metric: a panel per budget, a row per selector (in
+    `order`, the same in every dataset's grid)."""
+    plt = pyplot()
+    direction = METRIC_DIRECTION.get(metric, 1)
+    runs = table.filter(pl.col("selector") != "full")
+    budgets = budget_order(runs)
+    present = set(runs["selector"])
+    names = [n for n in order or selector_order(runs) if n in present]
+    y = {name: i for i, name in enumerate(names)}
+    columns = min(MAX_COLUMNS, len(budgets))
+    rows = -(-len(budgets) // columns)
+    fig, axes = plt.subplots(rows, columns, squeeze=False, sharey=True,
+                             figsize=(2.6 * columns + 1.2, (0.26 * len(names) + 0.9) * rows))
+    for ax in axes.flat[len(budgets):]:
+        ax.set_visible(False)
+    for ax, budget in zip(axes.flat, budgets, strict=False):
+        part = runs.filter(pl.col("budget") == budget)
+        for row in part.iter_rows(named=True):
+            if row["selector"] == "random":  # the band every other dot is read against
+                ax.axvspan(row["mean"] - row["std"], row["mean"] + row["std"],
+                           color="0.88", zorder=0)
+                ax.axvline(row["mean"], color="black", linestyle="--", linewidth=0.8)
+            ax.errorbar(row["mean"], y[row["selector"]], xerr=row["std"], fmt="o",
+                        markersize=4, capsize=2, linewidth=1,
+                        color=COLOURS[verdict(row, direction)])
+        ax.set_title(f"{budget} · {int(part['rows'].min()):,} rows", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0, 0].set_yticks(range(len(names)), names)
+    axes[0, 0].set_ylim(len(names) - 0.5, -0.5)  # random on top
+    better = "higher" if direction > 0 else "lower"
+    fig.supxlabel(f"{metric} ({better} is better); mean ± std over seeds", fontsize=9)
+    handles = [plt.Line2D([], [], marker="o", linestyle="", color=COLOURS[k], label=LABELS[k])
+               for k in ("better", "worse", "unclear")]
+    handles.append(plt.Rectangle((0, 0), 1, 1, color="0.88", label="random mean ± std"))
+    fig.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4,
+               fontsize=8, frameon=False)
+    fig.tight_layout()
+    return png_uri(fig, dpi=100)
+
+
+def results_context(results: pl.DataFrame) -> dict:
+    """What results.html.j2 shows: a section per dataset, a grid and a table per metric."""
+    table = summary(results)
+    selectors = selector_order(table)
+    datasets = []
+    for (dataset,), by_dataset in table.group_by(["dataset"], maintain_order=True):
+        metrics = []
+        for (metric,), group in by_dataset.group_by(["metric"], maintain_order=True):
+            direction = METRIC_DIRECTION.get(metric, 1)
+            full = group.filter(pl.col("selector") == "full")
+            runs = group.filter(pl.col("selector") != "full")
+            budgets = budget_order(runs)
+            rows = sorted(runs.iter_rows(named=True), key=lambda r: (
+                budgets.index(r["budget"]), selectors.index(r["selector"])))
+            metrics.append({
+                "name": metric, "better": "higher" if direction > 0 else "lower",
+                "grid": panel_grid(group, metric, selectors) if runs.height else None,
+                "ceiling": full["mean"][0] if full.height else None,
+                "rows": [{**r, "mean_std": mean_std(r), "versus": versus_random(r),
+                          "verdict": verdict(r, direction)} for r in rows]})
+        datasets.append({"name": dataset, "metrics": metrics})
+    failed = results.filter(pl.col("error").is_not_null()).unique(
+        ["dataset", "selector", "budget", "seed"], maintain_order=True)
+    # Datasets may have had different seed counts (a slow one fewer): give the range.
+    counts = sorted(set(table.filter(pl.col("selector") != "full")["n"])) or [0]
+    seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
+    return {"datasets": datasets, "failures": failed.to_dicts(), "selectors": selectors,
+            "seeds": seeds}
+
+
+def write_results_html(results: pl.DataFrame, path: Path) -> Path:
+    """Write the benchmark's results.html (atomically); returns its path."""
+    return write_page(path, render(TEMPLATE, **results_context(results)))
