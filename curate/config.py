@@ -152,6 +152,16 @@ class RunConfig(Section):
     seed: int = 0
     lock_timeout: float = Field(600, ge=0, description="seconds a run waits for another run "
                                 "of the same name to finish before failing")
+    executor: Literal["local", "ray"] = Field(
+        "local", description="local: this process; ray: embedding shards over a Ray actor "
+        "pool (pip install 'curate[ray]'); results are identical")
+    address: str | None = Field(None, description="Ray cluster: unset starts a local one; "
+                                "'auto' or ray://host:port joins one; RAY_ADDRESS wins")
+    workers: int | None = Field(None, gt=0, description="Ray actors (unset: the cluster's "
+                                "CPUs / cpus_per_worker)")
+    cpus_per_worker: int = Field(1, gt=0, description="CPUs, and torch threads, per actor")
+    gpus_per_worker: float | Literal["auto"] = Field(
+        "auto", description="GPUs per actor; auto: 1 when the cluster has GPUs, else 0")
 
     @field_validator("name")
     @classmethod

@@ -21,6 +21,7 @@ from curate.data import Pool, Schema, load_pool
 from curate.data.builtin import BUILTINS
 from curate.embed import EmbeddingsRef, check_finite, embed_pool
 from curate.errors import CurateError
+from curate.exec import make_executor
 from curate.index import ClustersRef, cache_params, cluster_embeddings, kmeans_clusterer
 from curate.selectors import SelectionView, make_selector
 from curate.selectors.registry import code_fingerprint
@@ -98,7 +99,7 @@ def load_stage(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Pool
 
 def embed_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
                 refresh: bool = False) -> EmbeddingsRef:
-    return embed_pool(pool_ref.load(), cfg.embed, cache, refresh)
+    return embed_pool(pool_ref.load(), cfg.embed, cache, refresh, make_executor(cfg.run))
 
 
 def dedup_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
@@ -120,7 +121,8 @@ def dedup_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
                        pool_ref.origin, meta["rows"], cache_hit=True, stats=meta["stats"])
     pool = pool_ref.load()
     found = find_duplicates(pool, dedup.exact, dedup.near, dedup.keep,
-                            embed=lambda rows: embed_pool(rows, cfg.embed, cache).load())
+                            embed=lambda rows: embed_pool(rows, cfg.embed, cache, False,
+                                                          make_executor(cfg.run)).load())
     kept = Pool(frame=pool.frame.filter(pl.Series(found.keep)), schema=pool.schema,
                 origin=pool.origin)
     with atomic_path(folder / "pool.parquet") as tmp:

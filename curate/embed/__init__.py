@@ -10,6 +10,7 @@ content no shard holds yet, and an interrupted run resumes after the last shard 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from curate.embed import shards as shard_files
 from curate.embed.image import EfficientNetLite0Encoder, l2_normalise, pixel_vectors
 from curate.embed.text import TextEncoder
 from curate.errors import CurateError
+from curate.exec.local import LocalExecutor
 from curate.progress import progress_bar
 from curate.store import MANIFEST, ArtifactCache, atomic_path, hash_json, read_json
 
@@ -54,10 +56,10 @@ class EmbeddingsRef:
         return out
 
 
-def _encoder(pool: Pool, cfg: EmbedConfig):
-    if pool.schema.modality == "vectors":
+def _encoder(modality: str, cfg: EmbedConfig):
+    if modality == "vectors":
         return None
-    if pool.schema.modality == "text":
+    if modality == "text":
         return TextEncoder(cfg.model, cfg.pooling, cfg.max_length, cfg.batch_size,
                            cfg.precision, cfg.device, cfg.prompt)
     if cfg.image_features == "efficientnet-lite0":
@@ -127,8 +129,9 @@ def _damaged(shards: Path, wanted: set[str], checked: set[str]) -> set[str]:
 
 
 def embed_pool(pool: Pool, cfg: EmbedConfig, cache: ArtifactCache,
-               refresh: bool = False) -> EmbeddingsRef:
-    """Embed the rows whose content no shard holds yet (every row with `refresh`)."""
+               refresh: bool = False, executor=None) -> EmbeddingsRef:
+    """Embed the rows whose content no shard holds yet (every row with `refresh`), shard by
+    shard on `executor` (default: this process)."""
     key = embedding_key(pool, cfg)
     folder = cache.entry(STAGE, key)
     shards = cache.entry(ROWS_STAGE, encoder_key(pool, cfg))
@@ -152,11 +155,13 @@ def embed_pool(pool: Pool, cfg: EmbedConfig, cache: ArtifactCache,
     # Rows repeating an earlier row's content are embedded once.
     _, first = np.unique(keys, return_index=True)
     todo = np.sort(first[unseen[first]])
-    encoder = _encoder(pool, cfg)
+    jobs = [todo[start:start + cfg.shard_size] for start in range(0, len(todo), cfg.shard_size)]
+    worker = functools.partial(shard_worker, pool.schema.modality, cfg)
+    read = functools.partial(_payload, contents)
     with progress_bar(f"embed {pool.origin}", total=len(todo)) as advance:
-        for start in range(0, len(todo), cfg.shard_size):
-            rows = todo[start:start + cfg.shard_size]
-            vectors = _embed_rows(pool, contents, rows, encoder, advance)
+        for number, vectors in (executor or LocalExecutor()).map_shards(worker, jobs, read,
+                                                                        advance):
+            rows = jobs[number]
             check_finite(vectors, f"embeddings of {pool.origin}", rows)
             name = hashlib.blake2b(keys[rows].tobytes(), digest_size=16).hexdigest()
             shard_files.write_shard(shards, name, keys[rows], vectors.astype(np.float32))
@@ -177,20 +182,27 @@ def embed_pool(pool: Pool, cfg: EmbedConfig, cache: ArtifactCache,
 def embedding_key_parts(pool: Pool, cfg: EmbedConfig) -> dict:
     if pool.schema.modality == "vectors":
         return {"vectors": pool.schema.vectors}
-    encoder = _encoder(pool, cfg)
+    encoder = _encoder(pool.schema.modality, cfg)
     return encoder.config_key() if isinstance(encoder, TextEncoder) else {
         "image_features": cfg.image_features}
 
 
-def _embed_rows(pool: Pool, contents, rows: np.ndarray, encoder, advance) -> np.ndarray:
-    """Vectors for the rows at positions `rows` of `contents`."""
-    if pool.schema.modality == "vectors":
-        advance(len(rows))
-        return l2_normalise(contents[rows])
-    if pool.schema.modality == "text":
-        return encoder.encode([contents[i] for i in rows], on_batch=advance)
-    images = contents[rows]
-    if encoder is None:
-        advance(len(images))
-        return pixel_vectors(images)
-    return encoder.encode(images, on_batch=advance)
+def _payload(contents, rows: np.ndarray):
+    """What one shard's worker reads: its texts, images or vectors (made when the shard is
+    sent, so at most a few shards' images are copied at once)."""
+    return [contents[i] for i in rows] if isinstance(contents, list) else contents[rows]
+
+
+def shard_worker(modality: str, cfg: EmbedConfig):
+    """`embed(payload, on_rows)` with the model loaded once: what an executor runs per
+    shard, here or in a Ray actor (so it takes the settings, not a loaded model)."""
+    encoder = _encoder(modality, cfg)
+
+    def embed(payload, on_rows=None) -> np.ndarray:
+        advance = on_rows or (lambda n: None)
+        if encoder is None:  # vectors, or images as pixels: no model
+            advance(len(payload))
+            return l2_normalise(payload) if modality == "vectors" else pixel_vectors(payload)
+        return encoder.encode(payload, on_batch=advance)
+
+    return embed

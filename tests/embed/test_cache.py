@@ -21,12 +21,16 @@ def pool(tmp_path, glosses):
     return _pool(tmp_path / "p.parquet", glosses.head(50))
 
 
-def _recording(monkeypatch) -> list[list[int]]:
-    """Patch `_embed_rows` to record the pool rows each call embeds."""
+def _recording(monkeypatch) -> list[list[str]]:
+    """Patch the shard worker to record the texts of each shard it embeds."""
     calls = []
-    original = embed._embed_rows
-    monkeypatch.setattr(embed, "_embed_rows", lambda p, c, rows, e, a:
-                        calls.append(rows.tolist()) or original(p, c, rows, e, a))
+    original = embed.shard_worker
+
+    def recording(modality, cfg):
+        worker = original(modality, cfg)
+        return lambda texts, on_rows=None: calls.append(list(texts)) or worker(texts, on_rows)
+
+    monkeypatch.setattr(embed, "shard_worker", recording)
     return calls
 
 
@@ -47,7 +51,7 @@ def test_cache_hit_and_resume_from_shards(tmp_path, pool, monkeypatch):
     Path(str(shard).replace(".keys.npy", ".vectors.npy")).unlink()
     calls = _recording(monkeypatch)
     resumed = embed.embed_pool(pool, cfg, cache)
-    assert calls == [list(range(40, 50))] and not resumed.cache_hit
+    assert calls == [pool.texts()[40:50]] and not resumed.cache_hit
     assert resumed.stats == {"rows_new": 10, "rows_cached": 40}
     assert np.array_equal(resumed.load(), first.load())
 
@@ -64,7 +68,8 @@ def test_grown_pool_embeds_only_new_rows(tmp_path, glosses, monkeypatch):
     grown_pool = _pool(tmp_path / "grown.parquet", grown)  # rows in id order
     ref = embed.embed_pool(grown_pool, cfg, cache)
     seen = np.isin(grown_pool.ids, old_pool.ids)
-    assert calls == [np.flatnonzero(~seen).tolist()] and (~seen).sum() == 6
+    texts = grown_pool.texts()
+    assert calls == [[texts[i] for i in np.flatnonzero(~seen)]] and (~seen).sum() == 6
     assert ref.stats == {"rows_new": 6, "rows_cached": 40}
     vectors = ref.load()
     where = {i: n for n, i in enumerate(old_pool.ids)}
@@ -80,7 +85,7 @@ def test_repeated_content_is_embedded_once(tmp_path, glosses, monkeypatch):
     ref = embed.embed_pool(_pool(tmp_path / "r.parquet", frame), EmbedConfig(),
                            ArtifactCache(tmp_path / "c"))
     vectors = ref.load()
-    assert calls == [[0, 1]] and np.array_equal(vectors[0], vectors[2])
+    assert calls == [["same", "other"]] and np.array_equal(vectors[0], vectors[2])
 
 
 def test_key_changes_with_settings(pool):

@@ -57,13 +57,13 @@ def test_the_count_reaches_manifest_and_report(tmp_path, monkeypatch):
 
     import curate.embed
 
-    def fake_vectors(pool, contents, rows, encoder, advance):  # no model: seeded by text
-        assert all(contents[i].strip() for i in rows)  # nothing blank reaches the encoder
-        out = np.stack([np.random.default_rng(sum(map(ord, contents[i]))).normal(size=8)
-                        for i in rows]).astype(np.float32)
+    def fake_vectors(texts, on_rows=None):  # no model: seeded by text
+        assert all(text.strip() for text in texts)  # nothing blank reaches the encoder
+        out = np.stack([np.random.default_rng(sum(map(ord, text))).normal(size=8)
+                        for text in texts]).astype(np.float32)
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
-    monkeypatch.setattr(curate.embed, "_embed_rows", fake_vectors)
+    monkeypatch.setattr(curate.embed, "shard_worker", lambda modality, cfg: fake_vectors)
     data = {"path": str(_text_pool(tmp_path / "p.parquet")), "text_column": "text",
             "label_column": "label"}
     code, _out, err = invoke("select", write_config(tmp_path, data))
