@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks import run_overhead, selection_speed, semdedup_speed
+from benchmarks import run_overhead, scale, selection_speed, semdedup_speed
 
 
 def _embedding(data: dict) -> list[str]:
@@ -87,7 +87,7 @@ def _ot(d: dict) -> list[str]:
 
 RENDER = {"embedding": _embedding, "kmeans": _kmeans, "scoring": _scoring, "ot": _ot,
           "semdedup": semdedup_speed.render, "run_overhead": run_overhead.render,
-          "selection": selection_speed.render}
+          "selection": selection_speed.render, "scale": scale.render}
 
 
 def write_readme(folder: Path) -> None:

@@ -14,7 +14,16 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import embedding, kmeans, ot, run_overhead, scoring, selection_speed, semdedup_speed
+from benchmarks import (
+    embedding,
+    kmeans,
+    ot,
+    run_overhead,
+    scale,
+    scoring,
+    selection_speed,
+    semdedup_speed,
+)
 from benchmarks.common import machine, peak_rss_mb
 from benchmarks.report import write_readme
 from curate.store import write_json
@@ -27,6 +36,7 @@ SECTIONS = {
     "selection": (selection_speed.run, {"n": 10_000}),
     "semdedup": (semdedup_speed.run, {"n": 5_000, "d": 64}),
     "run_overhead": (run_overhead.run, {"repeats": 1}),
+    "scale": (scale.run, {"n": 200, "shard_size": 50}),
 }
 
 
