@@ -59,7 +59,9 @@ class TargetConfig(DataConfig):
 
 
 class EmbedConfig(Section):
-    model: str = "builtin:minilm"
+    model: str = Field("builtin:minilm", description="builtin:minilm, builtin:minilm-static "
+                       "(static embeddings distilled from it), a local folder or a Hub id "
+                       "(transformers or model2vec)")
     pooling: Literal["auto", "mean", "cls", "max", "mean_sqrt_len", "weightedmean",
                      "lasttoken"] = Field("auto", description="auto: the model's "
                                           "sentence-transformers pooling, else mean")
@@ -68,7 +70,9 @@ class EmbedConfig(Section):
     prompt: str | None = Field(None, description="a prefix for every row, or the name of one "
                                "of the model's prompts (e.g. passage); unset: its default")
     batch_size: int = Field(64, gt=0)
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    precision: Literal["auto", "fp32", "bf16", "int8"] = Field(
+        "auto", description="auto: by the CPU's measured rules (curate.embed.device); int8: "
+        "ONNX Runtime with int8 MatMuls, CPU only")
     image_features: Literal["pixels", "efficientnet-lite0"] = "pixels"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     shard_size: int = Field(16384, gt=0)
@@ -222,6 +226,9 @@ class BenchConfig(Section):
     first_seed: int = Field(0, ge=0, description="seeds run are first_seed .. first_seed + "
                             "seeds - 1: add seeds to an earlier grid without rerunning it")
     evaluator: Literal["probe", "lora", "finetune"] = "probe"
+    probe_embed: EmbedConfig | None = Field(
+        None, description="embeddings the probe trains and scores on; unset: the selection's "
+        "(embed:). Set to compare selections made on other embeddings with one probe")
     test_size: float = Field(0.2, gt=0, lt=1)
     split_seed: int = 0
     out: Path = Path("bench-results")

@@ -81,7 +81,9 @@ def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Workloa
     elif cfg.target is not None:
         target_metrics = TargetMetrics(x, target_embeddings(cfg, cache, refresh))
     if bench.evaluator == "probe":
-        evaluator = ProbeEvaluator(x, labels, test)
+        probe_x = x if bench.probe_embed is None else embed_stage(
+            pool_ref, cfg.model_copy(update={"embed": bench.probe_embed}), cache, refresh).load()
+        evaluator = ProbeEvaluator(probe_x, labels, test)
     elif bench.evaluator == "finetune":
         evaluator = FinetuneEvaluator(pool, test, bench.finetune)
     else:

@@ -173,9 +173,11 @@ def embed_pool(pool: Pool, cfg: EmbedConfig, cache: ArtifactCache,
         np.save(f, np.array([(number[n], r) for n, r in located], dtype=np.int64).reshape(-1, 2))
     dim = np.load(shards / f"{names[0]}.vectors.npy", mmap_mode="r").shape[1] if names else 0
     stats = {"rows_new": int(unseen.sum()), "rows_cached": int(len(pool) - unseen.sum())}
+    encoder = _encoder(pool.schema.modality, cfg)
+    ran = {"ran": encoder.describe()} if isinstance(encoder, TextEncoder) else {}
     cache.finish(STAGE, key, {"rows": len(pool), "dim": dim, "pool": pool.fingerprint,
                               "encoder": embedding_key_parts(pool, cfg), "shards": names,
-                              **stats})
+                              **ran, **stats})
     return EmbeddingsRef(folder, shards, key, len(pool), dim, cache_hit=False, stats=stats)
 
 

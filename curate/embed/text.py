@@ -8,6 +8,11 @@ weightedmean, lasttoken; several modes concatenate), `include_prompt`, the
 names). Vectors are always L2-normalised (the model's `Normalize` module changes nothing
 then). A module curate cannot apply (a `Dense` projection...) is a clear error rather than
 silently different vectors.
+
+Precision: fp32 or bf16 weights run in torch; int8 runs the same encoder through ONNX Runtime
+(`curate.embed.int8`); auto picks by the measured rules of `curate.embed.device`. A static
+model (`builtin:minilm-static` or any model2vec folder, `curate.embed.static`) has no
+transformer: its vectors are means of token rows, computed in numpy.
 """
 
 from __future__ import annotations
@@ -15,13 +20,15 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from curate.embed.device import autocast_dtype, resolve_device
+from curate.embed import static
+from curate.embed.device import choose_precision, resolve_device
 from curate.errors import CurateError
 
 # Models that ship inside a PyPI package: name -> (module, folder inside it, pip name).
@@ -39,7 +46,8 @@ def resolve_model(name: str) -> str:
         return str(Path(next(iter(spec.submodule_search_locations))) / folder)
     if name.startswith("builtin:"):
         raise CurateError(f"unknown builtin model '{name}'",
-                          f"use one of: {', '.join(BUILTIN_MODELS)}, a local path or a Hub id")
+                          f"use one of: {', '.join([*BUILTIN_MODELS, *static.STATIC_BUILTINS])}, "
+                          "a local path or a Hub id")
     looks_local = name.startswith((".", "/", "~")) or Path(name).exists()
     if looks_local and not Path(name).expanduser().is_dir():
         raise CurateError(f"embedding model path does not exist: {name}",
@@ -71,6 +79,15 @@ POOLING_MODES = {"cls": "pooling_mode_cls_token", "max": "pooling_mode_max_token
                  "lasttoken": "pooling_mode_lasttoken"}
 APPLIED_MODULES = {"Transformer", "Pooling", "Normalize"}
 DEFAULT_MAX_LENGTH = 256
+
+
+def models_dir() -> Path:
+    """Where derived models are kept (int8 ONNX files, distilled static tables): pure
+    functions of a model folder, so shared by every curate cache on the machine, like the
+    Hub's model cache. `CURATE_MODELS_DIR`, else `$XDG_CACHE_HOME/curate/models`."""
+    if folder := os.environ.get("CURATE_MODELS_DIR"):
+        return Path(folder).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "curate" / "models"
 
 
 @dataclass(frozen=True)
@@ -150,16 +167,20 @@ class TextEncoder:
             `weightedmean`, `lasttoken`.
         max_length: tokens kept per text; None: the model's `max_seq_length`, else 256.
         batch_size: texts per forward pass; batches are sorted by length to avoid padding.
-        precision: `auto` (bf16 where the hardware has bf16 units), `fp32`, `bf16`
-            (bf16 weights and activations; pooling and normalisation in fp32).
+        precision: `auto` (the rule table of `curate.embed.device`), `fp32`, `bf16`
+            (bf16 weights and activations; pooling and normalisation in fp32), `int8`
+            (ONNX Runtime, int8 MatMuls; CPU only). Static models ignore it.
         device: `auto`, `cpu` or `cuda`.
         prompt: text put before every row: the name of one of the model's prompts
             (E5's `passage`), or the prefix itself; None: the model's default prompt, if any.
+        models_dir: where derived models are kept (int8 ONNX files, distilled static
+            tables); None: `models_dir()`.
     """
 
     def __init__(self, model: str = "builtin:minilm", pooling: str = "auto",
                  max_length: int | None = None, batch_size: int = 64, precision: str = "auto",
-                 device: str = "auto", prompt: str | None = None):
+                 device: str = "auto", prompt: str | None = None,
+                 models_dir: str | Path | None = None):
         self.model = model
         self.pooling = pooling
         self.max_length = max_length
@@ -167,11 +188,20 @@ class TextEncoder:
         self.precision = precision
         self.device = device
         self.prompt = prompt
+        self.models_dir = models_dir
 
     def settings(self) -> dict:
         """The resolved embedding settings: pooling modes, include_prompt, max_length,
         prompt text (from the arguments, then the model's sentence-transformers config)."""
         if hasattr(self, "settings_"):
+            return self.settings_
+        if static.is_static(self.model):
+            if self.pooling not in ("auto", "mean"):
+                raise CurateError(f"a static model ({self.model}) pools by mean only",
+                                  "set embed.pooling to auto")
+            self.settings_ = {"pooling": ("mean",), "include_prompt": True, "static": True,
+                              "max_length": self.max_length or static.MAX_LENGTH,
+                              "prompt": self.prompt or ""}
             return self.settings_
         st = sentence_config(self.model)
         if st is not None and st.unsupported:
@@ -198,13 +228,16 @@ class TextEncoder:
         return self.settings_
 
     def load(self) -> TextEncoder:
+        import torch
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
-
+        if self.settings().get("static"):
+            folder = static.static_folder(self.model, Path(self.models_dir or models_dir()))
+            self.static_ = static.StaticEncoder(folder, self.settings_["max_length"]).load()
+            return self
         path = resolve_model(self.model)
-        self.settings()
         try:
             self.tokenizer_ = AutoTokenizer.from_pretrained(path)
             self.model_ = AutoModel.from_pretrained(path).eval()
@@ -214,7 +247,14 @@ class TextEncoder:
                               "check embed.model, or pre-download it and unset HF_HUB_OFFLINE"
                               ) from None
         self.device_ = resolve_device(self.device)
-        self.dtype_ = autocast_dtype(self.precision, self.device_)
+        self.precision_ = choose_precision(self.precision, self.device_)
+        self.dtype_ = torch.bfloat16 if self.precision_.precision == "bf16" else torch.float32
+        if self.precision_.precision == "int8":
+            from curate.embed.int8 import Int8Runner
+
+            self.int8_ = Int8Runner(self.model_, model_identity(self.model),
+                                    Path(self.models_dir or models_dir()), torch.get_num_threads())
+            return self
         # bf16 casts the weights once instead of running under autocast, which re-casts every
         # weight on every forward and keeps layer norms and adds in fp32. On a 2-core Zen 5 CPU
         # (avx512_bf16) this was ~3x faster than autocast on WordNet glosses, at cosine >= 0.9999
@@ -227,10 +267,13 @@ class TextEncoder:
         """Embed `texts` into an (N, d) float32 array in input order."""
         import torch
 
-        if not hasattr(self, "model_"):
+        if not hasattr(self, "model_") and not hasattr(self, "static_"):
             self.load()
         settings = self.settings_
         prompt = settings["prompt"]
+        if hasattr(self, "static_"):
+            return self.static_.encode([prompt + t for t in texts] if prompt else texts,
+                                       on_batch)
         # Prompt tokens left out of pooling (include_prompt: false), as sentence-transformers
         # does: its tokenized length without the closing special token.
         skip = 0
@@ -249,7 +292,8 @@ class TextEncoder:
                 batch = self.tokenizer_.pad({k: [v[i] for i in rows] for k, v in encoded.items()},
                                             return_tensors="pt")
                 batch = {k: v.to(self.device_) for k, v in batch.items()}
-                hidden = self.model_(**batch).last_hidden_state
+                hidden = (torch.from_numpy(self.int8_(batch)) if hasattr(self, "int8_")
+                          else self.model_(**batch).last_hidden_state)
                 mask = batch["attention_mask"]
                 if skip:
                     mask = mask.clone()
@@ -258,6 +302,12 @@ class TextEncoder:
                 if on_batch:
                     on_batch(len(rows))
         return out
+
+    def describe(self) -> dict:
+        """What ran, for manifests: precision asked and chosen, the rule, the CPU model."""
+        if self.settings().get("static"):
+            return {"static": static.static_identity(self.model)}
+        return choose_precision(self.precision, resolve_device(self.device)).record()
 
     def _pool(self, hidden, mask):
         import torch
@@ -288,11 +338,16 @@ class TextEncoder:
 
     def config_key(self) -> dict:
         """Everything that changes the vectors. The default MiniLM setup keys as before
-        (mean, 256), so its cached embeddings stay valid."""
+        (mean, 256; fp32 and bf16 spelled as torch dtypes), so its cached embeddings stay
+        valid."""
         settings = self.settings()
-        precision = str(autocast_dtype(self.precision, resolve_device(self.device)))
-        if precision != "torch.float32":
-            precision += " weights"  # bf16 weights give other vectors than the former autocast
+        if settings.get("static"):
+            key = {"model": static.static_identity(self.model), "pooling": "static-mean",
+                   "max_length": settings["max_length"]}
+            return key | ({"prompt": settings["prompt"]} if settings["prompt"] else {})
+        precision = {"fp32": "torch.float32", "bf16": "torch.bfloat16 weights",
+                     "int8": "int8 onnxruntime dynamic per-channel"}[
+            choose_precision(self.precision, resolve_device(self.device)).precision]
         key = {"model": model_identity(self.model), "pooling": "+".join(settings["pooling"]),
                "max_length": settings["max_length"], "precision": precision}
         if settings["prompt"]:

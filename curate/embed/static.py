@@ -1,0 +1,237 @@
+"""Static embeddings: a vector per vocabulary token, a sentence is the mean of its tokens.
+
+The format and the inference are model2vec's (`StaticModel`): a folder with
+`model.safetensors` (`embeddings`, optionally `weights` and `mapping`), `tokenizer.json` and
+`config.json` (`model_type: model2vec`, `normalize`). Any such folder or Hub id works as
+`embed.model`; `builtin:minilm-static` is distilled once from the bundled MiniLM into
+the derived-models folder (`curate.embed.text.models_dir`, `~/.cache/curate/models`).
+
+Distillation follows model2vec's `distill` (model2vec/distill/distillation.py and
+inference.py). Its `[distill]` extra pins transformers < 5.4, so it is written here:
+1. one forward pass per vocabulary token, `[CLS] token [SEP]`, mean-pooled over the three
+   positions (special tokens and `[unused..]` placeholders get a zero row);
+2. PCA of those vectors to `dims` components (centred);
+3. SIF weights from a Zipf estimate of each token's frequency by its rank in the vocabulary
+   (rank r: p ~ 1/(r+1), weight = sif / (sif + p)), multiplied into the rows.
+Inference is batched numpy (`StaticEncoder.encode`): no torch on the hot path. Vectors equal
+`StaticModel.encode`'s (tests/embed/test_static.py checks the round trip).
+
+References:
+    Tulkens & van Dongen, "Model2Vec: Fast State-of-the-Art Static Embeddings" (2024).
+    Arora, Liang & Ma, "A Simple but Tough-to-Beat Baseline for Sentence Embeddings"
+    (SIF, ICLR 2017).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from curate.errors import CurateError
+from curate.store import atomic_path
+
+# name -> (transformer it is distilled from, PCA dimensions)
+STATIC_BUILTINS = {"builtin:minilm-static": ("builtin:minilm", 256)}
+SIF = 1e-4
+SKIPPED_TOKENS = re.compile(r"\[unused\d+\]")
+DISTILL_VERSION = 1
+# model2vec's defaults: texts cut to max_length tokens (after cutting the characters to
+# max_length x the median token length, as StaticModel.tokenize does).
+MAX_LENGTH = 512
+
+
+def is_static(name: str) -> bool:
+    """True for a static builtin, or a folder / Hub id whose config says model2vec."""
+    if name in STATIC_BUILTINS:
+        return True
+    if name.startswith("builtin:"):
+        return False
+    from curate.embed.text import _read_json
+
+    config = _read_json(name, "config.json")
+    return isinstance(config, dict) and config.get("model_type") == "model2vec"
+
+
+def distill(source: str, target: Path, dims: int = 256, sif: float = SIF,
+            batch_size: int = 1024) -> Path:
+    """Distil the transformer `source` into a model2vec folder at `target`."""
+    import torch
+    from sklearn.decomposition import PCA
+    from tokenizers import Tokenizer
+    from transformers import AutoModel
+
+    from curate.embed.text import resolve_model
+
+    folder = Path(resolve_model(source))
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    vocab = tokenizer.get_vocab()
+    tokens = sorted(vocab, key=vocab.get)
+    special = {t.content for t in tokenizer.get_added_tokens_decoder().values() if t.special}
+    kept = np.array([t not in special and not SKIPPED_TOKENS.fullmatch(t) for t in tokens])
+    ids = np.array([vocab[t] for t in tokens])[kept]
+    # What the tokenizer puts around a text ([CLS] ... [SEP] for BERT), from a probe word.
+    full, bare = (tokenizer.encode("a", add_special_tokens=flag).ids for flag in (True, False))
+    at = full.index(bare[0])
+    prefix, suffix = full[:at], full[at + len(bare):]
+    model = AutoModel.from_pretrained(str(folder)).float().eval()
+    rows = []
+    with torch.inference_mode():
+        for start in range(0, len(ids), batch_size):
+            chunk = ids[start:start + batch_size, None]
+            batch = torch.as_tensor(np.hstack([np.broadcast_to(prefix, (len(chunk), len(prefix))),
+                                               chunk,
+                                               np.broadcast_to(suffix, (len(chunk), len(suffix)))]
+                                              ).astype(np.int64))
+            hidden = model(input_ids=batch, attention_mask=torch.ones_like(batch))
+            rows.append(hidden.last_hidden_state.mean(1).numpy())
+    vectors = PCA(n_components=min(dims, *np.vstack(rows).shape), svd_solver="full") \
+        .fit_transform(np.vstack(rows))
+    rank = np.arange(2, len(ids) + 2, dtype=np.float64)  # model2vec's Zipf ranks start at 2
+    frequency = (1 / rank) / np.sum(1 / rank)
+    vectors *= (sif / (sif + frequency))[:, None]
+    table = np.zeros((len(tokens), vectors.shape[1]), dtype=np.float32)
+    table[np.flatnonzero(kept)] = vectors
+    config = {"model_type": "model2vec", "architectures": ["StaticModel"],
+              "tokenizer_name": source, "apply_pca": dims, "sif_coefficient": sif,
+              "hidden_dim": table.shape[1], "seq_length": 1000000, "normalize": True,
+              "pooling": "mean", "embedding_dtype": "float32",
+              "distilled_by": f"curate v{DISTILL_VERSION}"}
+    save(target, table, tokenizer, config)
+    return target
+
+
+def save(target: Path, table: np.ndarray, tokenizer, config: dict) -> None:
+    """Write a model2vec folder (model2vec's layout, readable by `StaticModel`)."""
+    from safetensors.numpy import save_file
+
+    modules = [{"idx": 0, "name": "0", "path": ".",
+                "type": "sentence_transformers.models.StaticEmbedding"},
+               {"idx": 1, "name": "1", "path": "1_Normalize",
+                "type": "sentence_transformers.models.Normalize"}]
+    with atomic_path(Path(target)) as tmp:
+        tmp.mkdir()
+        save_file({"embeddings": np.ascontiguousarray(table)}, str(tmp / "model.safetensors"))
+        tokenizer.save(str(tmp / "tokenizer.json"), pretty=False)
+        (tmp / "config.json").write_text(json.dumps(config, indent=2))
+        (tmp / "modules.json").write_text(json.dumps(modules, indent=2))
+
+
+def static_identity(name: str) -> str:
+    """What the cache key records: for a builtin, its source model and distillation
+    settings (so it is known before distilling); else `model_identity`."""
+    from curate.embed.text import model_identity
+
+    if name not in STATIC_BUILTINS:
+        return model_identity(name)
+    source, dims = STATIC_BUILTINS[name]
+    digest = hashlib.sha256(f"{model_identity(source)}|{dims}|{SIF}|{DISTILL_VERSION}"
+                            .encode()).hexdigest()[:16]
+    return f"{name}@{digest}"
+
+
+def static_folder(name: str, models_dir: Path) -> Path:
+    """A local model2vec folder for `name`: distilled once for a builtin, downloaded once
+    (then the Hub cache) for a Hub id."""
+    if name in STATIC_BUILTINS:
+        digest = static_identity(name).rsplit("@", 1)[1]
+        target = Path(models_dir) / f"{name.removeprefix('builtin:')}-{digest}"
+        if not (target / "model.safetensors").is_file():
+            distill(STATIC_BUILTINS[name][0], target, STATIC_BUILTINS[name][1])
+        return target
+    folder = Path(name).expanduser()
+    if folder.is_dir():
+        return folder
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, allow_patterns=["*.json", "*.safetensors"]))
+    except Exception as err:  # offline without it cached, no such repo
+        raise CurateError(f"cannot load static embedding model {name}: "
+                          f"{str(err).splitlines()[0]}",
+                          "check embed.model, or pre-download it and unset HF_HUB_OFFLINE"
+                          ) from None
+
+
+class StaticEncoder:
+    """Mean of token vectors, L2-normalised (when the model's config says normalize).
+
+    Args:
+        folder: a model2vec folder (`static_folder`).
+        max_length: tokens kept per text (model2vec's default 512).
+        batch_size: texts per numpy batch.
+    """
+
+    def __init__(self, folder: Path, max_length: int = MAX_LENGTH, batch_size: int = 4096):
+        self.folder = folder
+        self.max_length = max_length
+        self.batch_size = batch_size
+
+    def load(self) -> StaticEncoder:
+        from safetensors import safe_open
+        from tokenizers import Tokenizer
+
+        folder = Path(self.folder)
+        with safe_open(str(folder / "model.safetensors"), framework="numpy") as f:
+            names = set(f.keys())
+            self.table_ = f.get_tensor("embeddings").astype(np.float32)
+            weights = f.get_tensor("weights") if "weights" in names else None
+            mapping = f.get_tensor("mapping") if "mapping" in names else None
+        if weights is not None:  # per-token weights over a (quantized) shared table
+            rows = mapping if mapping is not None else np.arange(len(weights))
+            self.table_ = self.table_[rows] * weights[:, None].astype(np.float32)
+        elif mapping is not None:
+            self.table_ = self.table_[mapping]
+        self.tokenizer_ = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        config = json.loads((folder / "config.json").read_text())
+        self.normalize_ = bool(config.get("normalize", False))
+        unk = getattr(self.tokenizer_.model, "unk_token", None)
+        self.unk_id_ = self.tokenizer_.get_vocab().get(unk) if unk else None
+        tokens = self.tokenizer_.get_vocab()
+        self.chars_ = self.max_length * int(np.median([len(t) for t in tokens]))
+        return self
+
+    def _means(self, batch: list[str]) -> np.ndarray:
+        """Mean token row per text: a sparse (texts x vocabulary) count matrix times the
+        table (gathering a row per token and summing was 20x slower)."""
+        from scipy.sparse import csr_matrix
+
+        encoded = self.tokenizer_.encode_batch_fast(batch, add_special_tokens=False)
+        lengths = np.fromiter((len(e.ids) for e in encoded), dtype=np.int64, count=len(batch))
+        ids = np.fromiter((i for e in encoded for i in e.ids), dtype=np.int64,
+                          count=int(lengths.sum()))
+        rows = np.repeat(np.arange(len(batch)), lengths)
+        if self.unk_id_ is not None:  # dropped before the length cut, as model2vec does
+            rows, ids = rows[ids != self.unk_id_], ids[ids != self.unk_id_]
+        counts = np.bincount(rows, minlength=len(batch))
+        position = np.arange(len(ids)) - np.repeat(np.cumsum(counts) - counts, counts)
+        kept = position < self.max_length
+        counts = np.minimum(counts, self.max_length)
+        tokens = csr_matrix((np.ones(int(kept.sum()), dtype=np.float32),
+                             (rows[kept], ids[kept])), shape=(len(batch), len(self.table_)))
+        return np.asarray(tokens @ self.table_) / np.maximum(counts, 1)[:, None]
+
+    @property
+    def dim(self) -> int:
+        return int(self.table_.shape[1])
+
+    def encode(self, texts: list[str], on_batch: Callable[[int], None] | None = None
+               ) -> np.ndarray:
+        """(N, dim) float32: per text the mean of its token rows; zeros for no tokens."""
+        if not hasattr(self, "table_"):
+            self.load()
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), self.batch_size):
+            batch = [t[:self.chars_] for t in texts[start:start + self.batch_size]]
+            out[start:start + len(batch)] = self._means(batch)
+            if on_batch:
+                on_batch(len(batch))
+        if self.normalize_:
+            out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-32
+        return out

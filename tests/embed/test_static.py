@@ -1,0 +1,96 @@
+"""Static embeddings: distillation (model2vec's recipe), model2vec's format, numpy inference."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import polars as pl
+import pytest
+
+from curate.config import DataConfig, EmbedConfig
+from curate.data import load_pool
+from curate.embed import embed_pool, static
+from curate.embed.text import TextEncoder
+from curate.store import ArtifactCache
+
+TEXTS = ["the dog runs", "a small red house", "the big cats", "fast dog .", "", "zebra"]
+
+
+@pytest.fixture(scope="module")
+def tiny_static(tiny_bert, tmp_path_factory):
+    return static.distill(tiny_bert, tmp_path_factory.mktemp("static") / "tiny", dims=8)
+
+
+def test_distilled_table(tiny_static):
+    from safetensors.numpy import load_file
+
+    table = load_file(str(tiny_static / "model.safetensors"))["embeddings"]
+    config = json.loads((tiny_static / "config.json").read_text())
+    assert table.shape == (18, 8) and table.dtype == np.float32
+    assert config["model_type"] == "model2vec" and config["normalize"] is True
+    # special tokens and [unused0] get zero rows; every real token a non-zero one
+    assert not table[:6].any() and (np.linalg.norm(table[6:], axis=1) > 0).all()
+    vectors = static.StaticEncoder(tiny_static).encode(TEXTS)
+    norms = np.linalg.norm(vectors, axis=1)
+    assert np.allclose(norms[[0, 1, 2, 3]], 1, atol=1e-6)
+    assert norms[4] == 0 and norms[5] == 0  # no tokens (empty, all unknown): a zero row
+
+
+def test_round_trip_through_model2vec(tiny_static):
+    """Our folder loads in model2vec, and its StaticModel.encode equals our encoder."""
+    model2vec = pytest.importorskip("model2vec")
+    theirs = model2vec.StaticModel.from_pretrained(str(tiny_static))
+    ours = static.StaticEncoder(tiny_static, batch_size=2)
+    odd = [*TEXTS, "dog " * 700, "The DOG, runs!"]
+    assert np.allclose(ours.encode(odd), theirs.encode(odd), atol=1e-6)
+    short = static.StaticEncoder(tiny_static, max_length=2)
+    assert np.allclose(short.encode(odd), theirs.encode(odd, max_length=2), atol=1e-6)
+
+
+def test_model2vec_folder_as_embed_model(tiny_static, tmp_path):
+    path = tmp_path / "rows.parquet"
+    pl.DataFrame({"id": ["0", "1", "2", "3"], "text": TEXTS[:4]}).write_parquet(path)
+    pool = load_pool(DataConfig(path=path, text_column="text"))
+    ref = embed_pool(pool, EmbedConfig(model=str(tiny_static)), ArtifactCache(tmp_path / "c"))
+    assert ref.dim == 8
+    manifest = json.loads((ref.folder / "manifest.json").read_text())
+    assert manifest["encoder"]["pooling"] == "static-mean"
+    assert np.allclose(ref.load(), static.StaticEncoder(tiny_static).encode(TEXTS[:4]))
+
+
+def test_builtin_is_distilled_once(tiny_bert, tmp_path, monkeypatch):
+    monkeypatch.setitem(static.STATIC_BUILTINS, "builtin:tiny-static", (tiny_bert, 8))
+    calls = []
+    distill = static.distill
+    monkeypatch.setattr(static, "distill", lambda *a, **k: calls.append(a) or distill(*a, **k))
+    first = TextEncoder("builtin:tiny-static", models_dir=tmp_path).encode(TEXTS)
+    second = TextEncoder("builtin:tiny-static", models_dir=tmp_path).encode(TEXTS)
+    assert len(calls) == 1 and np.array_equal(first, second)
+    assert len(list(tmp_path.iterdir())) == 1
+
+
+def test_static_minilm_keeps_meaning(glosses):
+    """Near-paraphrases are closer than unrelated glosses (the real distilled MiniLM)."""
+    encoder = TextEncoder("builtin:minilm-static")
+    pairs = [("a young dog", "a puppy"),
+             ("a large body of salt water", "the sea, a big expanse of salty water"),
+             ("move fast on foot", "run quickly"),
+             ("a building where people live", "a house, a dwelling for a family")]
+    left = encoder.encode([a for a, _ in pairs])
+    right = encoder.encode([b for _, b in pairs])
+    others = encoder.encode(glosses["text"].to_list()[:200])
+    assert left.shape == (4, 256) and np.allclose(np.linalg.norm(left, axis=1), 1, atol=1e-5)
+    similarity = left @ right.T
+    off = ~np.eye(4, dtype=bool)
+    assert (np.diag(similarity) > similarity.max(axis=1, where=off, initial=-1) + 0.3).all()
+    assert (np.diag(similarity) > np.percentile(left @ others.T, 99, axis=1)).all()
+
+
+def test_no_torch_on_the_hot_path(tiny_static):
+    code = ("import sys; from curate.embed.static import StaticEncoder; "
+            f"v = StaticEncoder({str(tiny_static)!r}).encode(['the dog runs']); "
+            "assert 'torch' not in sys.modules, 'torch imported'; print(v.shape)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(1, 8)"
