@@ -191,6 +191,21 @@ class LoraConfig(Section):
     max_test_rows: int = Field(200, gt=0)
 
 
+class SFTConfig(LoraConfig):
+    """`train.mode: lora`: LoRA supervised fine-tuning with TRL's SFTTrainer (the keys of
+    `bench.lora` plus the trainer's schedule, accumulation and checkpoints)."""
+
+    max_steps: int | None = Field(None, gt=0, description="optimiser steps; overrides epochs")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="fraction of steps with a linear "
+                                "warm-up, then cosine decay")
+    grad_accum: int = Field(1, gt=0, description="batches per optimiser step")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping")
+    eval_steps: int = Field(50, gt=0, description="held-out loss every this many steps")
+    save_steps: int = Field(50, gt=0, description="checkpoint every this many steps; an "
+                            "interrupted run resumes from the latest")
+    gradient_checkpointing: bool = False
+
+
 class FinetuneConfig(Section):
     """Fine-tuning a text encoder with a linear head on mean pooling (the `finetune` bench
     evaluator). `full` trains every weight; `lora` trains LoRA adapters and the head."""
@@ -252,7 +267,7 @@ class TrainConfig(Section):
 
     mode: Literal["spec", "lora", "classifier"] = "spec"
     eval_fraction: float = Field(0.1, gt=0, lt=1, description="subset rows held out for eval")
-    lora: LoraConfig = LoraConfig()
+    lora: SFTConfig = SFTConfig()
 
 
 class ExportConfig(Section):

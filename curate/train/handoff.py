@@ -4,15 +4,19 @@ Every mode writes `handoff.json` (where the subset is, its format, fingerprint, 
 and suggested hyper-parameters) and `report.md` into the run folder:
 
 - `spec` trains nothing; an outside trainer (TRL, axolotl) reads handoff.json.
-- `lora` fine-tunes a causal LM with LoRA on prompt/response rows (chat template when the
-  tokenizer has one) or text rows, scores a held-out split of the subset before and
-  after, and writes `train/` (the adapter, metrics.json, loss.png).
+- `lora` fine-tunes a causal LM with LoRA (TRL's SFTTrainer, `curate.train.sft`) on
+  prompt/response rows (completion-only loss, chat template when the tokenizer has one)
+  or text rows, scores a held-out split of the subset before and after, and writes
+  `train/` (the adapter, metrics.json, loss.png). An interrupted run resumes from its
+  latest checkpoint when the same config runs again.
 - `classifier` fits a logistic-regression probe on the run's embeddings of labelled rows
   and writes `train/` (probe.joblib, metrics.json).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
 import time
 from pathlib import Path
 
@@ -23,7 +27,7 @@ from curate.config import Config, TrainConfig
 from curate.data import Schema
 from curate.errors import CurateError
 from curate.stages import subset_fingerprint
-from curate.store import atomic_path, read_json, write_json
+from curate.store import ArtifactCache, atomic_path, hash_json, read_json, write_json
 
 HANDOFF = "handoff.json"
 REPORT = "report.md"
@@ -50,6 +54,10 @@ def check_handoff(train: TrainConfig, schema: dict) -> None:
     if train.mode == "lora" and not (s.text or (s.prompt and s.response)):
         raise CurateError("train.mode lora needs text or prompt/response rows",
                           "set data.text_column or data.prompt_column and data.response_column")
+    if train.mode == "lora" and importlib.util.find_spec("trl") is None:
+        from curate.train.sft import TRL_INSTALL
+
+        raise CurateError("train.mode lora needs TRL, which is not installed", TRL_INSTALL)
     if train.mode == "classifier" and not s.label:
         raise CurateError("train.mode classifier needs labelled rows", "set data.label_column")
 
@@ -70,6 +78,9 @@ def handoff_spec(cfg: Config, subset: pl.DataFrame, schema: Schema) -> dict:
                       "target_modules": lora.target_modules,
                       "learning_rate": lora.learning_rate, "num_train_epochs": lora.epochs,
                       "per_device_train_batch_size": lora.batch_size,
+                      "gradient_accumulation_steps": lora.grad_accum,
+                      "lr_scheduler_type": "cosine", "warmup_ratio": lora.warmup_ratio,
+                      "max_grad_norm": lora.max_grad_norm,
                       "max_length": lora.max_length, "eval_fraction": cfg.train.eval_fraction,
                       "seed": cfg.run.seed},
     }
@@ -107,54 +118,80 @@ def hand_off(cfg: Config, run_dir: Path, pool_ref, embeddings_ref) -> Path:
     return run_dir / HANDOFF
 
 
-def _lm_examples(tokenizer, frame: pl.DataFrame, schema: Schema, max_length: int) -> list:
-    from curate.train.lora import build_examples, build_text_examples
+def _lm_rows(tokenizer, frame: pl.DataFrame, schema: Schema):
+    """The rows as a TRL dataset: prompt-completion, or language modelling on text."""
+    from curate.train.sft import prompt_completion_rows, text_rows
 
     def column(name: str) -> list[str]:
         return frame[name].cast(pl.Utf8).fill_null("").to_list()
 
     if schema.prompt and schema.response:
-        return build_examples(tokenizer, column(schema.prompt), column(schema.response),
-                              max_length)
-    return build_text_examples(tokenizer, column(schema.text), max_length)
+        return prompt_completion_rows(tokenizer, column(schema.prompt), column(schema.response))
+    return text_rows(column(schema.text))
 
 
-def train_lora_handoff(cfg: Config, subset: pl.DataFrame, schema: Schema, out: Path) -> dict:
-    """LoRA fine-tune on the train split; held-out loss before and after; writes `out`."""
+def sft_settings(cfg: Config):
+    """train.lora and the run's seed as the trainer's settings."""
+    from curate.train.sft import SFTSettings
+
+    s = cfg.train.lora
+    return SFTSettings(
+        rank=s.rank, alpha=s.alpha, target_modules=tuple(s.target_modules),
+        learning_rate=s.learning_rate, epochs=s.epochs, max_steps=s.max_steps,
+        batch_size=s.batch_size, grad_accum=s.grad_accum, max_length=s.max_length,
+        warmup_ratio=s.warmup_ratio, max_grad_norm=s.max_grad_norm, save_steps=s.save_steps,
+        eval_steps=s.eval_steps, gradient_checkpointing=s.gradient_checkpointing,
+        seed=cfg.run.seed)
+
+
+def checkpoint_dir(cfg: Config, subset: pl.DataFrame) -> Path:
+    """Where the trainer checkpoints: a cache entry named by the run, the subset and the
+    training settings. The run folder is a staging folder until the run ends (and a rerun
+    gets a new timestamp), so an interrupted run's checkpoints must live outside it for
+    the rerun of the same config to find and resume them."""
+    key = hash_json({"run": cfg.run_name(), "subset": subset_fingerprint(subset),
+                     "train": cfg.train.model_dump(mode="json"), "seed": cfg.run.seed})
+    return ArtifactCache(cfg.output.cache_dir).entry("checkpoints", key)
+
+
+def train_lora_handoff(cfg: Config, subset: pl.DataFrame, schema: Schema, out: Path,
+                       callbacks=()) -> dict:
+    """LoRA fine-tune (TRL) on the train split; held-out loss before and after; writes `out`.
+    Checkpoints go to `checkpoint_dir` and are deleted once the adapter is written."""
     from curate.train.causal_lm import load_causal_lm, resolve_causal_lm
-    from curate.train.lora import LoraSettings, heldout_loss, perplexity, train_lora
+    from curate.train.lora import perplexity
+    from curate.train.sft import train_sft
 
     s = cfg.train.lora
     train_rows, eval_rows = split_rows(subset.height, cfg.train.eval_fraction, cfg.run.seed)
     eval_rows = eval_rows[:s.max_test_rows]
     model, tokenizer = load_causal_lm(s.model, cfg.output.cache_dir)
-    pad = tokenizer.pad_token_id
-    train = _lm_examples(tokenizer, subset[train_rows], schema, s.max_length)
-    held = _lm_examples(tokenizer, subset[eval_rows], schema, s.max_length)
-    before = heldout_loss(model, held, pad, s.batch_size)
-    settings = LoraSettings(rank=s.rank, alpha=s.alpha, learning_rate=s.learning_rate,
-                            epochs=s.epochs, batch_size=s.batch_size, max_length=s.max_length,
-                            seed=cfg.run.seed, target_modules=tuple(s.target_modules))
-    tuned, result = train_lora(model, train, pad, settings)
-    after = heldout_loss(tuned, held, pad, s.batch_size)
+    checkpoints = checkpoint_dir(cfg, subset)
+    result = train_sft(model, tokenizer, _lm_rows(tokenizer, subset[train_rows], schema),
+                       _lm_rows(tokenizer, subset[eval_rows], schema), sft_settings(cfg),
+                       checkpoints, callbacks)
+    before, after = result.eval_loss["before"], result.eval_loss["after"]
     metrics = {"model": s.model, "base_model_path": resolve_causal_lm(s.model,
                                                                       cfg.output.cache_dir),
-               "subset_fingerprint": subset_fingerprint(subset),
-               "train_rows": len(train), "eval_rows": len(held),
+               "trainer": "trl.SFTTrainer", "subset_fingerprint": subset_fingerprint(subset),
+               "train_rows": result.train_rows, "eval_rows": result.eval_rows,
                "eval_ids": subset["id"][eval_rows].to_list(),
-               "train_loss": result.losses,
-               "eval_loss": {"before": before, "after": after},
+               "steps": result.steps, "resumed_from_step": result.resumed_from,
+               "train_loss": result.losses, "eval_curve": result.eval_curve,
+               "eval_loss": result.eval_loss,
                "eval_perplexity": {"before": perplexity(before), "after": perplexity(after)}}
     with atomic_path(out) as tmp:
-        tuned.save_pretrained(tmp / "adapter")
+        result.model.save_pretrained(tmp / "adapter")
         tokenizer.save_pretrained(tmp / "adapter")
         write_json(tmp / "metrics.json", metrics)
-        _plot_losses(result.losses, before, after, tmp / "loss.png")
+        _plot_losses(result.losses, result.eval_curve, before, after, tmp / "loss.png")
+    shutil.rmtree(checkpoints, ignore_errors=True)
     return {"adapter": "train/adapter", "metrics": "train/metrics.json",
             "loss_curve": "train/loss.png", "eval_loss": metrics["eval_loss"]}
 
 
-def _plot_losses(losses: list[float], before: float, after: float, path: Path) -> None:
+def _plot_losses(losses: list[float], eval_curve: list, before: float, after: float,
+                 path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # files only; no display on servers and in Prefect workers
@@ -166,6 +203,8 @@ def _plot_losses(losses: list[float], before: float, after: float, path: Path) -
     ax.plot(steps, losses, alpha=0.35, label="train loss (per step)")
     ax.plot(steps[window - 1:], np.convolve(losses, np.ones(window) / window, "valid"),
             label=f"train loss (mean of {window} steps)")
+    if eval_curve:
+        ax.plot(*zip(*eval_curve, strict=True), ".-", label="held-out loss (during training)")
     ax.plot([0, len(losses)], [before, after], "o", label="held-out loss (before, after)")
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy per token")

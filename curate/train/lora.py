@@ -1,8 +1,11 @@
-"""LoRA fine-tuning of a causal LM on prompt/response or text rows (peft), and held-out loss.
+"""Tokenised prompt/response rows, held-out loss per response token, and the small LoRA
+loop (peft) that `curate bench`'s `lora` evaluator trains with.
 
 The loss is over response tokens only (prompt tokens are masked with -100), the usual
 supervised fine-tuning objective; rows are formatted with the tokenizer's chat template
-when it has one.
+when it has one, as TRL's prompt-completion format renders them. The training hand-off
+(`train.mode: lora`) runs on TRL instead (`curate.train.sft`): warm-up and cosine
+schedule, accumulation, clipping, eval during training, checkpoints and resume.
 """
 
 from __future__ import annotations
@@ -65,16 +68,6 @@ def build_examples(tokenizer, prompts: list[str], responses: list[str],
     return examples
 
 
-def build_text_examples(tokenizer, texts: list[str], max_length: int = 256) -> list[Example]:
-    """Tokenise plain text rows for language modelling: every token is a target."""
-    examples = []
-    for text in texts:
-        ids = [*tokenizer(text)["input_ids"][:max_length - 1], tokenizer.eos_token_id]
-        if len(ids) > 1:
-            examples.append(Example(ids, list(ids)))
-    return examples
-
-
 def _batches(examples: list[Example], batch_size: int, pad_id: int, order=None):
     import torch
 
@@ -97,9 +90,11 @@ def heldout_loss(model, examples: list[Example], pad_id: int, batch_size: int = 
     import torch
 
     model.eval()
+    device = next(model.parameters()).device  # a trainer may have moved it to the GPU
     total, tokens = 0.0, 0
     with torch.inference_mode():
         for batch in _batches(examples, batch_size, pad_id):
+            batch = {name: tensor.to(device) for name, tensor in batch.items()}
             logits = model(input_ids=batch["input_ids"],
                            attention_mask=batch["attention_mask"]).logits[:, :-1]
             target = batch["labels"][:, 1:]
@@ -116,7 +111,15 @@ def perplexity(loss: float) -> float:
 
 
 def train_lora(model, examples: list[Example], pad_id: int, settings: LoraSettings):
-    """Wrap `model` with LoRA adapters and train them; returns (peft model, TrainResult)."""
+    """Wrap `model` with LoRA adapters and train them; returns (peft model, TrainResult).
+
+    Constant rate, no accumulation, clipping or checkpoints. `curate bench` fine-tunes once
+    per selector, budget and seed under one protocol, and this loop is faster there than
+    TRL's SFTTrainer on the same rows and settings (2026-11-25, 2 cores shared at load ~10,
+    wall / CPU seconds): the tiny test Llama, 101 rows, 56 steps of 16 on one thread,
+    2.0-2.6 / 1.0-1.2 here against 3.7-5.7 / 1.8-2.7 with TRL; SmolLM2-135M, 64 chatterbot
+    rows, 8 steps of 8, 197-317 / 118-145 here against 341-370 / 147-162 with TRL.
+    """
     import torch
     from peft import LoraConfig, get_peft_model
 

@@ -42,6 +42,9 @@ def test_spec_handoff_describes_the_subset(tmp_path, glosses_jsonl):
     assert spec["labels"] == sorted(set(subset["topic"]))
     assert spec["suggested"]["model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
     assert spec["suggested"]["r"] == 8 and spec["suggested"]["learning_rate"] == 2e-4
+    assert spec["suggested"]["lr_scheduler_type"] == "cosine"
+    assert spec["suggested"]["warmup_ratio"] == 0.1
+    assert spec["suggested"]["gradient_accumulation_steps"] == 1
     import datasets
 
     assert datasets.load_from_disk(str(run_dir / spec["subset"]["dataset"])).num_rows == 20
@@ -73,6 +76,7 @@ def test_split_is_seeded_disjoint_and_never_empty():
         split_rows(1, 0.5, 0)
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_lora_handoff_lowers_heldout_loss_and_the_adapter_reloads(tmp_path, tiny_lm, chat_rows):
     import torch
     from peft import PeftModel
@@ -85,8 +89,8 @@ def test_lora_handoff_lowers_heldout_loss_and_the_adapter_reloads(tmp_path, tiny
     pl.DataFrame({"prompt": chat_rows[0], "response": chat_rows[1]}).write_parquet(path)
     cfg = config(tmp_path, {"path": str(path)}, select={"selector": "random", "budget": 160},
                  train={"mode": "lora", "eval_fraction": 0.35, "lora": {
-                     "model": tiny_lm, "learning_rate": 2e-2, "epochs": 8, "batch_size": 16,
-                     "max_length": 64,
+                     "model": tiny_lm, "learning_rate": 2e-2, "max_steps": 20, "batch_size": 16,
+                     "max_length": 64, "eval_steps": 10,
                      "target_modules": ["q_proj", "v_proj", "o_proj", "up_proj", "down_proj"]}})
     run_dir = run_curation(cfg)
     spec = json.loads((run_dir / "handoff.json").read_text())
@@ -96,6 +100,9 @@ def test_lora_handoff_lowers_heldout_loss_and_the_adapter_reloads(tmp_path, tiny
     assert loss["after"] < loss["before"] - 0.5, loss
     assert metrics["train_loss"][-1] < metrics["train_loss"][0]
     assert metrics["eval_rows"] == 56 and metrics["train_rows"] == 104
+    assert metrics["trainer"] == "trl.SFTTrainer" and metrics["steps"] == 20
+    assert metrics["resumed_from_step"] == 0 and [s for s, _ in metrics["eval_curve"]] == [10, 20]
+    assert not list((tmp_path / "cache" / "checkpoints").iterdir())  # gone once trained
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert metrics["subset_fingerprint"] == manifest["subset"]["fingerprint"]
     assert (run_dir / "train" / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -115,17 +122,57 @@ def test_lora_handoff_lowers_heldout_loss_and_the_adapter_reloads(tmp_path, tiny
         loss["after"], rel=1e-5)
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_lora_handoff_on_text_rows_trains_a_language_model(tmp_path, tiny_lm, chat_rows):
     path = tmp_path / "text.parquet"
     pl.DataFrame({"text": chat_rows[1]}).write_parquet(path)
     cfg = config(tmp_path, {"path": str(path), "text_column": "text"},
                  select={"selector": "random", "budget": 120},
                  train={"mode": "lora", "eval_fraction": 0.25, "lora": {
-                     "model": tiny_lm, "learning_rate": 2e-2, "epochs": 4, "batch_size": 16,
+                     "model": tiny_lm, "learning_rate": 2e-2, "max_steps": 15, "batch_size": 16,
                      "max_length": 64, "target_modules": ["q_proj", "v_proj", "o_proj"]}})
     spec = json.loads((run_curation(cfg) / "handoff.json").read_text())
     loss = spec["trained"]["eval_loss"]
     assert spec["task"] == "language-modeling" and loss["after"] < loss["before"] - 0.5, loss
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_lora_handoff_resumes_an_interrupted_training(tmp_path, tiny_lm, chat_rows):
+    from transformers import TrainerCallback
+
+    from curate.train.handoff import checkpoint_dir, train_lora_handoff
+
+    class Interrupt(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.global_step == 4:
+                raise Interrupted
+
+    subset = pl.DataFrame({"id": [f"r{i}" for i in range(60)], "q": chat_rows[0][:60],
+                           "a": chat_rows[1][:60]})
+    schema = Schema(prompt="q", response="a")
+    cfg = config(tmp_path, {"path": "pool.parquet"}, train={
+        "mode": "lora", "eval_fraction": 0.2, "lora": {
+            "model": tiny_lm, "learning_rate": 2e-2, "max_steps": 6, "save_steps": 2,
+            "batch_size": 16, "max_length": 64}})
+    with pytest.raises(Interrupted):
+        train_lora_handoff(cfg, subset, schema, tmp_path / "train", [Interrupt()])
+    folder = checkpoint_dir(cfg, subset)
+    assert folder.parent == tmp_path / "cache" / "checkpoints"
+    assert sorted(p.name for p in folder.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    assert not (tmp_path / "train").exists()
+    assert checkpoint_dir(cfg.model_copy(update={"run": cfg.run.model_copy(update={"seed": 1})}),
+                          subset) != folder  # other settings never resume this training
+
+    trained = train_lora_handoff(cfg, subset, schema, tmp_path / "train")
+    metrics = json.loads((tmp_path / "train" / "metrics.json").read_text())
+    assert metrics["resumed_from_step"] == 4 and metrics["steps"] == 6
+    assert len(metrics["train_loss"]) == 6 and trained["eval_loss"] == metrics["eval_loss"]
+    assert (tmp_path / "train" / "adapter" / "adapter_model.safetensors").exists()
+    assert not folder.exists()
 
 
 def vector_pool(tmp_path, blobs):

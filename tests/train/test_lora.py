@@ -1,3 +1,4 @@
+import pytest
 
 from curate.train.lora import LoraSettings, build_examples, heldout_loss, train_lora
 
@@ -12,6 +13,7 @@ def test_prompt_tokens_are_masked(tiny_lm, chat_rows):
     assert example.labels[n_prompt:] == example.input_ids[n_prompt:]
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_lora_lowers_heldout_loss_and_trains_only_adapters(tiny_lm, chat_rows):
     from curate.train.causal_lm import load_causal_lm
 
