@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks import run_overhead, scale, selection_speed, semdedup_speed
+from benchmarks import embedding, run_overhead, scale, selection_speed, semdedup_speed
+from benchmarks.embedding import PRECISIONS
 
 
 def _embedding(data: dict) -> list[str]:
@@ -14,20 +15,36 @@ def _embedding(data: dict) -> list[str]:
         lines += [f"curate batch size {data['curate_batch_size']} (the pipeline default), "
                   f"sentence-transformers encode() defaults (batch {data['st_batch_size']}); "
                   f"each method warmed up on {data['warmup_texts']} texts, best of "
-                  f"{data['repeats']} timed run(s); {data['torch_threads']} torch threads; "
-                  f"curate auto ran as {data['curate_auto_dtype']}. *Other busy cores*: "
-                  "cores that other processes kept busy during the timing (contention).", ""]
-    lines += ["| workload | method | texts/s | other busy cores | cos min / mean to fp32 ST |",
-              "|---|---|---|---|---|"]
+                  f"{data['repeats']} timed run(s); {data['torch_threads']} torch threads. "
+                  "*Other busy cores*: cores that other processes kept busy during the timing "
+                  "(contention); *load*: the 1-minute load average after it.", ""]
+    if "auto" in data:
+        lines += [f"CPU: {data['cpu_model']}; flags: {', '.join(data['cpu_flags']) or 'none'}. "
+                  f"`precision: auto` chose **{data['auto']['precision']}** "
+                  f"({data['auto']['rule']}).", ""]
+    lines += ["| workload | method | texts/s | vs ST fp32 | other busy cores | load | "
+              "cos min / mean to ST fp32 |", "|---|---|---|---|---|---|---|"]
     for workload, rows in data["workloads"].items():
-        for method, row in rows.items():
-            if method != "ratios":
-                lines.append(f"| {workload} | {method} | {row['texts_per_s']} | "
-                             f"{row.get('other_busy_cores', '')} | "
-                             f"{row['cos_min']:.6f} / {row['cos_mean']:.6f} |")
+        st = rows["sentence-transformers encode (fp32, default)"]["texts_per_s"]
+        order = embedding.ORDER if "best_precision" in rows["ratios"] else sorted(rows)
+        for method in (m for m in order if m in rows and m != "ratios"):
+            row = rows[method]
+            cos = (f"{row['cos_min']:.4f} / {row['cos_mean']:.4f}" if "cos_min" in row
+                   else "other space")
+            load = row.get("load_average", [""])[0] if row.get("load_average") else ""
+            lines.append(f"| {workload} | {method} | {row['texts_per_s']} | "
+                         f"{row['texts_per_s'] / st:.2f}x | {row.get('other_busy_cores', '')} | "
+                         f"{load} | {cos} |")
         r = rows["ratios"]
-        lines.append(f"| {workload} | **curate auto / ST default; / ST autocast** | "
-                     f"**{r['auto_vs_st_default']}x; {r['auto_vs_st_autocast']}x** | | |")
+        if "best_precision" in r:
+            best = r["best_precision"]
+            lines.append(f"| {workload} | **best precision at cos >= 0.99: {best} "
+                         f"({r[PRECISIONS[best] + '_vs_st_fp32']}x ST fp32); auto "
+                         f"({r['auto_precision']}): {r['auto_vs_best']}x the best; static: "
+                         f"{r['static_vs_curate_bf16']}x curate bf16** | | | | | |")
+        else:  # results written before issue 15
+            lines.append(f"| {workload} | **curate auto / ST default; / ST autocast** | "
+                         f"**{r['auto_vs_st_default']}x; {r['auto_vs_st_autocast']}x** | | | | |")
     return [*lines, ""]
 
 
