@@ -18,20 +18,25 @@ PRECISIONS = ("fp32", "bf16", "int8")
 
 @dataclass(frozen=True)
 class PrecisionRule:
-    """`precision` where the CPU has any of `flags` (an empty set matches every CPU)."""
+    """`precision` where the CPU has any of `flags` (an empty set matches every CPU); with
+    `up_to_tokens`, only for texts of at most that many tokens, `longer` beyond."""
 
     flags: frozenset[str]
     precision: str
     evidence: str
+    up_to_tokens: int | None = None
+    longer: str | None = None
 
 
 # Measured with `python benchmarks/run.py --only embedding` (benchmarks/results/) on
 # all-MiniLM-L6-v2; "cos" is the cosine of each text's vector to the fp32 one.
 CPU_RULES = (
     PrecisionRule(frozenset({"amx_int8"}), "int8",
-                  "Intel Xeon with AMX, 2 cores, 1,000 WordNet glosses: ONNX Runtime int8 "
-                  "169 texts/s vs bf16 weights 72 and fp32 47 in one run under load (load "
-                  "average 12), cos to fp32 0.993 mean, 0.980 min"),
+                  "Intel Xeon with AMX, 2 cores: ONNX Runtime int8 1.6-1.8x bf16 weights on "
+                  "WordNet glosses (cos to fp32 0.993 mean), but 0.5-0.7x on texts of 96+ "
+                  "tokens (batches of 64 at fixed length: int8/bf16 5.2 at 8 tokens, 1.8 at "
+                  "16, 1.0-1.3 at 32-64, 0.7 at 128, 0.5 at 256; load average 11)",
+                  up_to_tokens=48, longer="bf16"),
     PrecisionRule(frozenset({"amx_bf16", "avx512_bf16"}), "bf16",
                   "bf16 weights: 2.6x fp32 on the AMX Xeon (20,000 glosses, quiet), 2.4x "
                   "sentence-transformers fp32 on an AMD EPYC Zen 4 (avx512_bf16, no AMX), "
@@ -85,10 +90,13 @@ class PrecisionChoice:
     device: str
     cpu: str
     rule: str
+    up_to_tokens: int | None = None  # `precision` for texts this long at most,
+    longer: str | None = None  # and this one for longer texts
 
     def record(self) -> dict:
         return {"asked": self.asked, "precision": self.precision, "device": self.device,
-                "cpu": self.cpu, "rule": self.rule}
+                "cpu": self.cpu, "rule": self.rule, "up_to_tokens": self.up_to_tokens,
+                "longer": self.longer}
 
 
 def choose_precision(precision: str, device) -> PrecisionChoice:
@@ -110,13 +118,14 @@ def choose_precision(precision: str, device) -> PrecisionChoice:
                                "CUDA GPU with native bf16" if native else "CUDA GPU without bf16")
     rule = next(r for r in CPU_RULES if not r.flags or r.flags & cpu.flags)
     return PrecisionChoice("auto", rule.precision, device.type, cpu.model,
-                           f"{'/'.join(sorted(rule.flags)) or 'any CPU'}: {rule.evidence}")
+                           f"{'/'.join(sorted(rule.flags)) or 'any CPU'}: {rule.evidence}",
+                           rule.up_to_tokens, rule.longer)
 
 
 def autocast_dtype(precision: str, device):
-    """The torch dtype of the weights for fp32, bf16 or auto (auto resolving to int8 runs
-    the ONNX Runtime model, whose activations are fp32)."""
+    """The torch dtype of the torch weights: bf16 where the choice runs bf16 for some
+    texts, else fp32 (int8 runs in ONNX Runtime)."""
     import torch
 
-    chosen = choose_precision(precision, device).precision
-    return torch.bfloat16 if chosen == "bf16" else torch.float32
+    chosen = choose_precision(precision, device)
+    return torch.bfloat16 if "bf16" in (chosen.precision, chosen.longer) else torch.float32

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from curate.embed import static
-from curate.embed.device import choose_precision, resolve_device
+from curate.embed.device import autocast_dtype, choose_precision, resolve_device
 from curate.errors import CurateError
 
 # Models that ship inside a PyPI package: name -> (module, folder inside it, pip name).
@@ -238,6 +238,7 @@ class TextEncoder:
             self.static_ = static.StaticEncoder(folder, self.settings_["max_length"]).load()
             return self
         path = resolve_model(self.model)
+        settings = self.settings()
         try:
             self.tokenizer_ = AutoTokenizer.from_pretrained(path)
             self.model_ = AutoModel.from_pretrained(path).eval()
@@ -247,14 +248,15 @@ class TextEncoder:
                               "check embed.model, or pre-download it and unset HF_HUB_OFFLINE"
                               ) from None
         self.device_ = resolve_device(self.device)
-        self.precision_ = choose_precision(self.precision, self.device_)
-        self.dtype_ = torch.bfloat16 if self.precision_.precision == "bf16" else torch.float32
-        if self.precision_.precision == "int8":
+        self.precision_ = choice = choose_precision(self.precision, self.device_)
+        self.dtype_ = autocast_dtype(self.precision, self.device_)
+        if choice.precision == "int8":
             from curate.embed.int8 import Int8Runner
 
             self.int8_ = Int8Runner(self.model_, model_identity(self.model),
                                     Path(self.models_dir or models_dir()), torch.get_num_threads())
-            return self
+            # Texts longer than up_to_tokens run on the torch weights (bf16 under auto).
+            self.int8_tokens_ = choice.up_to_tokens or settings["max_length"]
         # bf16 casts the weights once instead of running under autocast, which re-casts every
         # weight on every forward and keeps layer norms and adds in fp32. On a 2-core Zen 5 CPU
         # (avx512_bf16) this was ~3x faster than autocast on WordNet glosses, at cosine >= 0.9999
@@ -283,16 +285,22 @@ class TextEncoder:
             texts = [prompt + text for text in texts]
         # Tokenize once, then pad each length-sorted batch (was: tokenize twice).
         encoded = self.tokenizer_(texts, truncation=True, max_length=settings["max_length"])
-        order = np.argsort([-len(ids) for ids in encoded["input_ids"]], kind="stable")
+        lengths = np.array([len(ids) for ids in encoded["input_ids"]], dtype=np.int64)
+        order = np.argsort(-lengths, kind="stable")
+        # With int8: the rows up to int8_tokens_ go to ONNX Runtime, longer ones to torch;
+        # a row's path depends on its own length only.
+        short = lengths[order] <= getattr(self, "int8_tokens_", -1)
+        batches = [(group[start:start + self.batch_size], on_int8)
+                   for group, on_int8 in ((order[~short], False), (order[short], True))
+                   for start in range(0, len(group), self.batch_size)]
         width = self.model_.config.hidden_size * len(settings["pooling"])
         out = np.empty((len(texts), width), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
-                rows = order[start:start + self.batch_size]
+            for rows, on_int8 in batches:
                 batch = self.tokenizer_.pad({k: [v[i] for i in rows] for k, v in encoded.items()},
                                             return_tensors="pt")
                 batch = {k: v.to(self.device_) for k, v in batch.items()}
-                hidden = (torch.from_numpy(self.int8_(batch)) if hasattr(self, "int8_")
+                hidden = (torch.from_numpy(self.int8_(batch)) if on_int8
                           else self.model_(**batch).last_hidden_state)
                 mask = batch["attention_mask"]
                 if skip:
@@ -345,9 +353,12 @@ class TextEncoder:
             key = {"model": static.static_identity(self.model), "pooling": "static-mean",
                    "max_length": settings["max_length"]}
             return key | ({"prompt": settings["prompt"]} if settings["prompt"] else {})
-        precision = {"fp32": "torch.float32", "bf16": "torch.bfloat16 weights",
-                     "int8": "int8 onnxruntime dynamic per-channel"}[
-            choose_precision(self.precision, resolve_device(self.device)).precision]
+        names = {"fp32": "torch.float32", "bf16": "torch.bfloat16 weights",
+                 "int8": "int8 onnxruntime dynamic per-channel"}
+        choice = choose_precision(self.precision, resolve_device(self.device))
+        precision = names[choice.precision]
+        if choice.precision == "int8" and choice.up_to_tokens:
+            precision += f" up to {choice.up_to_tokens} tokens, then {names[choice.longer]}"
         key = {"model": model_identity(self.model), "pooling": "+".join(settings["pooling"]),
                "max_length": settings["max_length"], "precision": precision}
         if settings["prompt"]:
