@@ -204,11 +204,12 @@ def _plot_losses(losses: list[float], eval_curve: list, before: float, after: fl
     ax.plot(steps[window - 1:], np.convolve(losses, np.ones(window) / window, "valid"),
             label=f"train loss (mean of {window} steps)")
     if eval_curve:
-        ax.plot(*zip(*eval_curve, strict=True), ".-", label="held-out loss (during training)")
+        ax.plot(*zip(*eval_curve, strict=True), ".-",
+                label="held-out loss (TRL eval: mean over batches)")
     ax.plot([0, len(losses)], [before, after], "o", label="held-out loss (before, after)")
     ax.set_xlabel("step")
     ax.set_ylabel("cross-entropy per token")
-    ax.legend()
+    ax.legend(fontsize="small", framealpha=0.6)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
