@@ -18,10 +18,14 @@ def _embedding(data: dict) -> list[str]:
                   f"{data['repeats']} timed run(s); {data['torch_threads']} torch threads. "
                   "*Other busy cores*: cores that other processes kept busy during the timing "
                   "(contention); *load*: the 1-minute load average after it.", ""]
-    if "auto" in data:
+    auto = data.get("auto", {})
+    if auto:
+        if auto.get("up_to_tokens"):
+            auto["label"] = (f"{auto['precision']} up to {auto['up_to_tokens']} tokens, "
+                             f"{auto['longer']} beyond")
         lines += [f"CPU: {data['cpu_model']}; flags: {', '.join(data['cpu_flags']) or 'none'}. "
-                  f"`precision: auto` chose **{data['auto']['precision']}** "
-                  f"({data['auto']['rule']}).", ""]
+                  f"`precision: auto` chose **{auto.get('label', auto['precision'])}** "
+                  f"({auto['rule']}).", ""]
     lines += ["| workload | method | texts/s | vs ST fp32 | other busy cores | load | "
               "cos min / mean to ST fp32 |", "|---|---|---|---|---|---|---|"]
     for workload, rows in data["workloads"].items():
@@ -39,8 +43,8 @@ def _embedding(data: dict) -> list[str]:
         if "best_precision" in r:
             best = r["best_precision"]
             lines.append(f"| {workload} | **best precision at cos >= 0.99: {best} "
-                         f"({r[PRECISIONS[best] + '_vs_st_fp32']}x ST fp32); auto "
-                         f"({r['auto_precision']}): {r['auto_vs_best']}x the best; static: "
+                         f"({r[PRECISIONS[best] + '_vs_st_fp32']}x ST fp32); auto: "
+                         f"{r['auto_vs_best']}x the best; static: "
                          f"{r['static_vs_curate_bf16']}x curate bf16** | | | | | |")
         else:  # results written before issue 15
             lines.append(f"| {workload} | **curate auto / ST default; / ST autocast** | "
