@@ -84,15 +84,11 @@ def distill(source: str, target: Path, dims: int = 256, sif: float = SIF,
     rows = []
     with torch.inference_mode():
         for start in range(0, len(ids), batch_size):
-            chunk = ids[start:start + batch_size, None]
-            batch = torch.as_tensor(np.hstack([np.broadcast_to(prefix, (len(chunk), len(prefix))),
-                                               chunk,
-                                               np.broadcast_to(suffix, (len(chunk), len(suffix)))]
-                                              ).astype(np.int64))
+            batch = torch.tensor([[*prefix, i, *suffix] for i in ids[start:start + batch_size]])
             hidden = model(input_ids=batch, attention_mask=torch.ones_like(batch))
             rows.append(hidden.last_hidden_state.mean(1).numpy())
-    vectors = PCA(n_components=min(dims, *np.vstack(rows).shape), svd_solver="full") \
-        .fit_transform(np.vstack(rows))
+    stacked = np.vstack(rows)
+    vectors = PCA(n_components=min(dims, *stacked.shape), svd_solver="full").fit_transform(stacked)
     rank = np.arange(2, len(ids) + 2, dtype=np.float64)  # model2vec's Zipf ranks start at 2
     frequency = (1 / rank) / np.sum(1 / rank)
     vectors *= (sif / (sif + frequency))[:, None]
