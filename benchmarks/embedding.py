@@ -5,7 +5,7 @@ same run: fp32 and bf16 weights (torch), int8 (ONNX Runtime, `curate.embed.int8`
 static embeddings distilled from the same MiniLM (`builtin:minilm-static`). Cosines are to
 sentence-transformers fp32 (none for static: another vector space). The best precision is
 the fastest of fp32 / bf16 / int8 whose mean cosine is >= 0.99; `auto` (which on an AMX
-CPU runs int8 for texts up to 48 tokens and bf16 beyond) should match it.
+CPU runs int8 for texts up to 64 tokens and bf16 beyond) should match it.
 """
 
 from __future__ import annotations
@@ -105,11 +105,44 @@ def run(n_glosses: int = 2000, n_articles: int = 300, max_length: int = 256,
         rows["ratios"] = _ratios(rows, auto.precision + (
             f" up to {auto.up_to_tokens} tokens, then {auto.longer}" if auto.up_to_tokens else ""))
         results[workload] = rows
-    return {"max_length": max_length, "curate_batch_size": batch_size,
+    lengths = by_length()
+    return {"max_length": max_length, "curate_batch_size": batch_size, "by_length": lengths,
             "st_batch_size": 32, "warmup_texts": warmup, "repeats": repeats,
             "torch_threads": torch.get_num_threads(), "cpu_model": cpu_info().model,
             "cpu_flags": [f for f in FLAGS if f in cpu_info().flags],
             "auto": auto.record(), "workloads": results}
+
+
+def by_length(lengths=(8, 16, 32, 48, 64, 96, 128, 192, 256), batch: int = 64,
+              repeats: int = 3) -> dict[int, dict]:
+    """int8 (ONNX Runtime) vs bf16 weights (torch) on batches of `batch` random token ids
+    at each fixed length, best of `repeats` interleaved: where int8 stops winning (the
+    `up_to_tokens` of the AMX rule in curate.embed.device)."""
+    import torch
+
+    bf16 = TextEncoder(precision="bf16").load()
+    int8 = TextEncoder(precision="int8").load()
+    rng = np.random.default_rng(0)
+    out = {}
+    for length in lengths:
+        ids = torch.as_tensor(rng.integers(1000, 30000, size=(batch, length)))
+        inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+                  "token_type_ids": torch.zeros_like(ids)}
+        best = {"bf16": float("inf"), "int8": float("inf")}
+        with torch.inference_mode():
+            for _ in range(repeats + 1):  # the first round warms up
+                for name in best:
+                    with measured({}) as timing:
+                        if name == "bf16":
+                            bf16.model_(**inputs)
+                        else:
+                            int8.int8_(inputs)
+                    best[name] = min(best[name], timing["seconds"])
+        out[length] = {name: round(batch / seconds, 1) for name, seconds in best.items()}
+        out[length]["int8_vs_bf16"] = round(best["bf16"] / best["int8"], 2)
+        print(f"  {length} tokens: bf16 {out[length]['bf16']}/s, int8 {out[length]['int8']}/s",
+              flush=True)
+    return out
 
 
 def _ratios(rows: dict, auto: str) -> dict:

@@ -35,9 +35,8 @@ CPU_RULES = (
                   "Intel Xeon with AMX, 2 cores, make bench: on 2,000 WordNet glosses ONNX "
                   "Runtime int8 4.7x sentence-transformers fp32 vs 3.7x for bf16 weights "
                   "(cos to fp32 0.993 mean), on 300 BBC articles 1.1x vs 2.6x; by length "
-                  "(batches of 64): int8/bf16 5.2 at 8 tokens, 1.8 at 16, 1.0-1.3 at 32-64, "
-                  "0.7 at 128, 0.5 at 256 (load average ~10)",
-                  up_to_tokens=48, longer="bf16"),
+                  "(batches of 64): int8/bf16 1.3-1.6 at 64 tokens, 0.85 at 96, 0.45 at 256",
+                  up_to_tokens=64, longer="bf16"),
     PrecisionRule(frozenset({"amx_bf16", "avx512_bf16"}), "bf16",
                   "bf16 weights: 2.6x fp32 on the AMX Xeon (20,000 glosses, quiet), 2.4x "
                   "sentence-transformers fp32 on an AMD EPYC Zen 4 (avx512_bf16, no AMX), "

@@ -16,7 +16,7 @@ benchmarks/results/README.md has the quiet-machine figures):
 Graph fusions (onnxruntime.transformers' BERT optimizer) were not faster on this CPU and
 are not used. Pooling and normalisation stay curate's (`TextEncoder._pool`), in fp32.
 On long texts int8 loses to bf16 weights on AMX (0.5x at 256 tokens): `precision: auto`
-sends only texts up to 48 tokens here (`curate.embed.device.CPU_RULES`).
+sends only texts up to 64 tokens here (`curate.embed.device.CPU_RULES`).
 
 Caveat: activations are quantized with one scale per batch, so a row's int8 vector moves
 slightly with its batch neighbours (a gloss embedded alone vs in a batch of 64: cos 0.992

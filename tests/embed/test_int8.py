@@ -97,7 +97,7 @@ def test_auto_on_amx_routes_long_texts_to_bf16(monkeypatch, glosses):
     _cpu(monkeypatch, "amx_bf16", "amx_int8", "avx512_bf16")
     short, long = "a young dog", " ".join(glosses["text"].to_list()[:20])
     auto = TextEncoder(precision="auto")
-    assert "up to 48 tokens, then torch.bfloat16" in auto.config_key()["precision"]
+    assert "up to 64 tokens, then torch.bfloat16" in auto.config_key()["precision"]
     assert np.allclose(auto.encode([short]), TextEncoder(precision="int8").encode([short]))
     assert np.allclose(auto.encode([long]), TextEncoder(precision="bf16").encode([long]))
     both = auto.encode([long, short])
