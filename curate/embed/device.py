@@ -18,30 +18,28 @@ PRECISIONS = ("fp32", "bf16", "int8")
 
 @dataclass(frozen=True)
 class PrecisionRule:
-    """`precision` where the CPU has any of `flags` (an empty set matches every CPU); with
-    `up_to_tokens`, only for texts of at most that many tokens, `longer` beyond."""
+    """`precision` where the CPU has any of `flags` (an empty set matches every CPU)."""
 
     flags: frozenset[str]
     precision: str
     evidence: str
-    up_to_tokens: int | None = None
-    longer: str | None = None
 
 
 # Measured with `python benchmarks/run.py --only embedding` (benchmarks/results/) on
 # all-MiniLM-L6-v2; "cos" is the cosine of each text's vector to the fp32 one.
 CPU_RULES = (
-    PrecisionRule(frozenset({"amx_int8"}), "int8",
-                  "Intel Xeon with AMX, 2 cores, make bench: on 2,000 WordNet glosses ONNX "
-                  "Runtime int8 4.7x sentence-transformers fp32 vs 3.7x for bf16 weights "
-                  "(cos to fp32 0.993 mean), on 300 BBC articles 1.1x vs 2.6x; by length "
-                  "(batches of 64): int8/bf16 1.3-1.6 at 64 tokens, 0.85 at 96, 0.45 at 256",
-                  up_to_tokens=64, longer="bf16"),
     PrecisionRule(frozenset({"amx_bf16", "avx512_bf16"}), "bf16",
-                  "bf16 weights: 2.6x fp32 on the AMX Xeon (20,000 glosses, quiet), 2.4x "
-                  "sentence-transformers fp32 on an AMD EPYC Zen 4 (avx512_bf16, no AMX), "
-                  "cos >= 0.9999; int8 not measured on CPUs without AMX"),
-    PrecisionRule(frozenset(), "fp32", "no native bf16 or int8 units measured"),
+                  "Intel Xeon with AMX, 2 cores: bf16 weights beat ONNX Runtime int8 per "
+                  "thread (1 thread each, best of 3: 258 vs 177 WordNet glosses/s, 18 vs 7.4 "
+                  "BBC articles/s, fp32 92 and 5.6); with 2 threads on the loaded machine int8 "
+                  "won on glosses in one make bench run and lost in another, and lost on "
+                  "articles in both. AMD EPYC Zen 4 (avx512_bf16, no AMX): bf16 weights 2.4x "
+                  "sentence-transformers fp32 (issue 15). cos >= 0.9999"),
+    PrecisionRule(frozenset({"avx512_vnni", "avx_vnni"}), "int8",
+                  "int8 (cos to fp32 0.993 mean on glosses) beat fp32 1.9x on glosses and "
+                  "1.3x on articles per thread on the AMX Xeon; not measured on a CPU with "
+                  "VNNI but without bf16 units, where this rule applies"),
+    PrecisionRule(frozenset(), "fp32", "no native bf16 or int8 units"),
 )
 
 
@@ -90,13 +88,10 @@ class PrecisionChoice:
     device: str
     cpu: str
     rule: str
-    up_to_tokens: int | None = None  # `precision` for texts this long at most,
-    longer: str | None = None  # and this one for longer texts
 
     def record(self) -> dict:
         return {"asked": self.asked, "precision": self.precision, "device": self.device,
-                "cpu": self.cpu, "rule": self.rule, "up_to_tokens": self.up_to_tokens,
-                "longer": self.longer}
+                "cpu": self.cpu, "rule": self.rule}
 
 
 def choose_precision(precision: str, device) -> PrecisionChoice:
@@ -118,14 +113,13 @@ def choose_precision(precision: str, device) -> PrecisionChoice:
                                "CUDA GPU with native bf16" if native else "CUDA GPU without bf16")
     rule = next(r for r in CPU_RULES if not r.flags or r.flags & cpu.flags)
     return PrecisionChoice("auto", rule.precision, device.type, cpu.model,
-                           f"{'/'.join(sorted(rule.flags)) or 'any CPU'}: {rule.evidence}",
-                           rule.up_to_tokens, rule.longer)
+                           f"{'/'.join(sorted(rule.flags)) or 'any CPU'}: {rule.evidence}")
 
 
 def autocast_dtype(precision: str, device):
-    """The torch dtype of the torch weights: bf16 where the choice runs bf16 for some
-    texts, else fp32 (int8 runs in ONNX Runtime)."""
+    """The torch dtype of the weights: bf16 where the choice is bf16, else fp32 (int8
+    runs in ONNX Runtime on fp32 activations)."""
     import torch
 
-    chosen = choose_precision(precision, device)
-    return torch.bfloat16 if "bf16" in (chosen.precision, chosen.longer) else torch.float32
+    chosen = choose_precision(precision, device).precision
+    return torch.bfloat16 if chosen == "bf16" else torch.float32

@@ -238,7 +238,6 @@ class TextEncoder:
             self.static_ = static.StaticEncoder(folder, self.settings_["max_length"]).load()
             return self
         path = resolve_model(self.model)
-        settings = self.settings()
         try:
             self.tokenizer_ = AutoTokenizer.from_pretrained(path)
             self.model_ = AutoModel.from_pretrained(path).eval()
@@ -248,15 +247,14 @@ class TextEncoder:
                               "check embed.model, or pre-download it and unset HF_HUB_OFFLINE"
                               ) from None
         self.device_ = resolve_device(self.device)
-        self.precision_ = choice = choose_precision(self.precision, self.device_)
+        self.precision_ = choose_precision(self.precision, self.device_)
         self.dtype_ = autocast_dtype(self.precision, self.device_)
-        if choice.precision == "int8":
+        if self.precision_.precision == "int8":
             from curate.embed.int8 import Int8Runner
 
             self.int8_ = Int8Runner(self.model_, model_identity(self.model),
                                     Path(self.models_dir or models_dir()), torch.get_num_threads())
-            # Texts longer than up_to_tokens run on the torch weights (bf16 under auto).
-            self.int8_tokens_ = choice.up_to_tokens or settings["max_length"]
+            return self
         # bf16 casts the weights once instead of running under autocast, which re-casts every
         # weight on every forward and keeps layer norms and adds in fp32. On a 2-core Zen 5 CPU
         # (avx512_bf16) this was ~3x faster than autocast on WordNet glosses, at cosine >= 0.9999
@@ -285,22 +283,16 @@ class TextEncoder:
             texts = [prompt + text for text in texts]
         # Tokenize once, then pad each length-sorted batch (was: tokenize twice).
         encoded = self.tokenizer_(texts, truncation=True, max_length=settings["max_length"])
-        lengths = np.array([len(ids) for ids in encoded["input_ids"]], dtype=np.int64)
-        order = np.argsort(-lengths, kind="stable")
-        # With int8: the rows up to int8_tokens_ go to ONNX Runtime, longer ones to torch;
-        # a row's path depends on its own length only.
-        short = lengths[order] <= getattr(self, "int8_tokens_", -1)
-        batches = [(group[start:start + self.batch_size], on_int8)
-                   for group, on_int8 in ((order[~short], False), (order[short], True))
-                   for start in range(0, len(group), self.batch_size)]
+        order = np.argsort([-len(ids) for ids in encoded["input_ids"]], kind="stable")
         width = self.model_.config.hidden_size * len(settings["pooling"])
         out = np.empty((len(texts), width), dtype=np.float32)
         with torch.inference_mode():
-            for rows, on_int8 in batches:
+            for start in range(0, len(texts), self.batch_size):
+                rows = order[start:start + self.batch_size]
                 batch = self.tokenizer_.pad({k: [v[i] for i in rows] for k, v in encoded.items()},
                                             return_tensors="pt")
                 batch = {k: v.to(self.device_) for k, v in batch.items()}
-                hidden = (torch.from_numpy(self.int8_(batch)) if on_int8
+                hidden = (torch.from_numpy(self.int8_(batch)) if hasattr(self, "int8_")
                           else self.model_(**batch).last_hidden_state)
                 mask = batch["attention_mask"]
                 if skip:
@@ -355,10 +347,7 @@ class TextEncoder:
             return key | ({"prompt": settings["prompt"]} if settings["prompt"] else {})
         names = {"fp32": "torch.float32", "bf16": "torch.bfloat16 weights",
                  "int8": "int8 onnxruntime dynamic per-channel"}
-        choice = choose_precision(self.precision, resolve_device(self.device))
-        precision = names[choice.precision]
-        if choice.precision == "int8" and choice.up_to_tokens:
-            precision += f" up to {choice.up_to_tokens} tokens, then {names[choice.longer]}"
+        precision = names[choose_precision(self.precision, resolve_device(self.device)).precision]
         key = {"model": model_identity(self.model), "pooling": "+".join(settings["pooling"]),
                "max_length": settings["max_length"], "precision": precision}
         if settings["prompt"]:
