@@ -4,8 +4,8 @@ Every curate method is timed against sentence-transformers fp32 on the same text
 same run: fp32 and bf16 weights (torch), int8 (ONNX Runtime, `curate.embed.int8`), and
 static embeddings distilled from the same MiniLM (`builtin:minilm-static`). Cosines are to
 sentence-transformers fp32 (none for static: another vector space). The best precision is
-the fastest of fp32 / bf16 / int8 whose mean cosine is >= 0.99; `auto` (which on an AMX
-CPU runs int8 for texts up to 64 tokens and bf16 beyond) should match it.
+the fastest of fp32 / bf16 / int8 whose mean cosine is >= 0.99; `auto` should pick it. A
+second, 1-thread comparison gives the speed per core.
 """
 
 from __future__ import annotations
@@ -102,47 +102,45 @@ def run(n_glosses: int = 2000, n_articles: int = 300, max_length: int = 256,
                   f"{timing.get('cos_mean', float('nan')):.4f} (other processes busy: "
                   f"{timing['other_busy_cores']} cores, load {timing['load_average']})",
                   flush=True)
-        rows["ratios"] = _ratios(rows, auto.precision + (
-            f" up to {auto.up_to_tokens} tokens, then {auto.longer}" if auto.up_to_tokens else ""))
+        rows["ratios"] = _ratios(rows, auto.precision)
         results[workload] = rows
-    lengths = by_length()
-    return {"max_length": max_length, "curate_batch_size": batch_size, "by_length": lengths,
+    one_thread = per_thread()
+    return {"max_length": max_length, "curate_batch_size": batch_size, "per_thread": one_thread,
             "st_batch_size": 32, "warmup_texts": warmup, "repeats": repeats,
             "torch_threads": torch.get_num_threads(), "cpu_model": cpu_info().model,
             "cpu_flags": [f for f in FLAGS if f in cpu_info().flags],
             "auto": auto.record(), "workloads": results}
 
 
-def by_length(lengths=(8, 16, 32, 48, 64, 96, 128, 192, 256), batch: int = 64,
-              repeats: int = 3) -> dict[int, dict]:
-    """int8 (ONNX Runtime) vs bf16 weights (torch) on batches of `batch` random token ids
-    at each fixed length, best of `repeats` interleaved: where int8 stops winning (the
-    `up_to_tokens` of the AMX rule in curate.embed.device)."""
+def per_thread(n_glosses: int = 1000, n_articles: int = 60, repeats: int = 3) -> dict:
+    """fp32, bf16, int8 and static with one thread each (torch, ONNX Runtime and the
+    tokenizer), best of `repeats` interleaved rounds: kernel speed per core, less
+    sensitive than the 2-thread runs to other processes on a shared machine (torch's
+    threads wait on each other when one is descheduled)."""
+    import os
+
     import torch
 
-    bf16 = TextEncoder(precision="bf16").load()
-    int8 = TextEncoder(precision="int8").load()
-    rng = np.random.default_rng(0)
-    out = {}
-    for length in lengths:
-        ids = torch.as_tensor(rng.integers(1000, 30000, size=(batch, length)))
-        inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
-                  "token_type_ids": torch.zeros_like(ids)}
-        best = {"bf16": float("inf"), "int8": float("inf")}
-        with torch.inference_mode():
-            for _ in range(repeats + 1):  # the first round warms up
-                for name in best:
-                    with measured({}) as timing:
-                        if name == "bf16":
-                            bf16.model_(**inputs)
-                        else:
-                            int8.int8_(inputs)
-                    best[name] = min(best[name], timing["seconds"])
-        out[length] = {name: round(batch / seconds, 1) for name, seconds in best.items()}
-        out[length]["int8_vs_bf16"] = round(best["bf16"] / best["int8"], 2)
-        print(f"  {length} tokens: bf16 {out[length]['bf16']}/s, int8 {out[length]['int8']}/s",
-              flush=True)
-    return out
+    threads, parallel = torch.get_num_threads(), os.environ.get("TOKENIZERS_PARALLELISM")
+    torch.set_num_threads(1)
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    try:
+        methods = {name: TextEncoder(precision=p).load().encode for p, name in PRECISIONS.items()}
+        methods[STATIC] = TextEncoder("builtin:minilm-static").load().encode
+        out = {}
+        for workload, texts in workloads(n_glosses, n_articles).items():
+            for encode in methods.values():
+                encode(texts[:32])
+            out[workload] = {name: timing["texts_per_s"]
+                             for name, (timing, _) in _timed(methods, texts, repeats).items()}
+            print(f"  1 thread, {workload}: {out[workload]}", flush=True)
+        return out
+    finally:
+        torch.set_num_threads(threads)
+        if parallel is None:
+            os.environ.pop("TOKENIZERS_PARALLELISM", None)
+        else:
+            os.environ["TOKENIZERS_PARALLELISM"] = parallel
 
 
 def _ratios(rows: dict, auto: str) -> dict:

@@ -20,11 +20,8 @@ def _embedding(data: dict) -> list[str]:
                   "(contention); *load*: the 1-minute load average after it.", ""]
     auto = data.get("auto", {})
     if auto:
-        if auto.get("up_to_tokens"):
-            auto["label"] = (f"{auto['precision']} up to {auto['up_to_tokens']} tokens, "
-                             f"{auto['longer']} beyond")
         lines += [f"CPU: {data['cpu_model']}; flags: {', '.join(data['cpu_flags']) or 'none'}. "
-                  f"`precision: auto` chose **{auto.get('label', auto['precision'])}** "
+                  f"`precision: auto` chose **{auto['precision']}** "
                   f"({auto['rule']}).", ""]
     lines += ["| workload | method | texts/s | vs ST fp32 | other busy cores | load | "
               "cos min / mean to ST fp32 |", "|---|---|---|---|---|---|---|"]
@@ -49,12 +46,15 @@ def _embedding(data: dict) -> list[str]:
         else:  # results written before issue 15
             lines.append(f"| {workload} | **curate auto / ST default; / ST autocast** | "
                          f"**{r['auto_vs_st_default']}x; {r['auto_vs_st_autocast']}x** | | | | |")
-    if data.get("by_length"):
-        lines += ["", "int8 (ONNX Runtime) vs bf16 weights (torch) on batches of 64 texts of one "
-                  "length (random token ids), best of 3 interleaved: where int8 stops winning.",
-                  "", "| tokens | bf16 texts/s | int8 texts/s | int8 / bf16 |", "|---|---|---|---|"]
-        lines += [f"| {n} | {r['bf16']} | {r['int8']} | {r['int8_vs_bf16']}x |"
-                  for n, r in data["by_length"].items()]
+    if data.get("per_thread"):
+        lines += ["", "One thread each (torch, ONNX Runtime, tokenizer), best of 3 interleaved "
+                  "rounds: speed per core, less disturbed by other processes.", "",
+                  "| workload | " + " | ".join(embedding.ORDER[2:5]) + f" | {embedding.STATIC} "
+                  "| static / bf16 |", "|---" * 6 + "|"]
+        for workload, row in data["per_thread"].items():
+            names = [*embedding.ORDER[2:5], embedding.STATIC]
+            lines.append(f"| {workload} | " + " | ".join(str(row[n]) for n in names)
+                         + f" | {row[embedding.STATIC] / row[PRECISIONS['bf16']]:.0f}x |")
     return [*lines, ""]
 
 
