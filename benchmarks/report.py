@@ -42,7 +42,9 @@ def _embedding(data: dict) -> list[str]:
             lines.append(f"| {workload} | **best precision at cos >= 0.99: {best} "
                          f"({r[PRECISIONS[best] + '_vs_st_fp32']}x ST fp32); auto: "
                          f"{r['auto_vs_best']}x the best; static: "
-                         f"{r['static_vs_curate_bf16']}x curate bf16** | | | | | |")
+                         f"{r['static_vs_curate_bf16']}x curate bf16 "
+                         f"({r.get('static_cold_vs_curate_bf16', '?')}x with every word new)** "
+                         "| | | | | |")
         else:  # results written before issue 15
             lines.append(f"| {workload} | **curate auto / ST default; / ST autocast** | "
                          f"**{r['auto_vs_st_default']}x; {r['auto_vs_st_autocast']}x** | | | | |")

@@ -43,6 +43,10 @@ DISTILL_VERSION = 1
 # model2vec's defaults: texts cut to max_length tokens (after cutting the characters to
 # max_length x the median token length, as StaticModel.tokenize does).
 MAX_LENGTH = 512
+# Characters Python's str.split() splits on but a BERT normalizer deletes (controls) or keeps
+# inside a word: texts holding one take the exact path.
+SPLIT_DIFFERS = re.compile("[\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")
+MAX_WORDS = 262_144  # words whose token sums are kept (256 MB at 256 dimensions)
 
 
 def is_static(name: str) -> bool:
@@ -191,11 +195,74 @@ class StaticEncoder:
         self.unk_id_ = self.tokenizer_.get_vocab().get(unk) if unk else None
         tokens = self.tokenizer_.get_vocab()
         self.chars_ = self.max_length * int(np.median([len(t) for t in tokens]))
+        spec = json.loads(self.tokenizer_.to_str())
+        # A BERT WordPiece tokenizer treats whitespace-separated words independently, so a
+        # text's tokens are its words' tokens, each word tokenized once (`_word_means`).
+        self.by_word_ = ((spec.get("model") or {}).get("type") == "WordPiece"
+                         and (spec.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
+                         and (spec.get("normalizer") or {}).get("type", "BertNormalizer")
+                         == "BertNormalizer")
+        self._forget_words()
         return self
+
+    def _forget_words(self) -> None:
+        self.words_: dict[str, int] = {}
+        self.word_sums_ = np.zeros((1024, self.dim), dtype=np.float32)
+        self.word_counts_ = np.zeros(1024, dtype=np.float32)
+
+    def _word_means(self, batch: list[str]) -> np.ndarray:
+        """`_means` from per-word token sums, each word tokenized once per encoder: the
+        tokenizer was most of the time. Exact for BERT tokenizers; texts over max_length
+        tokens or with characters where splitting differs take the exact path, and so do
+        texts of more than max_length / 2 words (mostly over max_length tokens anyway)."""
+        from scipy.sparse import csr_matrix
+
+        split = [text.split() for text in batch]
+        exact = np.fromiter((len(ws) > self.max_length // 2 or SPLIT_DIFFERS.search(t)
+                             is not None for t, ws in zip(batch, split, strict=True)),
+                            dtype=bool, count=len(batch))
+        split = [[] if skip else ws for skip, ws in zip(exact, split, strict=True)]
+        new = {w for words in split for w in words if w not in self.words_}
+        if len(self.words_) + len(new) > MAX_WORDS:
+            self._forget_words()
+            new = {w for words in split for w in words}
+        if new:
+            self._add_words(sorted(new))
+        lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(batch))
+        words = np.fromiter((self.words_[w] for ws in split for w in ws), dtype=np.int64,
+                            count=int(lengths.sum()))
+        counts = csr_matrix((np.ones(len(words), dtype=np.float32),
+                             (np.repeat(np.arange(len(batch)), lengths), words)),
+                            shape=(len(batch), len(self.words_)))
+        size = len(self.words_)
+        tokens = counts @ self.word_counts_[:size]
+        out = np.asarray(counts @ self.word_sums_[:size]) / np.maximum(tokens, 1)[:, None]
+        exact = np.flatnonzero(exact | (tokens > self.max_length))
+        if len(exact):
+            out[exact] = self._means([batch[i] for i in exact])
+        return out
+
+    def _add_words(self, words: list[str]) -> None:
+        start, end = len(self.words_), len(self.words_) + len(words)
+        while end > len(self.word_counts_):
+            self.word_sums_ = np.concatenate([self.word_sums_, np.zeros_like(self.word_sums_)])
+            self.word_counts_ = np.concatenate([self.word_counts_,
+                                                np.zeros_like(self.word_counts_)])
+        tokens = self._token_counts(words, cut=False)
+        self.word_sums_[start:end] = tokens @ self.table_
+        self.word_counts_[start:end] = np.asarray(tokens.sum(axis=1)).ravel()
+        self.words_.update(zip(words, range(start, end), strict=True))
 
     def _means(self, batch: list[str]) -> np.ndarray:
         """Mean token row per text: a sparse (texts x vocabulary) count matrix times the
         table (gathering a row per token and summing was 20x slower)."""
+        tokens = self._token_counts(batch)
+        counts = np.asarray(tokens.sum(axis=1)).ravel()
+        return np.asarray(tokens @ self.table_) / np.maximum(counts, 1)[:, None]
+
+    def _token_counts(self, batch: list[str], cut: bool = True):
+        """Sparse (texts x vocabulary) token counts, unknown tokens dropped, cut to
+        max_length tokens (`cut`)."""
         from scipy.sparse import csr_matrix
 
         encoded = self.tokenizer_.encode_batch_fast(batch, add_special_tokens=False)
@@ -207,11 +274,9 @@ class StaticEncoder:
             rows, ids = rows[ids != self.unk_id_], ids[ids != self.unk_id_]
         counts = np.bincount(rows, minlength=len(batch))
         position = np.arange(len(ids)) - np.repeat(np.cumsum(counts) - counts, counts)
-        kept = position < self.max_length
-        counts = np.minimum(counts, self.max_length)
-        tokens = csr_matrix((np.ones(int(kept.sum()), dtype=np.float32),
-                             (rows[kept], ids[kept])), shape=(len(batch), len(self.table_)))
-        return np.asarray(tokens @ self.table_) / np.maximum(counts, 1)[:, None]
+        kept = position < (self.max_length if cut else len(ids) + 1)
+        return csr_matrix((np.ones(int(kept.sum()), dtype=np.float32),
+                           (rows[kept], ids[kept])), shape=(len(batch), len(self.table_)))
 
     @property
     def dim(self) -> int:
@@ -225,7 +290,8 @@ class StaticEncoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
             batch = [t[:self.chars_] for t in texts[start:start + self.batch_size]]
-            out[start:start + len(batch)] = self._means(batch)
+            out[start:start + len(batch)] = (self._word_means(batch) if self.by_word_
+                                             else self._means(batch))
             if on_batch:
                 on_batch(len(batch))
         if self.normalize_:

@@ -43,7 +43,9 @@ def test_round_trip_through_model2vec(tiny_static):
 
     theirs = StaticModel.from_pretrained(str(tiny_static))
     ours = static.StaticEncoder(tiny_static, batch_size=2)
-    odd = [*TEXTS, "dog " * 700, "The DOG, runs!"]
+    # word-path edge cases: characters str.split() splits on but BERT does not, long texts
+    odd = [*TEXTS, "dog " * 700, "The DOG, runs!", "the\x1fdog runs", "red\u2028house",
+           "a\x0bcat", "big\u00a0dog", "small \t house\n"]
     assert np.allclose(ours.encode(odd), theirs.encode(odd), atol=1e-6)
     short = static.StaticEncoder(tiny_static, max_length=2)
     assert np.allclose(short.encode(odd), theirs.encode(odd, max_length=2), atol=1e-6)
@@ -58,6 +60,18 @@ def test_model2vec_folder_as_embed_model(tiny_static, tmp_path):
     manifest = json.loads((ref.folder / "manifest.json").read_text())
     assert manifest["encoder"]["pooling"] == "static-mean"
     assert np.allclose(ref.load(), static.StaticEncoder(tiny_static).encode(TEXTS[:4]))
+
+
+def test_words_are_tokenized_once(tiny_static, monkeypatch):
+    encoder = static.StaticEncoder(tiny_static).load()
+    assert encoder.by_word_  # a WordPiece tokenizer with BERT pre-tokenization
+    first = encoder.encode(TEXTS)
+    calls = []
+    exact = encoder._token_counts
+    monkeypatch.setattr(encoder, "_token_counts", lambda *a, **k: calls.append(a) or exact(*a, **k))
+    assert np.array_equal(encoder.encode(TEXTS), first) and not calls
+    encoder.by_word_ = False
+    assert np.allclose(encoder.encode(TEXTS), first, atol=1e-6)
 
 
 def test_builtin_is_distilled_once(tiny_bert, tmp_path, monkeypatch):
