@@ -101,12 +101,17 @@ def plot(results: pl.DataFrame, path: Path) -> None:
     fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 4 * rows), squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
+    # one colour per selector in every panel, whatever order each dataset's runs came in
+    others = sorted(set(table["selector"]) - {"full", "random"})
+    colours = {name: plt.get_cmap("tab10" if len(others) <= 10 else "tab20")(i)
+               for i, name in enumerate(others)}
     for ax, (dataset, metric) in zip(axes.flat, panels, strict=False):
         group = table.filter((pl.col("dataset") == dataset) & (pl.col("metric") == metric))
-        for (selector,), lines in group.filter(pl.col("selector") != "full").group_by(
-                ["selector"], maintain_order=True):
+        for (selector,), lines in group.filter(pl.col("selector") != "full").sort(
+                "selector").group_by(["selector"], maintain_order=True):
             lines = lines.sort("rows")
-            style = {"linestyle": "--", "color": "black"} if selector == "random" else {}
+            style = ({"linestyle": "--", "color": "black"} if selector == "random"
+                     else {"color": colours[selector]})
             ax.errorbar(lines["rows"], lines["mean"], yerr=lines["std"], marker="o",
                         capsize=3, label=selector, **style)
         full = group.filter(pl.col("selector") == "full")
