@@ -156,7 +156,7 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
                      "scoring": cfg.scoring.model_dump(mode="json"),
                      "target": cfg.target.model_dump(mode="json") if cfg.target else None,
                      "cluster": cache_params(cfg.cluster),
-                     "version": 5})  # 5: auto rule (10% or 10 per label), shorter reason
+                     "version": 6})  # 6: auto's reasons cite the 5-15-seed figures
     folder = cache.entry("select", key)
     if cache.is_complete("select", key) and not refresh:
         meta = cache.manifest("select", key)

@@ -1,7 +1,7 @@
 """auto: choose the selector from the regime, by one rule table backed by the benchmark.
 
 The first rule that matches wins. Each rule names the figures behind it
-(`benchmarks/selection.md`: probe on frozen MiniLM / pixel embeddings, 3 to 5 seeds).
+(`benchmarks/selection.md`: probe on frozen MiniLM / pixel embeddings, 5 to 15 seeds).
 """
 
 from __future__ import annotations
@@ -56,12 +56,12 @@ RULES = (
     Rule("few-shot", "kmeans-nearest", "the row nearest each of B k-means centroids, inside "
          "each label, is the best or within noise of the best shipped selector from 1% to "
          "10% and at 1/5/10 per label on wordnet, bbc-news, chatterbot, fashion-mnist and "
-         "digits; at 1 per label it gains +15 to +25 points over random where typiclust "
-         "gains +1 to +17 "
+         "digits; at 1 per label it gains +14 to +22 points over random where typiclust "
+         "gains +1 to +14 "
          "(benchmarks/selection.md)"),
     Rule("otherwise", "random", "above 10% of the pool and 10 rows per label no selector "
          "has been measured to beat random on the builtin sets (at 10% the best gains 0 to "
-         "+2.5 points), and B-means "
+         "+2.4 points), and B-means "
          "clustering grows with B (benchmarks/selection.md)"),
 )
 
