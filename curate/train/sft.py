@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.train.lora import Example, heldout_loss
+from curate.train.lora import Example, LoraSettings, heldout_loss
 
 log = logging.getLogger(__name__)
 
@@ -31,23 +31,16 @@ CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
 @dataclass(frozen=True)
-class SFTSettings:
-    rank: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    learning_rate: float = 2e-4
-    epochs: int = 1
+class SFTSettings(LoraSettings):
+    """The LoRA loop's settings plus the trainer's schedule, accumulation and checkpoints."""
+
     max_steps: int | None = None  # optimiser steps; overrides epochs when set
-    batch_size: int = 8
     grad_accum: int = 1
-    max_length: int = 256
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
     save_steps: int = 50
     eval_steps: int = 50
     gradient_checkpointing: bool = False
-    seed: int = 0
 
 
 @dataclass
