@@ -70,7 +70,9 @@ def render(d: dict) -> list[str]:
     p = d["projection"]
     return [f"## Ray executor: embedding {d['rows']:,} WordNet glosses (issue 12)", "",
             f"Shards of {d['shard_size']} rows, precision {d['precision']}, each run into a "
-            "fresh cache. Actors run one torch thread each; local runs torch's default.", "",
+            "fresh cache. Actors run one torch thread each; local runs torch's default. Every "
+            "rows/s includes loading the model (local: once; ray: once per actor), the last "
+            "column excepted.", "",
             "| executor | rows/s | ratio to local | rows/s once the actors are up | "
             "other busy cores |", "|---|---|---|---|---|",
             f"| local | {d['local']['rows_per_s']} | 1.0 | | "
