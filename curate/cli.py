@@ -102,8 +102,12 @@ def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
     from curate.prefect_server import flow_api, server_home
 
     try:
-        # fail fast on a bad config, before Prefect starts
+        # fail fast on a bad config or a missing data file, before Prefect starts
         cfg = load_config(config, allow_smaller, set_ or ())
+        if cfg.data.path is not None:
+            from curate.data.sources import require_local
+
+            require_local(Path(cfg.data.path))
         with flow_api(server_home(cfg.output.cache_dir)):
             from curate.flows.curation import curation
 

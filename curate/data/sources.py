@@ -75,9 +75,14 @@ def _from_datasets(dataset) -> pl.DataFrame:
     return pl.from_arrow(dataset.with_format("arrow")[:])
 
 
-def _read_local(path: Path, split: str) -> pl.DataFrame:
+def require_local(path: Path) -> None:
+    """Fail on a data.path that does not exist (also checked before Prefect starts)."""
     if not path.exists():
         raise CurateError(f"data file not found: {path}", "check data.path")
+
+
+def _read_local(path: Path, split: str) -> pl.DataFrame:
+    require_local(path)
     if path.is_file():
         return _read_file(path)
     import datasets

@@ -38,3 +38,19 @@ def test_a_good_budget_still_runs(tmp_path):
     code, _out, err = invoke("select", write_config(tmp_path))
     assert code == 0, err
     assert len(run_folders(tmp_path)) == 1
+
+
+def test_curate_run_on_a_missing_data_file_is_one_line_before_prefect(tmp_path):
+    """As a user runs it: a fresh process, stderr as Prefect would write it (no test runner
+    muting its logs); the missing file is found before any flow starts."""
+    import os
+    import subprocess
+    import sys
+
+    config = write_config(tmp_path, {"path": str(tmp_path / "missing.jsonl")})
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect")}
+    env.pop("PREFECT_API_URL", None)
+    done = subprocess.run([sys.executable, "-m", "curate.cli", "run", str(config)],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert_one_line_error(done.returncode, done.stderr, "data file not found", "data.path")
+    assert "Flow run" not in done.stderr and not run_folders(tmp_path)
