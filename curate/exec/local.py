@@ -7,7 +7,6 @@ from typing import Any
 
 
 class LocalExecutor:
-    name = "local"
 
     def map_shards(self, make_worker: Callable[[], Callable], jobs: Sequence[Sequence],
                    read: Callable[[Sequence], Any], on_rows: Callable[[int], None]

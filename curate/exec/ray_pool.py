@@ -30,7 +30,6 @@ class ShardWorker:
 
 
 class RayExecutor:
-    name = "ray"
 
     def __init__(self, address: str | None = None, workers: int | None = None,
                  cpus_per_worker: int = 1, gpus_per_worker: float | str = "auto"):
