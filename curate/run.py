@@ -114,7 +114,7 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
     # describes the pool as loaded.
     loaded, pool = pool, step("dedup", dedup_stage, pool, cfg, cache, refresh)
     embeddings = step("embed", embed_stage, pool, cfg, cache, refresh)
-    clusters = step("cluster", cluster_stage, embeddings, cfg, cache, refresh) \
+    clusters = step("cluster", cluster_stage, pool, embeddings, cfg, cache, refresh) \
         if needs_clusters else None
     selection = step("select", select_stage, pool, embeddings, clusters, cfg, cache, refresh)
     synthetic = step("synthesize", synthesize_stage, pool, selection, cfg, cache, refresh) \

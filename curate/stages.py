@@ -22,6 +22,7 @@ from curate.data.builtin import BUILTINS
 from curate.embed import EmbeddingsRef, check_finite, embed_pool
 from curate.errors import CurateError
 from curate.exec import make_executor
+from curate.exec.keys import id_hashes
 from curate.index import ClustersRef, cache_params, cluster_embeddings, kmeans_clusterer
 from curate.selectors import SelectionView, make_selector
 from curate.selectors.registry import code_fingerprint
@@ -137,10 +138,13 @@ def dedup_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
                    pool_ref.origin, len(kept), cache_hit=False, stats=stats)
 
 
-def cluster_stage(embeddings: EmbeddingsRef, cfg: Config, cache: ArtifactCache,
-                  refresh: bool = False) -> ClustersRef:
+def cluster_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, cfg: Config,
+                  cache: ArtifactCache, refresh: bool = False) -> ClustersRef:
+    """The whole pool's k-means (the select stage's "all" group at cluster.k): its training
+    sample is drawn by row key, so the pool's ids come with the vectors."""
+    ids = pl.read_parquet(pool_ref.path, columns=["id"])["id"].to_numpy().astype(str)
     return cluster_embeddings(embeddings.load(), embeddings.key, cfg.cluster, cfg.run.seed,
-                              cache, refresh)
+                              cache, refresh, hashes=id_hashes(ids))
 
 
 def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: ClustersRef | None,
@@ -156,7 +160,7 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
                      "scoring": cfg.scoring.model_dump(mode="json"),
                      "target": cfg.target.model_dump(mode="json") if cfg.target else None,
                      "cluster": cache_params(cfg.cluster),
-                     "version": 6})  # 6: auto's reasons cite the 5-15-seed figures
+                     "version": 7})  # 7: keyed randomness (every draw from (seed, row id))
     folder = cache.entry("select", key)
     if cache.is_complete("select", key) and not refresh:
         meta = cache.manifest("select", key)

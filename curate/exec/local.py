@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 
 class LocalExecutor:
+
+    def session(self):
+        return nullcontext()
+
+    def map_tasks(self, fn: Callable, calls: Sequence[tuple]) -> list:
+        """[fn(*args) for each call], in order: a selector plan's map over shards."""
+        return [fn(*args) for args in calls]
 
     def map_shards(self, make_worker: Callable[[], Callable], jobs: Sequence[Sequence],
                    read: Callable[[Sequence], Any], on_rows: Callable[[int], None]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from curate.errors import CurateError
@@ -56,6 +57,32 @@ class RayExecutor:
                               "start it (`ray start --head`) or fix run.address / "
                               "RAY_ADDRESS") from err
         return True
+
+    @contextmanager
+    def session(self):
+        """One connection for the maps of a stage (a local cluster starts once, not per
+        map), closed at the end when this executor opened it."""
+        import ray
+
+        started = self._connect()
+        try:
+            yield self
+        finally:
+            if started:
+                ray.shutdown()
+
+    def map_tasks(self, fn: Callable, calls: Sequence[tuple]) -> list:
+        """[fn(*args) for each call] as Ray tasks (cpus_per_worker each), results in call
+        order: a selector plan's map over shards."""
+        import ray
+        from ray.exceptions import RayTaskError
+
+        with self.session():
+            task = ray.remote(num_cpus=self.cpus_per_worker)(fn)
+            try:
+                return ray.get([task.remote(*args) for args in calls])
+            except RayTaskError as err:  # the task's own error, e.g. a CurateError
+                raise err.as_instanceof_cause() from None
 
     def _gpus(self, ray) -> float:
         if self.gpus_per_worker != "auto":

@@ -11,6 +11,7 @@ import numpy as np
 
 from curate.config import ClusterConfig
 from curate.errors import CurateError
+from curate.exec.keys import keyed_sample
 from curate.index.torch_kmeans import fit_centroids_torch, nearest_torch
 from curate.store import ArtifactCache, atomic_path, hash_json
 
@@ -81,22 +82,24 @@ class ClustersRef:
 
 def cache_params(cfg: ClusterConfig) -> dict:
     """The settings that decide a clustering. faiss on the GPU or the CPU shares a key (the
-    same algorithm, and the keys of caches made before backends existed); torch's Lloyd is
-    another algorithm, so it keys apart."""
+    same algorithm); torch's Lloyd is another algorithm, so it keys apart. `sample` names
+    how the training rows are drawn (by row key since keyed randomness)."""
     torch = {"backend": "torch"} if resolve_backend(cfg.backend) == "torch" else {}
-    return cfg.model_dump(exclude={"backend"}) | torch
+    return cfg.model_dump(exclude={"backend"}) | torch | {"sample": "keyed"}
 
 
 def cluster_embeddings(embeddings: np.ndarray, embeddings_key: str, cfg: ClusterConfig,
-                       seed: int, cache: ArtifactCache, refresh: bool = False) -> ClustersRef:
-    """Fit k-means on the embeddings and assign every row; cached by content key."""
+                       seed: int, cache: ArtifactCache, refresh: bool = False,
+                       hashes: np.ndarray | None = None) -> ClustersRef:
+    """Fit k-means on the embeddings and assign every row; cached by content key.
+    `hashes`: the rows' id hashes, which draw the training sample (`training_rows`)."""
     k = max(1, min(cfg.k, len(embeddings)))
     params = cache_params(cfg) | {"k": k}
     key = hash_json({"embeddings": embeddings_key, "params": params, "seed": seed})
     folder = cache.entry(STAGE, key)
     if cache.is_complete(STAGE, key) and not refresh:
         return ClustersRef(folder, key, k, cache_hit=True)
-    centroids, assignment, objective, backend = fit_and_assign(embeddings, cfg, seed)
+    centroids, assignment, objective, backend = fit_and_assign(embeddings, cfg, seed, hashes)
     for name, array in (("centroids", centroids), ("assignment", assignment)):
         with atomic_path(folder / f"{name}.npy") as tmp, open(tmp, "wb") as f:
             np.save(f, array)
@@ -121,23 +124,53 @@ def resolve_backend(backend: str) -> str:
     return "torch" if torch.cuda.is_available() else "faiss"
 
 
-def fit_and_assign(x: np.ndarray, cfg: ClusterConfig, seed: int
-                   ) -> tuple[np.ndarray, np.ndarray, float, str]:
-    """k-means with `cfg` on its backend, every row assigned to its nearest centroid:
-    (centroids, assignment (N,), objective, the backend that ran)."""
-    k = max(1, min(cfg.k, len(x)))
+def training_rows(k: int, cfg: ClusterConfig, seed: int, hashes: np.ndarray | None
+                  ) -> np.ndarray | None:
+    """The rows k-means trains on, in the order it sees them: the min(n, k x
+    max_points_per_centroid) rows with the smallest keys under (seed, row id), in key
+    order. So the fit depends on the set of rows, not their order (faiss seeds its
+    centroids by position), and a sharded pool's sample is the union of each shard's
+    smallest keys: a distributed fit trains on exactly these rows. None without hashes
+    (the backend then samples by position itself)."""
+    if hashes is None:
+        return None
+    return keyed_sample(seed, hashes, k * cfg.max_points_per_centroid, "kmeans-sample")
+
+
+def fit_sample(train: np.ndarray, k: int, cfg: ClusterConfig, seed: int
+               ) -> tuple[np.ndarray, float, str]:
+    """k centroids fit on the rows `train` (already sampled: `training_rows`) with `cfg` on
+    its backend: (centroids, objective, the backend that ran)."""
     backend = resolve_backend(cfg.backend)
-    log.debug("k-means: %d points, k=%d, %s", len(x), k, backend)
+    log.debug("k-means: %d points, k=%d, %s", len(train), k, backend)
     settings = {"niter": cfg.niter, "nredo": cfg.nredo, "seed": seed,
                 "spherical": cfg.spherical,
                 "max_points_per_centroid": cfg.max_points_per_centroid}
     if backend == "torch":
-        centroids, objective = fit_centroids_torch(x, k, **settings)
-        return centroids, nearest_torch(x, centroids, spherical=cfg.spherical), objective, backend
-    use_gpu = backend == "faiss-gpu"
-    centroids, objective = fit_centroids(x, k, use_gpu=use_gpu, **settings)
-    assignment, _ = nearest(x, centroids, inner_product=cfg.spherical, use_gpu=use_gpu)
-    return centroids, assignment[:, 0], objective, backend
+        return *fit_centroids_torch(train, k, **settings), backend
+    return *fit_centroids(train, k, use_gpu=backend == "faiss-gpu", **settings), backend
+
+
+def assign(x: np.ndarray, centroids: np.ndarray, cfg: ClusterConfig, backend: str
+           ) -> np.ndarray:
+    """(N,) the nearest centroid of every row (inner product when spherical)."""
+    if backend == "torch":
+        return nearest_torch(x, centroids, spherical=cfg.spherical)
+    indices, _ = nearest(x, centroids, inner_product=cfg.spherical,
+                         use_gpu=backend == "faiss-gpu")
+    return indices[:, 0]
+
+
+def fit_and_assign(x: np.ndarray, cfg: ClusterConfig, seed: int,
+                   hashes: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, float, str]:
+    """k-means with `cfg` on its backend, every row assigned to its nearest centroid:
+    (centroids, assignment (N,), objective, the backend that ran). With `hashes` (the
+    rows' id hashes) a training sample is drawn by row key (`training_rows`)."""
+    k = max(1, min(cfg.k, len(x)))
+    sample = training_rows(k, cfg, seed, hashes)
+    centroids, objective, backend = fit_sample(x if sample is None else x[sample], k, cfg, seed)
+    return centroids, assign(x, centroids, cfg, backend), objective, backend
 
 
 def kmeans_clusterer(cfg: ClusterConfig, cache: ArtifactCache | None = None,
@@ -150,11 +183,11 @@ def kmeans_clusterer(cfg: ClusterConfig, cache: ArtifactCache | None = None,
     """
 
     def cluster(x: np.ndarray, group: str, k: int | None, seed: int,
-                overrides: dict | None = None):
+                overrides: dict | None = None, hashes: np.ndarray | None = None):
         group_cfg = cfg.model_copy(update={"k": k or cfg.k, **(overrides or {})})
         if cache is None:
-            return fit_and_assign(x, group_cfg, seed)[:2]
+            return fit_and_assign(x, group_cfg, seed, hashes)[:2]
         key = embeddings_key if group == "all" else f"{embeddings_key}:{group}"
-        return cluster_embeddings(x, key, group_cfg, seed, cache).load()
+        return cluster_embeddings(x, key, group_cfg, seed, cache, hashes=hashes).load()
 
     return cluster

@@ -13,6 +13,7 @@ import polars as pl
 from curate.budget import Budget
 from curate.selectors.base import SelectionView, Selector
 from curate.selectors.registry import make_selector, register
+from curate.selectors.sharded import ShardedPool
 
 
 @dataclass(frozen=True)
@@ -83,15 +84,16 @@ class AutoSelector(Selector):
         self.max_fraction = max_fraction
         self.max_per_label = max_per_label
 
-    def regime(self, view: SelectionView, budget: Budget) -> Regime:
+    def regime(self, view: SelectionView | ShardedPool, budget: Budget) -> Regime:
         per_label = budget.per_label is not None
         groups = len(budget.per_label) if per_label else 1
         return Regime(has_target=view.target is not None, has_quality=self.quality is not None,
                       per_label=per_label, rows_per_group=budget.total / groups,
                       rows=budget.total, pool_rows=len(view))
 
-    def choose(self, view: SelectionView, budget: Budget) -> tuple[Selector, str]:
-        """The selector for this view and budget, and why (one line)."""
+    def choose(self, view: SelectionView | ShardedPool, budget: Budget
+               ) -> tuple[Selector, str]:
+        """The selector for this view (or sharded pool) and budget, and why (one line)."""
         regime = self.regime(view, budget)
         rule = next(r for r in RULES
                     if r.matches(regime, self.max_fraction, self.max_per_label))
@@ -100,9 +102,16 @@ class AutoSelector(Selector):
         return make_selector(rule.selector, params), reason
 
     def select(self, view: SelectionView, budget: Budget, seed: int) -> pl.DataFrame:
-        chosen, reason = self.choose(view, budget)
+        return self._as_auto(view, budget, lambda chosen: chosen.select(view, budget, seed))
+
+    def select_sharded(self, pool: ShardedPool, budget: Budget, seed: int) -> pl.DataFrame:
+        return self._as_auto(pool, budget,
+                             lambda chosen: chosen.select_sharded(pool, budget, seed))
+
+    def _as_auto(self, where, budget: Budget, run) -> pl.DataFrame:
+        chosen, reason = self.choose(where, budget)
         self.choice_, self.reason_ = chosen.name, reason
-        table = chosen.select(view, budget, seed)
+        table = run(chosen)
         return table.with_columns(
             selector=pl.lit(self.name),
             reason=pl.lit(f"auto chose {chosen.name}: ") + pl.col("reason"))

@@ -10,12 +10,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import polars as pl
 
 from curate.budget import Budget
+from curate.exec.keys import id_hashes, row_gumbel, row_keys
+
+if TYPE_CHECKING:
+    from curate.selectors.sharded import Group, ShardedPool
 
 SELECTION_SCHEMA = {"id": pl.Utf8, "selector": pl.Utf8, "round": pl.Int32,
                     "cluster": pl.Int64, "score": pl.Float64, "reason": pl.Utf8}
@@ -25,8 +29,9 @@ Clusterer = Callable[..., tuple[np.ndarray, np.ndarray]]
 
 
 def group_rng(seed: int, group: str) -> np.random.Generator:
-    """The random stream of one group, keyed by (seed, group name): a label's picks do not
-    depend on which other labels the pool holds or in what order they are visited."""
+    """The random stream of one group, keyed by (seed, group name), for draws that are not
+    per row (a tie among clusters): a label's picks do not depend on which other labels the
+    pool holds or in what order they are visited. Per-row draws use `SelectionView.keys`."""
     digest = hashlib.blake2b(group.encode(), digest_size=8).digest()
     return np.random.default_rng([seed, int.from_bytes(digest, "little")])
 
@@ -44,9 +49,10 @@ class SelectionView:
     """What a selector may look at: one group of rows (a label, or the whole pool).
 
     Clusters are computed on first use for *this group's rows*, never restricted from a
-    clustering of a larger pool: `cluster_fn(embeddings, group, k, seed, overrides)`
+    clustering of a larger pool: `cluster_fn(embeddings, group, k, seed, overrides, hashes)`
     returns (centroids (k, d), assignment (N,)); k None asks for the configured k
-    (cluster.k), `overrides` replaces cluster settings (niter, nredo) for one selector.
+    (cluster.k), `overrides` replaces cluster settings (niter, nredo) for one selector;
+    the k-means trains on the rows drawn by their keys (`hashes`) when it samples.
 
     Attributes:
         ids: (N,) row ids.
@@ -59,7 +65,9 @@ class SelectionView:
             by default influence and effort come from a surrogate trained on this view.
         target: (M, d) embeddings of the target set, for distribution-shift selectors.
         group: the group's name, part of its clustering's cache key.
-        seed: the seed of this group's clusterings.
+        seed: the seed of this group's clusterings and keyed draws.
+        hashes: (N,) uint64 hashes of the ids (`curate.exec.keys.id_hashes`), computed on
+            first use.
     """
 
     ids: np.ndarray
@@ -71,10 +79,25 @@ class SelectionView:
     target: np.ndarray | None = None
     group: str = "all"
     seed: int = 0
+    hashes: np.ndarray | None = None
     _clusterings: dict = field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        if self.hashes is None:
+            self.hashes = id_hashes(self.ids)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def keys(self, draw: str) -> np.ndarray:
+        """(N,) uint64 keys of the draw named `draw` under this view's seed, one per row,
+        from (seed, row id) alone: the rows with the smallest keys are a uniform draw
+        without replacement that no row order or sharding changes."""
+        return row_keys(self.seed, self.hashes, draw)
+
+    def gumbel(self, draw: str) -> np.ndarray:
+        """(N,) keyed standard Gumbel noise (see `keys`)."""
+        return row_gumbel(self.seed, self.hashes, draw)
 
     def clustering(self, k: int | None = None, **overrides) -> tuple[np.ndarray, np.ndarray]:
         """(centroids, assignment) of a k-means of this view's rows; k None: cluster.k,
@@ -84,7 +107,7 @@ class SelectionView:
         if key not in self._clusterings:
             clusterer = self.cluster_fn or default_clusterer()
             self._clusterings[key] = clusterer(self.embeddings, self.group, k, self.seed,
-                                               overrides or None)
+                                               overrides or None, self.hashes)
         return self._clusterings[key]
 
     @property
@@ -128,7 +151,7 @@ class SelectionView:
             scores={k: v[rows] for k, v in self.scores.items()},
             cluster_fn=self.cluster_fn,
             score_fn=lambda name: {name: self.score(name)[rows]},
-            target=self.target, group=group, seed=self.seed,
+            target=self.target, group=group, seed=self.seed, hashes=self.hashes[rows],
         )
 
 
@@ -205,10 +228,55 @@ class Selector:
         rows = np.asarray(picks.rows, dtype=np.int64)
         clusters = picks.clusters if picks.clusters is not None else (
             view.clusters[rows] if self.needs_clusters else np.full(len(rows), -1))
-        rounds = picks.rounds if picks.rounds is not None else np.zeros(len(rows))
-        return pl.DataFrame({
-            "id": view.ids[rows].astype(str), "selector": [self.name] * len(rows),
-            "round": np.asarray(rounds, dtype=np.int32),
-            "cluster": np.asarray(clusters, dtype=np.int64),
-            "score": np.asarray(picks.scores, dtype=np.float64), "reason": picks.reasons,
-        }, schema=SELECTION_SCHEMA)
+        return selection_table(self.name, view.ids[rows], picks.scores, picks.reasons,
+                               clusters, picks.rounds)
+
+    def plan(self, pool: ShardedPool, group: Group, n: int, seed: int,
+             rng: np.random.Generator) -> PlannedPicks:
+        """Choose `n` rows of `group` from the shards of `pool`, as `pick` would on the
+        group's rows in memory (`curate.selectors.sharded`). Not every selector has one."""
+        raise NotImplementedError
+
+    def has_plan(self, pool: ShardedPool | None = None) -> bool:
+        """Whether `plan` can select from `pool`'s shards."""
+        return type(self).plan is not Selector.plan
+
+    def select_sharded(self, pool: ShardedPool, budget: Budget, seed: int) -> pl.DataFrame:
+        """The Selection `select` makes on the pool's rows, made from its shards: by the
+        selector's plan (a map over the shards, a reduce here), or by gathering the rows
+        here when it has none (`ShardedPool.gather`, refused past its limit)."""
+        if not self.has_plan(pool):
+            return self.select(pool.gather(self.name), budget, seed)
+        per_label = budget.per_label if self.selects_per_label(budget) else None
+        tables = []
+        for group in pool.groups(per_label, budget.total):
+            n = min(group.n, group.size)
+            picks = self.plan(pool, group, n, seed, group_rng(seed, group.name))
+            if len(picks.ids) != n or len(np.unique(picks.ids)) != n:
+                raise RuntimeError(f"selector {self.name}'s plan returned {len(picks.ids)} "
+                                   f"rows for a budget of {n}")
+            tables.append(selection_table(self.name, picks.ids, picks.scores, picks.reasons,
+                                          picks.clusters, None))
+        return pl.concat(tables)
+
+
+@dataclass
+class PlannedPicks:
+    """What a plan chose: ids (in choice order), and for each its score, reason, cluster."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    reasons: list[str]
+    clusters: np.ndarray
+
+
+def selection_table(name: str, ids: np.ndarray, scores, reasons: list[str],
+                    clusters: np.ndarray | None, rounds: np.ndarray | None) -> pl.DataFrame:
+    n = len(ids)
+    return pl.DataFrame({
+        "id": np.asarray(ids).astype(str), "selector": [name] * n,
+        "round": np.asarray(rounds if rounds is not None else np.zeros(n), dtype=np.int32),
+        "cluster": np.asarray(clusters if clusters is not None else np.full(n, -1),
+                              dtype=np.int64),
+        "score": np.asarray(scores, dtype=np.float64), "reason": reasons,
+    }, schema=SELECTION_SCHEMA)

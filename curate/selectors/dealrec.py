@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from curate.exec.keys import smallest
 from curate.selectors.base import Picks, SelectionView, Selector
 from curate.selectors.registry import register
 
@@ -27,9 +28,10 @@ def minmax(values: np.ndarray) -> np.ndarray:
     return np.zeros_like(values, dtype=np.float64) if span == 0 else (values - values.min()) / span
 
 
-def coverage_sample(scores: np.ndarray, m: int, rng: np.random.Generator, prune: float = 0.1,
+def coverage_sample(scores: np.ndarray, m: int, keys: np.ndarray, prune: float = 0.1,
                     n_bins: int = 50) -> tuple[np.ndarray, np.ndarray]:
-    """CCS sampling: (chosen row positions, the bin of each; -1 marks a pruned refill)."""
+    """CCS sampling: (chosen row positions, the bin of each; -1 marks a pruned refill).
+    A bin's random draw takes its rows with the smallest `keys` (one per row)."""
     order = np.argsort(scores, kind="stable")
     n_pruned = int(len(scores) * prune)
     kept = order[:len(scores) - n_pruned]
@@ -40,10 +42,10 @@ def coverage_sample(scores: np.ndarray, m: int, rng: np.random.Generator, prune:
     bins = [(b, rows) for b, rows in enumerate(bins) if len(rows)]
     chosen, chosen_bins, budget = [], [], min(m, len(kept))
     while bins and budget > 0:
-        smallest = min(range(len(bins)), key=lambda i: (len(bins[i][1]), bins[i][0]))
-        b, rows = bins.pop(smallest)
+        thinnest = min(range(len(bins)), key=lambda i: (len(bins[i][1]), bins[i][0]))
+        b, rows = bins.pop(thinnest)
         take = min(len(rows), budget // (len(bins) + 1))
-        chosen.append(rng.choice(rows, size=take, replace=False))
+        chosen.append(rows[smallest(keys[rows], take)])
         chosen_bins.append(np.full(take, b))
         budget -= take
     rows, row_bins = np.concatenate(chosen), np.concatenate(chosen_bins)
@@ -72,7 +74,7 @@ class DEALRecSelector(Selector):
 
     def pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
         score = minmax(view.score("influence")) + self.lam * minmax(view.score("effort"))
-        rows, row_bins = coverage_sample(score, n, rng, self.prune, self.bins)
+        rows, row_bins = coverage_sample(score, n, view.keys("dealrec"), self.prune, self.bins)
         reasons = [f"score bin {b} of {self.bins}" if b >= 0 else "refill: pruned top score"
                    for b in row_bins]
         return Picks(rows=rows, scores=score[rows], reasons=reasons)

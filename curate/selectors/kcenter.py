@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from curate.exec.keys import smallest
 from curate.selectors.base import Picks, SelectionView, Selector
 from curate.selectors.registry import register
 
@@ -29,7 +30,7 @@ class KCenterSelector(Selector):
         distance = np.full(len(view), np.inf, dtype=np.float32)
         rows = np.empty(n, dtype=np.int64)
         scores = np.empty(n)
-        current = int(rng.integers(len(view)))
+        current = int(smallest(view.keys("kcenter"), 1)[0])
         for step in range(n):
             rows[step], scores[step] = current, distance[current]
             distance[current] = -np.inf

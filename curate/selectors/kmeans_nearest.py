@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from curate.index import nearest
-from curate.selectors.base import Picks, SelectionView, Selector
+from curate.selectors.base import Picks, PlannedPicks, SelectionView, Selector
 from curate.selectors.registry import register
 
 
@@ -50,3 +50,40 @@ class KMeansNearestSelector(Selector):
         reasons = [f"nearest to centroid {c} of {n} (cos {s:.3f})" for c, s in zip(clusters, sims,
                                                                                    strict=True)]
         return Picks(rows=rows, scores=sims, reasons=reasons, clusters=clusters)
+
+    def plan(self, pool, group, n, seed, rng) -> PlannedPicks:
+        """The group's B-means from its keyed sample; each shard sends the `depth` rows
+        nearest each centroid still unresolved, the merged lists resolve as `pick` does."""
+        centroids, _, _ = pool.fit(group, n, seed, {"niter": self.niter, "nredo": self.nredo})
+        taken: set[str] = set()
+        ids = np.empty(len(centroids), dtype=object)
+        sims = np.zeros(len(centroids))
+        pending, depth = np.arange(len(centroids)), min(group.size, 8)
+        while len(pending):
+            parts = [p for p in pool.map(_nearest_rows, group.label, centroids[pending], depth)
+                     if p is not None]
+            cand_ids = np.concatenate([p[0] for p in parts], axis=1)
+            cand_sims = np.concatenate([p[1] for p in parts], axis=1)
+            unresolved = []
+            for i, centroid in enumerate(pending):
+                order = np.argsort(-cand_sims[i], kind="stable")[:depth]
+                free = [j for j in order if cand_ids[i, j] not in taken]
+                if not free:
+                    unresolved.append(centroid)
+                    continue
+                ids[centroid], sims[centroid] = cand_ids[i, free[0]], cand_sims[i, free[0]]
+                taken.add(ids[centroid])
+            pending, depth = np.array(unresolved, dtype=np.int64), min(group.size, depth * 4)
+        clusters = np.arange(len(centroids))
+        return PlannedPicks(ids=ids.astype(str), scores=sims, clusters=clusters,
+                            reasons=[f"nearest to centroid {c} of {n} (cos {s:.3f})"
+                                     for c, s in zip(clusters, sims, strict=True)])
+
+
+def _nearest_rows(shard, label, centroids, depth):
+    """(ids, cosines) of this shard's `depth` group rows nearest each centroid, or None."""
+    rows = shard.rows_of(label)
+    if not len(rows):
+        return None
+    found, similarity = nearest(centroids, shard.load()[rows], k=depth)
+    return shard.ids[rows[found]].astype(str), similarity.astype(np.float64)

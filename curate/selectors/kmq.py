@@ -17,7 +17,9 @@ from __future__ import annotations
 import numpy as np
 
 from curate.errors import CurateError
-from curate.selectors.base import Picks, SelectionView, Selector
+from curate.exec.keys import row_gumbel, smallest
+from curate.index.kmeans import assign
+from curate.selectors.base import Picks, PlannedPicks, SelectionView, Selector
 from curate.selectors.registry import register
 
 
@@ -53,18 +55,18 @@ def allocate_quota(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.nd
     return quota
 
 
-def weighted_sample(quality: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+def weighted_sample(quality: np.ndarray, k: int, gumbel: np.ndarray) -> np.ndarray:
     """k positions drawn without replacement with probability softmax(quality).
 
-    Gumbel-top-k: the k largest quality + Gumbel(0, 1) keys are a draw without replacement
+    Gumbel-top-k: the k largest quality + Gumbel(0, 1) keys (`gumbel`: the rows' keyed
+    noise, `SelectionView.gumbel`) are a draw without replacement
     with probabilities proportional to exp(quality) (successive softmax draws). Adding noise
     to the raw scores is the max-shifted form: nothing is exponentiated, so scores of
     +-1e4 stay finite, and points whose softmax weight underflows can still fill a quota.
     """
     if k >= len(quality):
         return np.arange(len(quality))
-    keys = quality + rng.gumbel(size=len(quality))
-    return np.argsort(-keys, kind="stable")[:k]
+    return smallest(-(quality + gumbel), k)
 
 
 def cluster_groups(clusters: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
@@ -95,8 +97,9 @@ class KMQSelector(Selector):
         quality = self._quality(view)
         groups, members = cluster_groups(view.clusters)
         quota = allocate_quota(np.array([len(g) for g in groups]), n, rng)
-        rows = [g[weighted_sample(quality[g], q, rng)] for g, q in zip(groups, quota, strict=True)
-                if q > 0]
+        gumbel = view.gumbel("kmq")
+        rows = [g[weighted_sample(quality[g], q, gumbel[g])]
+                for g, q in zip(groups, quota, strict=True) if q > 0]
         rows = np.concatenate(rows)
         reasons = [f"cluster {view.clusters[r]} quota {quota[members[r]]}" for r in rows]
         return Picks(rows=rows, scores=quality[rows], reasons=reasons)
@@ -105,13 +108,74 @@ class KMQSelector(Selector):
         if self.quality is None:
             return np.zeros(len(view))
         try:
-            quality = np.asarray(view.score(self.quality), dtype=np.float64)
+            quality = view.score(self.quality)
         except KeyError:
             raise CurateError(f"kmq quality score '{self.quality}' is not available",
                               "use a numeric pool column, influence or effort "
                               f"(present: {', '.join(view.scores) or 'none'})") from None
-        if not np.isfinite(quality).all():
-            raise CurateError(f"kmq quality score '{self.quality}' has "
-                              f"{int((~np.isfinite(quality)).sum())} missing or infinite values",
-                              "fill them before selection")
-        return quality / self.temperature
+        return checked_quality(quality, self.quality, self.temperature)
+
+    def has_plan(self, pool=None) -> bool:
+        """A plan needs the quality per row in the shards: none, or a pool column (computed
+        scores such as influence train a surrogate on the whole pool: gathered)."""
+        return self.quality is None or (pool is not None and bool(pool.shards)
+                                        and self.quality in pool.shards[0].columns)
+
+    def plan(self, pool, group, n, seed, rng) -> PlannedPicks:
+        """The group's k-means from its keyed sample; cluster sizes summed over the shards
+        give the quota; each shard sends its top `quota` rows of each cluster by quality +
+        keyed Gumbel noise, and the top of those are the picks."""
+        centroids, cfg, backend = pool.fit(group, None, seed)
+        counts = np.sum(pool.map(_cluster_sizes, group.label, centroids, cfg, backend), axis=0)
+        present = np.flatnonzero(counts)
+        quota = np.zeros(len(centroids), dtype=np.int64)
+        quota[present] = allocate_quota(counts[present], n, rng)
+        parts = pool.map(_quota_candidates, group.label, centroids, cfg, backend, quota,
+                         self.quality, self.temperature, seed)
+        ids, clusters, quality, keys = (np.concatenate(p) for p in zip(*parts, strict=True))
+        chosen = []
+        for c in present[quota[present] > 0]:
+            mine = np.flatnonzero(clusters == c)
+            # as weighted_sample: a cluster that gives all its rows gives them in id order
+            order = (np.argsort(ids[mine], kind="stable") if quota[c] >= counts[c]
+                     else smallest(keys[mine], quota[c]))
+            chosen.append(mine[order])
+        rows = np.concatenate(chosen)
+        return PlannedPicks(ids=ids[rows], scores=quality[rows],
+                            reasons=[f"cluster {clusters[r]} quota {quota[clusters[r]]}"
+                                     for r in rows], clusters=clusters[rows])
+
+
+def checked_quality(values: np.ndarray, name: str, temperature: float) -> np.ndarray:
+    quality = np.asarray(values, dtype=np.float64)
+    if not np.isfinite(quality).all():
+        raise CurateError(f"kmq quality score '{name}' has "
+                          f"{int((~np.isfinite(quality)).sum())} missing or infinite values",
+                          "fill them before selection")
+    return quality / temperature
+
+
+def _cluster_sizes(shard, label, centroids, cfg, backend) -> np.ndarray:
+    rows = shard.rows_of(label)
+    if not len(rows):
+        return np.zeros(len(centroids), dtype=np.int64)
+    return np.bincount(assign(shard.load()[rows], centroids, cfg, backend),
+                       minlength=len(centroids))
+
+
+def _quota_candidates(shard, label, centroids, cfg, backend, quota, quality_name,
+                      temperature, seed):
+    """(ids, cluster, quality, sort key) of this shard's top `quota[c]` rows of each
+    cluster c, the sort key being -(quality + keyed Gumbel) as in weighted_sample."""
+    rows = shard.rows_of(label)
+    empty = (np.empty(0, dtype=str), np.empty(0, dtype=np.int64), np.empty(0), np.empty(0))
+    if not len(rows):
+        return empty
+    clusters = assign(shard.load()[rows], centroids, cfg, backend)
+    quality = (np.zeros(len(rows)) if quality_name is None else
+               checked_quality(shard.columns[quality_name][rows], quality_name, temperature))
+    keys = -(quality + row_gumbel(seed, shard.hashes[rows], "kmq"))
+    keep = [np.flatnonzero(clusters == c)[smallest(keys[clusters == c], quota[c])]
+            for c in np.unique(clusters) if quota[c] > 0]
+    keep = np.concatenate(keep) if keep else np.empty(0, dtype=np.int64)
+    return (shard.ids[rows[keep]].astype(str), clusters[keep], quality[keep], keys[keep])

@@ -85,7 +85,9 @@ class KMQIterativeSelector(Selector):
 
     def pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
         groups, members = cluster_groups(view.clusters)
-        unseen = [list(rng.permutation(g)) for g in groups]
+        keys = view.keys("kmq-iterative")
+        # popped from the end: a cluster gives its rows in ascending key order
+        unseen = [list(g[np.argsort(keys[g], kind="stable")[::-1]]) for g in groups]
         sizes = round_sizes(n, min(self.rounds, n))
         cluster_sizes = np.array([len(g) for g in groups])
         mass = cluster_sizes if n < len(groups) else np.ones(len(groups))

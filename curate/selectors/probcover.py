@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from curate.errors import CurateError
+from curate.exec.keys import smallest
 from curate.selectors.base import Picks, SelectionView, Selector
 from curate.selectors.registry import register
 
@@ -61,14 +62,13 @@ def ball_graph(x: np.ndarray, delta: float, chunk: int = 4096, max_edges: int = 
     return np.concatenate(offsets), np.concatenate(parts) if parts else np.zeros(0, np.int32)
 
 
-def ball_purity(x: np.ndarray, pseudo: np.ndarray, deltas, sample: int,
-                rng: np.random.Generator, chunk: int = 256) -> np.ndarray:
+def ball_purity(x: np.ndarray, pseudo: np.ndarray, deltas, centres: np.ndarray,
+                chunk: int = 256) -> np.ndarray:
     """For each delta, the fraction of sampled centres whose ball holds one pseudo-label.
 
     A centre's ball is pure below the distance to its nearest point of another pseudo-label,
     found in blocks of `chunk` centres against all rows."""
     x = np.asarray(x, dtype=np.float32)
-    centres = rng.choice(len(x), size=min(sample, len(x)), replace=False)
     norms = (x * x).sum(axis=1)
     pure_radius = np.empty(len(centres))
     for start in range(0, len(centres), chunk):
@@ -88,11 +88,12 @@ def csr_rows(offsets: np.ndarray, neighbours: np.ndarray, rows: np.ndarray) -> n
     return neighbours[positions]
 
 
-def choose_delta(x: np.ndarray, classes: int, purity: float, sample: int, seed: int,
+def choose_delta(x: np.ndarray, classes: int, purity: float, centres: np.ndarray,
                  clusterer) -> float:
-    """The largest candidate delta with ball purity >= `purity` (the paper's rule)."""
+    """The largest candidate delta with ball purity >= `purity` (the paper's rule), over
+    balls around the rows `centres`."""
     _, pseudo = clusterer(classes)
-    purities = ball_purity(x, pseudo, DELTAS, sample, np.random.default_rng(seed))
+    purities = ball_purity(x, pseudo, DELTAS, centres)
     pure = np.flatnonzero(purities >= purity)
     return float(DELTAS[pure[-1]]) if len(pure) else float(DELTAS[0])
 
@@ -142,15 +143,15 @@ class ProbCoverSelector(Selector):
         if delta is None:
             classes = self.classes or (len(np.unique(view.labels)) if view.labels is not None
                                        and len(np.unique(view.labels)) > 1 else 10)
-            delta = choose_delta(view.embeddings, classes, self.purity, self.purity_sample,
-                                 int(rng.integers(2**31 - 1)),
+            centres = smallest(view.keys("probcover-purity"), self.purity_sample)
+            delta = choose_delta(view.embeddings, classes, self.purity, centres,
                                  view.clustering)
         offsets, neighbours = ball_graph(view.embeddings, delta)
         chosen, gains = greedy_cover(offsets, neighbours, n)
         reasons = [f"covers {g} new rows (delta {delta:.2f})" for g in gains]
         if len(chosen) < n:  # all covered: the rest at random
             rest = np.setdiff1d(np.arange(len(view)), chosen)
-            fill = rng.choice(rest, size=n - len(chosen), replace=False)
+            fill = rest[smallest(view.keys("probcover-fill")[rest], n - len(chosen))]
             chosen = chosen + fill.tolist()
             gains = gains + [0] * len(fill)
             reasons += [f"random fill: every row covered (delta {delta:.2f})"] * len(fill)

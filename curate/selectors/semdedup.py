@@ -17,6 +17,7 @@ import hashlib
 
 import numpy as np
 
+from curate.exec.keys import smallest
 from curate.selectors.base import Picks, SelectionView, Selector
 from curate.selectors.kmq import allocate_quota, cluster_groups
 from curate.selectors.registry import register
@@ -109,8 +110,8 @@ class SemDeDupSelector(Selector):
             quota = np.minimum(allocate_quota(np.array([len(g) for g in groups]), n, rng), sizes)
         else:
             quota = allocate_quota(sizes, min(n, int(sizes.sum())), rng)
-        chosen = [rng.choice(g, size=q, replace=False) for g, q in zip(kept_groups, quota,
-                                                                        strict=True) if q]
+        keys = view.keys("semdedup")
+        chosen = [g[smallest(keys[g], q)] for g, q in zip(kept_groups, quota, strict=True) if q]
         rows = np.concatenate(chosen) if chosen else np.empty(0, dtype=np.int64)
         reasons = [f"kept in cluster {view.clusters[r]} (max cos {redundancy[r]:.3f})"
                    for r in rows]

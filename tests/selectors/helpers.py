@@ -7,7 +7,7 @@ from curate.selectors import SelectionView
 def view_of(x: np.ndarray, k: int = 6, labels=None, scores=None, seed: int = 0) -> SelectionView:
     """A view clustered by faiss k-means: `k` centroids unless a selector asks for its own k."""
 
-    def clusters(rows, group, k_asked, cluster_seed, overrides=None):
+    def clusters(rows, group, k_asked, cluster_seed, overrides=None, hashes=None):
         centroids, _ = fit_centroids(rows, k_asked or k, niter=20, nredo=2, seed=cluster_seed)
         return centroids, nearest(rows, centroids)[0][:, 0]
 

@@ -5,15 +5,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from curate.budget import Budget
+from curate.exec.keys import id_hashes, row_keys
 from curate.selectors import SelectionView, make_selector
 from curate.selectors.dealrec import coverage_sample, minmax
+
+
+def keys(n: int) -> np.ndarray:
+    return row_keys(0, id_hashes(np.arange(n).astype(str)), "dealrec")
 
 
 @given(scores=st.lists(st.floats(-1e3, 1e3), min_size=1, max_size=300), data=st.data())
 def test_returns_exactly_m_unique_rows(scores, data):
     scores = np.array(scores)
     m = data.draw(st.integers(1, len(scores)))
-    rows, _ = coverage_sample(scores, m, np.random.default_rng(0))
+    rows, _ = coverage_sample(scores, m, keys(len(scores)))
     assert len(rows) == m and len(np.unique(rows)) == m
 
 
@@ -21,7 +26,7 @@ def test_small_bins_are_taken_whole_and_the_top_is_pruned():
     rng = np.random.default_rng(0)
     # A dense low-score mass and a sparse high tail: 1,000 rows in [0, 1), 20 rows in [9, 10].
     scores = np.concatenate([rng.uniform(0, 1, 1000), rng.uniform(9, 10, 20)])
-    rows, bins = coverage_sample(scores, 100, rng, prune=0.01, n_bins=10)
+    rows, bins = coverage_sample(scores, 100, keys(len(scores)), prune=0.01, n_bins=10)
     assert scores[rows].max() <= np.sort(scores)[-11]  # top 1% (10 rows) never chosen
     tail = np.flatnonzero(scores >= 9)
     kept_tail = np.setdiff1d(tail, np.argsort(scores)[-10:])
@@ -30,7 +35,7 @@ def test_small_bins_are_taken_whole_and_the_top_is_pruned():
 
 
 def test_budget_larger_than_what_survives_the_prune():
-    rows, bins = coverage_sample(np.arange(10.0), 10, np.random.default_rng(0), prune=0.3)
+    rows, bins = coverage_sample(np.arange(10.0), 10, keys(10), prune=0.3)
     assert sorted(rows) == list(range(10)) and (bins == -1).sum() == 3
 
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from scipy.stats import chisquare
 
 from curate.budget import Budget
+from curate.exec.keys import id_hashes, row_gumbel
 from curate.selectors import make_selector
 from curate.selectors.kmq import allocate_quota, weighted_sample
 from tests.conftest import unit_rows
@@ -66,9 +67,10 @@ def test_extreme_scores_stay_finite_and_pick_the_best():
 
 def test_draws_follow_softmax_of_quality():
     """One draw per trial: frequencies match softmax([0, ln 2, ln 4]) = [1, 2, 4] / 7."""
-    rng = np.random.default_rng(0)
     quality = np.log([1.0, 2.0, 4.0])
-    firsts = np.array([weighted_sample(quality, 1, rng)[0] for _ in range(14000)])
+    hashes = id_hashes(["a", "b", "c"])  # the keyed noise, one seed per trial
+    firsts = np.array([weighted_sample(quality, 1, row_gumbel(seed, hashes, "kmq"))[0]
+                       for seed in range(14000)])
     observed = np.bincount(firsts, minlength=3)
     assert chisquare(observed, 14000 * np.array([1, 2, 4]) / 7).pvalue > 1e-3
 
@@ -81,9 +83,9 @@ def test_without_replacement_inclusion_matches_brute_force():
     for i, j in itertools.permutations(range(4), 2):
         prob = p[i] * p[j] / (1 - p[i])
         exact[[i, j]] += prob
-    rng = np.random.default_rng(1)
+    hashes = id_hashes(["a", "b", "c", "d"])
     trials = 20000
     hits = np.zeros(4)
-    for _ in range(trials):
-        hits[weighted_sample(np.log(weights), 2, rng)] += 1
+    for seed in range(trials):
+        hits[weighted_sample(np.log(weights), 2, row_gumbel(seed, hashes, "kmq"))] += 1
     assert np.allclose(hits / trials, exact, atol=0.015)

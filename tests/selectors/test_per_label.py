@@ -62,7 +62,7 @@ def test_each_label_is_clustered_on_its_own_rows():
     x, labels, _ = dense_mode_with_outliers(labels=2, dense=50, outlier_clusters=5)
     calls = []
 
-    def clusterer(rows, group, k, seed, overrides=None):
+    def clusterer(rows, group, k, seed, overrides=None, hashes=None):
         calls.append((group, len(rows), k, seed))
         return rows[:1].copy(), np.zeros(len(rows), dtype=np.int64)
 

@@ -47,7 +47,8 @@ def test_everything_covered_then_random_fill(blobs):
 def test_purity_rule_picks_the_largest_pure_delta(blobs):
     x, labels = blobs
     deltas = [0.2, 0.5, 1.0, 1.3]
-    purity = ball_purity(x, labels, deltas, sample=600, rng=np.random.default_rng(0))
+    centres = np.random.default_rng(0).choice(len(x), 600, replace=False)
+    purity = ball_purity(x, labels, deltas, centres)
     # blobs are orthogonal axes (distance ~1.41 apart) of radius ~0.3: pure up to ~1
     assert purity[0] == purity[1] == 1.0 and purity[-1] < 0.95
     table = make_selector("probcover").select(view_of(x), Budget(total=6), 0)
