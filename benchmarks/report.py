@@ -5,7 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from benchmarks import embedding, run_overhead, scale, selection_speed, semdedup_speed
+from benchmarks import (
+    driver_memory,
+    embedding,
+    run_overhead,
+    scale,
+    selection_speed,
+    semdedup_speed,
+)
 from benchmarks.embedding import PRECISIONS
 
 
@@ -116,7 +123,8 @@ def _ot(d: dict) -> list[str]:
 
 RENDER = {"embedding": _embedding, "kmeans": _kmeans, "scoring": _scoring, "ot": _ot,
           "semdedup": semdedup_speed.render, "run_overhead": run_overhead.render,
-          "selection": selection_speed.render, "scale": scale.render}
+          "selection": selection_speed.render, "scale": scale.render,
+          "driver_memory": driver_memory.render}
 
 
 def write_readme(folder: Path) -> None:

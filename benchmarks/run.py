@@ -15,6 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks import (
+    driver_memory,
     embedding,
     kmeans,
     ot,
@@ -37,6 +38,7 @@ SECTIONS = {
     "semdedup": (semdedup_speed.run, {"n": 5_000, "d": 64}),
     "run_overhead": (run_overhead.run, {"repeats": 1}),
     "scale": (scale.run, {"n": 200, "shard_size": 50}),
+    "driver_memory": (driver_memory.run, {"rows": 40_000}),
 }
 
 

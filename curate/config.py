@@ -158,7 +158,8 @@ class RunConfig(Section):
                                 "of the same name to finish before failing")
     executor: Literal["local", "ray"] = Field(
         "local", description="local: this process; ray: embedding shards over a Ray actor "
-        "pool (pip install 'curate[ray]'); results are identical")
+        "pool and selector plans as Ray tasks over the pool's shards (pip install "
+        "'curate[ray]'); results are identical")
     address: str | None = Field(None, description="Ray cluster: unset starts a local one; "
                                 "'auto' or ray://host:port joins one; RAY_ADDRESS wins")
     workers: int | None = Field(None, gt=0, description="Ray actors (unset: the cluster's "
@@ -166,6 +167,8 @@ class RunConfig(Section):
     cpus_per_worker: int = Field(1, gt=0, description="CPUs, and torch threads, per actor")
     gpus_per_worker: float | Literal["auto"] = Field(
         "auto", description="GPUs per actor; auto: 1 when the cluster has GPUs, else 0")
+    gather_limit_gb: float = Field(4.0, gt=0, description="with executor ray, GiB of vectors "
+                                   "a selector without a sharded plan may gather on the driver")
 
     @field_validator("name")
     @classmethod

@@ -26,6 +26,7 @@ from curate.exec.keys import id_hashes
 from curate.index import ClustersRef, cache_params, cluster_embeddings, kmeans_clusterer
 from curate.selectors import SelectionView, make_selector
 from curate.selectors.registry import code_fingerprint
+from curate.selectors.sharded import Shard, ShardedPool, split_rows
 from curate.store import ArtifactCache, atomic_path, hash_json
 
 
@@ -167,33 +168,43 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
         return SelectionRef(folder / "selection.parquet", key, meta["budget"], meta["rows"],
                             cache_hit=True, choice=meta.get("choice"))
     pool = pool_ref.load()
-    vectors = embeddings.load()
-    check_finite(vectors, f"embeddings of {pool.origin}")
     budget = resolve_budget(cfg.select.budget, len(pool), pool.labels(),
                             cfg.select.allow_smaller, cfg.select.stratify)
-    view = SelectionView(ids=pool.ids, embeddings=vectors, labels=pool.labels(),
-                         scores=numeric_columns(pool),
-                         cluster_fn=kmeans_clusterer(cfg.cluster, cache, embeddings.key),
-                         target=target_embeddings(cfg, cache, refresh), seed=cfg.run.seed)
-    user_columns = set(view.scores)
+    scores = numeric_columns(pool)
+    user_columns = set(scores)
     scores_key = hash_json({"embeddings": embeddings.key, "pool": pool_ref.fingerprint,
                             "scoring": cfg.scoring.model_dump(mode="json"), "version": 1})
     if cache.is_complete("scores", scores_key) and not refresh:  # trained once per pool
         saved = pl.read_parquet(cache.entry("scores", scores_key) / "scores.parquet")
-        view.scores.update({c: saved[c].to_numpy() for c in saved.columns if c != "id"})
+        scores.update({c: saved[c].to_numpy() for c in saved.columns if c != "id"})
     elif cfg.scoring.effort_model and pool.schema.prompt and pool.schema.response:
         from curate.scoring.lm_effort import lm_effort_for
 
         frame = pool.frame
-        view.scores["effort"] = lm_effort_for(
+        scores["effort"] = lm_effort_for(
             cfg.scoring.effort_model, cfg.output.cache_dir, frame[pool.schema.prompt].to_list(),
             frame[pool.schema.response].to_list(), batch_size=cfg.scoring.effort_batch_size,
             max_length=cfg.scoring.effort_max_length, seed=cfg.run.seed)
-    selection = selector.select(view, budget, cfg.run.seed)
+    target = target_embeddings(cfg, cache, refresh)
+    if cfg.run.executor == "local":
+        vectors = embeddings.load()
+        check_finite(vectors, f"embeddings of {pool.origin}")
+        view = SelectionView(ids=pool.ids, embeddings=vectors, labels=pool.labels(),
+                             scores=scores,
+                             cluster_fn=kmeans_clusterer(cfg.cluster, cache, embeddings.key),
+                             target=target, seed=cfg.run.seed)
+        selection = selector.select(view, budget, cfg.run.seed)
+    else:
+        executor = make_executor(cfg.run)
+        sharded = sharded_pool(pool, embeddings, scores, cfg, target, executor)
+        with executor.session():
+            selection = selector.select_sharded(sharded, budget, cfg.run.seed)
+        view = sharded.gathered_  # None when the selector's plan ran on the shards
     _check_selection(selection, budget, pool)
     with atomic_path(folder / "selection.parquet") as tmp:
         selection.write_parquet(tmp)
-    computed = {k: v for k, v in view.scores.items() if k not in user_columns}
+    all_scores = view.scores if view is not None else scores
+    computed = {k: v for k, v in all_scores.items() if k not in user_columns}
     if computed:  # scores a selector computed (influence, effort...), one column each
         scores = pl.DataFrame({"id": pool.ids, **computed})
         with atomic_path(folder / "scores.parquet") as tmp:
@@ -210,6 +221,30 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
                                  "choice": choice})
     return SelectionRef(folder / "selection.parquet", key, budget_info, selection.height,
                         cache_hit=False, choice=choice)
+
+
+def sharded_pool(pool: Pool, embeddings: EmbeddingsRef, scores: dict, cfg: Config,
+                 target: np.ndarray | None, executor) -> ShardedPool:
+    """The pool as shards of embed.shard_size rows for the executor: each shard reads its
+    vectors from the embedding cache where its map runs (the workers must see the cache
+    folder), so the driver holds ids, labels and numeric columns only."""
+    ids, labels = pool.ids, pool.labels()
+    shards = [Shard(ids=ids[rows], vectors=_shard_loader(embeddings, rows, pool.origin),
+                    labels=None if labels is None else labels[rows],
+                    columns={name: np.asarray(values)[rows] for name, values in scores.items()})
+              for rows in split_rows(len(pool), -(-len(pool) // cfg.embed.shard_size))]
+    return ShardedPool(shards=shards, cluster=cfg.cluster, executor=executor,
+                       gather_limit=int(cfg.run.gather_limit_gb * 1024**3),
+                       dim=embeddings.dim, target=target)
+
+
+def _shard_loader(embeddings: EmbeddingsRef, rows: np.ndarray, origin: str):
+    def load() -> np.ndarray:
+        vectors = embeddings.load_rows(rows)
+        check_finite(vectors, f"embeddings of {origin}", rows)
+        return vectors
+
+    return load
 
 
 def target_embeddings(cfg: Config, cache: ArtifactCache, refresh: bool = False):

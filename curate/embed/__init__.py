@@ -47,12 +47,17 @@ class EmbeddingsRef:
         """The (rows, dim) matrix in pool row order, gathered shard by shard."""
         if self.rows == 0:
             return np.empty((0, 0), dtype=np.float32)
+        return self.load_rows(np.arange(self.rows))
+
+    def load_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The vectors of pool rows `rows` (in that order), read from their shards only."""
         names = read_json(self.folder / MANIFEST)["shards"]
-        where = np.load(self.folder / "rows.npy")
-        out = np.empty((self.rows, self.dim), dtype=np.float32)
-        for i, name in enumerate(names):
+        where = np.load(self.folder / "rows.npy", mmap_mode="r")[rows]
+        out = np.empty((len(rows), self.dim), dtype=np.float32)
+        for i in np.unique(where[:, 0]):
             mine = np.flatnonzero(where[:, 0] == i)
-            out[mine] = np.load(self.shards / f"{name}.vectors.npy", mmap_mode="r")[where[mine, 1]]
+            vectors = np.load(self.shards / f"{names[i]}.vectors.npy", mmap_mode="r")
+            out[mine] = vectors[where[mine, 1]]
         return out
 
 

@@ -13,7 +13,8 @@ from curate.selectors.registry import register
 class KMeansNearestSelector(Selector):
     """One representative per cluster of a B-means clustering (B = budget).
 
-    When two centroids share a nearest point, the later one takes its nearest unused point.
+    When two centroids share a nearest point, the later one takes its nearest unused point;
+    rows equally near a centroid (duplicates) go by id.
     The B-means clustering is the view's (cached per group, k and seed), with its own
     iteration settings: k = B is far larger than a diversity clustering's k at big budgets,
     and cluster.niter's default (300, Diversify and Conquer's) would make it slow.
@@ -39,6 +40,8 @@ class KMeansNearestSelector(Selector):
             candidates, similarity = nearest(centroids[pending], view.embeddings, k=depth)
             unresolved = []
             for centroid, cand, sim in zip(pending, candidates, similarity, strict=True):
+                order = by_similarity(sim, view.ids[cand])
+                cand, sim = cand[order], sim[order]
                 free = np.flatnonzero(~taken[cand])
                 if len(free) == 0:
                     unresolved.append(centroid)
@@ -66,7 +69,7 @@ class KMeansNearestSelector(Selector):
             cand_sims = np.concatenate([p[1] for p in parts], axis=1)
             unresolved = []
             for i, centroid in enumerate(pending):
-                order = np.argsort(-cand_sims[i], kind="stable")[:depth]
+                order = by_similarity(cand_sims[i], cand_ids[i])[:depth]
                 free = [j for j in order if cand_ids[i, j] not in taken]
                 if not free:
                     unresolved.append(centroid)
@@ -78,6 +81,12 @@ class KMeansNearestSelector(Selector):
         return PlannedPicks(ids=ids.astype(str), scores=sims, clusters=clusters,
                             reasons=[f"nearest to centroid {c} of {n} (cos {s:.3f})"
                                      for c, s in zip(clusters, sims, strict=True)])
+
+
+def by_similarity(similarity: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Candidates most similar first; equal similarities (duplicate rows) by id, so the
+    order does not depend on where the rows sit or which shard found them."""
+    return np.lexsort((np.asarray(ids).astype(str), -np.asarray(similarity, np.float64)))
 
 
 def _nearest_rows(shard, label, centroids, depth):

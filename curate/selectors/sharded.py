@@ -23,7 +23,7 @@ from curate.config import ClusterConfig
 from curate.errors import CurateError
 from curate.exec import LocalExecutor
 from curate.exec.keys import id_hashes, row_keys, smallest
-from curate.index.kmeans import fit_sample, resolve_backend
+from curate.index.kmeans import fit_sample
 
 
 @dataclass
@@ -88,6 +88,7 @@ class ShardedPool:
     gather_limit: int = 4 * 1024**3
     dim: int = 0
     target: np.ndarray | None = None
+    gathered_: object = field(default=None, repr=False)  # the last gathered view
 
     def __len__(self) -> int:
         return sum(len(s) for s in self.shards)
@@ -142,15 +143,12 @@ class ShardedPool:
         columns = {name: np.concatenate([s.columns[name] for s in self.shards])[order]
                    for name in (self.shards[0].columns if self.shards else {})}
         labels = self.labels()
-        return SelectionView(ids=ids[order],
+        self.gathered_ = SelectionView(ids=ids[order],
                              embeddings=np.concatenate([s.load() for s in self.shards])[order],
                              labels=None if labels is None else labels[order], scores=columns,
                              cluster_fn=kmeans_clusterer(self.cluster), target=self.target,
                              hashes=np.concatenate([s.hashes for s in self.shards])[order])
-
-
-def backend_for(cfg: ClusterConfig) -> str:
-    return resolve_backend(cfg.backend)
+        return self.gathered_
 
 
 def split_rows(n: int, shards: int) -> Sequence[np.ndarray]:

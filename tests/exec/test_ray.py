@@ -9,11 +9,15 @@ from curate.embed import embed_pool, row_keys
 from curate.errors import CurateError
 from curate.exec import LocalExecutor
 from curate.exec.ray_pool import RayExecutor
+from curate.selectors import make_selector
 from curate.store import ArtifactCache
+from tests.exec.helpers import PLANNED, budget_for, same_selection, sharded, view_of
 
 ray = pytest.importorskip("ray")
 CFG = EmbedConfig(max_length=48, batch_size=32, shard_size=100, precision="fp32")
 THREADS = 2
+# the plan selectors (random, kmq, kmeans-nearest) run on Ray; typiclust gathers
+STAGE_SELECTORS = ("random", "kmq", "kmeans-nearest", "typiclust")
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +91,7 @@ def test_curate_select_on_ray_picks_the_ids_local_picks(tmp_path, cluster, gloss
     embed = {"max_length": 32, "precision": "fp32", "shard_size": 100}
     picks = {}
     for executor in ("local", "ray"):
-        for selector in ("typiclust", "kmq"):
+        for selector in STAGE_SELECTORS:
             folder = tmp_path / executor / selector
             folder.mkdir(parents=True)
             config = write_config(folder, data, embed=embed,
@@ -102,5 +106,20 @@ def test_curate_select_on_ray_picks_the_ids_local_picks(tmp_path, cluster, gloss
             ids = pl.read_parquet(run_dir / "selection.parquet")["id"].to_list()
             picks[executor, selector] = ids
             assert len(ids) == 15
-    for selector in ("typiclust", "kmq"):
+    for selector in STAGE_SELECTORS:
         assert picks["ray", selector] == picks["local", selector], selector
+
+
+def test_selector_plans_on_ray_pick_what_memory_picks(cluster, images):
+    """12 shards as Ray tasks: plans (random, kmq, kmeans-nearest) and a gathered selector
+    (typiclust) give the in-memory ids, order and reasons."""
+    executor = RayExecutor(cpus_per_worker=1)
+    for spec in ("2%", "10 per label"):
+        budget = budget_for(images, spec)
+        for selector in ("random", "kmq", "kmeans-nearest", "typiclust"):
+            pool = sharded(images, executor)
+            if selector in PLANNED:
+                pool.gather_limit = 0
+            with executor.session():
+                spread = make_selector(selector).select_sharded(pool, budget, 2)
+            same_selection(make_selector(selector).select(view_of(images), budget, 2), spread)
