@@ -5,7 +5,9 @@ same run: fp32 and bf16 weights (torch), int8 (ONNX Runtime, `curate.embed.int8`
 static embeddings distilled from the same MiniLM (`builtin:minilm-static`). Cosines are to
 sentence-transformers fp32 (none for static: another vector space). The best precision is
 the fastest of fp32 / bf16 / int8 whose mean cosine is >= 0.99; `auto` should pick it. A
-second, 1-thread comparison gives the speed per core.
+second, 1-thread comparison gives the speed per core. A third times static embeddings
+against bf16 over all WordNet glosses (`full_wordnet`), where a fresh static encoder sees
+~113k distinct words.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ PRECISIONS = {"fp32": "curate precision=fp32", "bf16": "curate precision=bf16",
 AUTO = "curate precision=auto"
 STATIC = "curate builtin:minilm-static"
 STATIC_COLD = "curate builtin:minilm-static, every word new"
-ORDER = (ST_FP32, ST_AUTOCAST, *PRECISIONS.values(), AUTO, STATIC, STATIC_COLD)
+STATIC_FRESH = "curate builtin:minilm-static, fresh encoder (loads the table, every word new)"
+ORDER = (ST_FP32, ST_AUTOCAST, *PRECISIONS.values(), AUTO, STATIC, STATIC_COLD, STATIC_FRESH)
 # The flags the precision rules (curate.embed.device) look at.
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_bf16", "amx_int8",
          "amx_tile")
@@ -38,13 +41,16 @@ def workloads(n_glosses: int, n_articles: int) -> dict[str, list[str]]:
             f"bbc articles ({len(articles)})": articles}
 
 
-def _timed(methods: dict, texts: list[str], repeats: int) -> dict[str, tuple[dict, np.ndarray]]:
-    """Per method the best of `repeats` timed runs, taken in interleaved rounds (every
-    method once per round, so a burst of load elsewhere hits all of them), and how busy
-    other processes kept the CPU during the best one."""
+def _timed(methods: dict, texts: list[str], repeats: int,
+           once: tuple[str, ...] = ()) -> dict[str, tuple[dict, np.ndarray]]:
+    """Per method the best of `repeats` timed runs (one for the methods in `once`), taken
+    in interleaved rounds (every method once per round, so a burst of load elsewhere hits
+    all of them), and how busy other processes kept the CPU during the best one."""
     best: dict[str, tuple[dict, np.ndarray]] = {}
-    for _ in range(repeats):
+    for round_ in range(repeats):
         for name, encode in methods.items():
+            if round_ and name in once:
+                continue
             with measured({}) as timing:
                 vectors = encode(texts)
             timing["load_average"] = _load_average()
@@ -63,12 +69,35 @@ def _load_average() -> list[float]:
         return []
 
 
+def _static_cold() -> tuple:
+    """A loaded static encoder that forgets its words before every call (every word new,
+    the table loaded, as the torch paths have their model loaded), and a fresh
+    `TextEncoder` per call (loading the table too); the load's best time of 5."""
+    encoder = TextEncoder("builtin:minilm-static").load()
+
+    def cold(texts):
+        encoder.static_.forget_words()
+        return encoder.encode(texts)
+
+    def fresh(texts):
+        return TextEncoder("builtin:minilm-static").encode(texts)
+
+    loads = []
+    for _ in range(5):
+        with measured({}) as timing:
+            TextEncoder("builtin:minilm-static").load()
+        loads.append(timing["seconds"])
+    return cold, fresh, min(loads)
+
+
 def run(n_glosses: int = 2000, n_articles: int = 300, max_length: int = 256,
         batch_size: int = EmbedConfig().batch_size, warmup: int = 256,
-        repeats: int = 3) -> dict:
+        repeats: int = 3, full_wordnet: int = 1) -> dict:
     """curate runs with the pipeline's batch size; sentence-transformers with its
     encode() defaults (batch 32). Every method is warmed up on `warmup` texts (which also
-    exports the int8 model and distils the static one, when not cached yet)."""
+    exports the int8 model and distils the static one, when not cached yet).
+    `full_wordnet`: 1 also times bf16 (one round) and static (`repeats` rounds) over all
+    WordNet glosses; 0 skips it."""
     import torch
     from sentence_transformers import SentenceTransformer
 
@@ -87,9 +116,10 @@ def run(n_glosses: int = 2000, n_articles: int = 300, max_length: int = 256,
         methods[name] = TextEncoder(precision=precision, max_length=max_length,
                                     batch_size=batch_size).load().encode
     # A static encoder tokenizes each word once (BERT tokenizers): timed with the words of
-    # the texts seen (a large pool's steady state) and with a fresh encoder per call.
+    # the texts seen (a large pool's steady state), with every word new, and with a fresh
+    # encoder per call (its load too).
     methods[STATIC] = TextEncoder("builtin:minilm-static").load().encode
-    methods[STATIC_COLD] = lambda texts: TextEncoder("builtin:minilm-static").encode(texts)
+    methods[STATIC_COLD], methods[STATIC_FRESH], static_load_s = _static_cold()
     auto = choose_precision("auto", torch.device("cpu"))
     results = {}
     for workload, texts in workloads(n_glosses, n_articles).items():
@@ -109,11 +139,36 @@ def run(n_glosses: int = 2000, n_articles: int = 300, max_length: int = 256,
         rows["ratios"] = _ratios(rows, auto.precision)
         results[workload] = rows
     one_thread = per_thread()
+    full = (all_glosses({name: methods[name] for name in (PRECISIONS["bf16"], STATIC,
+                                                          STATIC_COLD, STATIC_FRESH)},
+                        repeats) if full_wordnet else None)
     return {"max_length": max_length, "curate_batch_size": batch_size, "per_thread": one_thread,
             "st_batch_size": 32, "warmup_texts": warmup, "repeats": repeats,
             "torch_threads": torch.get_num_threads(), "cpu_model": cpu_info().model,
             "cpu_flags": [f for f in FLAGS if f in cpu_info().flags],
-            "auto": auto.record(), "workloads": results}
+            "static_load_s": static_load_s, "auto": auto.record(), "workloads": results,
+            **({"all_wordnet_glosses": full} if full else {})}
+
+
+def all_glosses(methods: dict, repeats: int) -> dict:
+    """bf16 (one round: ~2 minutes) and static over all WordNet glosses: the static encoder
+    with every word new meets each of ~113k distinct words once."""
+    texts = load_pool(DataConfig(source="builtin:wordnet")).texts()
+    bf16 = PRECISIONS["bf16"]
+    rows = {name: timing for name, (timing, _) in
+            _timed(methods, texts, repeats, once=(bf16,)).items()}
+    for name, timing in rows.items():
+        print(f"  all {len(texts)} WordNet glosses: {name}: {timing['texts_per_s']:.0f} texts/s "
+              f"(other processes busy: {timing['other_busy_cores']} cores, load "
+              f"{timing['load_average']})", flush=True)
+    speed = {name: rows[name]["texts_per_s"] for name in rows}
+    distinct = len({w for text in texts for w in text.split()})
+    return {"texts": len(texts), "distinct_words": distinct, "bf16_rounds": 1,
+            "static_rounds": repeats, "methods": rows,
+            "ratios": {"static_vs_curate_bf16": round(speed[STATIC] / speed[bf16], 1),
+                       "static_cold_vs_curate_bf16": round(speed[STATIC_COLD] / speed[bf16], 1),
+                       "static_fresh_vs_curate_bf16": round(speed[STATIC_FRESH] / speed[bf16],
+                                                            1)}}
 
 
 def per_thread(n_glosses: int = 1000, n_articles: int = 60, repeats: int = 3) -> dict:
@@ -160,4 +215,6 @@ def _ratios(rows: dict, auto: str) -> dict:
                      "auto_vs_best": round(speed[AUTO] / speed[PRECISIONS[best]], 2),
                      "static_vs_curate_bf16": round(speed[STATIC] / speed[PRECISIONS["bf16"]], 1),
                      "static_cold_vs_curate_bf16": round(speed[STATIC_COLD]
-                                                         / speed[PRECISIONS["bf16"]], 1)}
+                                                         / speed[PRECISIONS["bf16"]], 1),
+                     "static_fresh_vs_curate_bf16": round(speed[STATIC_FRESH]
+                                                          / speed[PRECISIONS["bf16"]], 1)}

@@ -28,6 +28,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +47,11 @@ MAX_LENGTH = 512
 # Characters Python's str.split() splits on but a BERT normalizer deletes (controls) or keeps
 # inside a word: texts holding one take the exact path.
 SPLIT_DIFFERS = re.compile("[\x0b\x0c\x1c-\x1f\x85\u2028\u2029]")
+# BERT's pre-tokenization of a printable ASCII word: runs of letters and digits, and each
+# other character alone (all ASCII punctuation to BERT).
+ASCII_PIECES = re.compile(r"[A-Za-z0-9]+|[^A-Za-z0-9]")
+ASCII_PIECES_LOWER = re.compile(r"[a-z0-9]+|[^a-z0-9]")
+WORDS_PER_CALL = 256  # words per pre-tokenized sequence given to the tokenizer
 MAX_WORDS = 262_144  # words whose token sums are kept (256 MB at 256 dimensions)
 
 
@@ -180,7 +186,7 @@ class StaticEncoder:
         folder = Path(self.folder)
         with safe_open(str(folder / "model.safetensors"), framework="numpy") as f:
             names = set(f.keys())
-            self.table_ = f.get_tensor("embeddings").astype(np.float32)
+            self.table_ = f.get_tensor("embeddings").astype(np.float32, copy=False)
             weights = f.get_tensor("weights") if "weights" in names else None
             mapping = f.get_tensor("mapping") if "mapping" in names else None
         if weights is not None:  # per-token weights over a (quantized) shared table
@@ -191,24 +197,42 @@ class StaticEncoder:
         self.tokenizer_ = Tokenizer.from_file(str(folder / "tokenizer.json"))
         config = json.loads((folder / "config.json").read_text())
         self.normalize_ = bool(config.get("normalize", False))
-        unk = getattr(self.tokenizer_.model, "unk_token", None)
-        self.unk_id_ = self.tokenizer_.get_vocab().get(unk) if unk else None
+        model = self.tokenizer_.model
         tokens = self.tokenizer_.get_vocab()
-        self.chars_ = self.max_length * int(np.median([len(t) for t in tokens]))
-        spec = json.loads(self.tokenizer_.to_str())
+        unk = getattr(model, "unk_token", None)
+        self.unk_id_ = tokens.get(unk) if unk else None
+        lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+        self.chars_ = self.max_length * int(np.median(lengths))
         # A BERT WordPiece tokenizer treats whitespace-separated words independently, so a
         # text's tokens are its words' tokens, each word tokenized once (`_word_means`).
-        self.by_word_ = ((spec.get("model") or {}).get("type") == "WordPiece"
-                         and (spec.get("pre_tokenizer") or {}).get("type") == "BertPreTokenizer"
-                         and (spec.get("normalizer") or {}).get("type", "BertNormalizer")
-                         == "BertNormalizer")
-        self._forget_words()
+        normalizer = self.tokenizer_.normalizer
+        self.by_word_ = (type(model).__name__ == "WordPiece"
+                         and type(self.tokenizer_.pre_tokenizer).__name__ == "BertPreTokenizer"
+                         and (normalizer is None or type(normalizer).__name__ == "BertNormalizer"))
+        # Words the vocabulary resolves without the tokenizer (`_word_tokens`): only where
+        # WordPiece keeps every vocabulary entry whole (none longer than the words it cuts).
+        self.vocab_ = (tokens if self.by_word_
+                       and int(lengths.max(initial=0)) <= model.max_input_chars_per_word
+                       else None)
+        self.lowercase_ = normalizer is not None and bool(normalizer.lowercase)
+        added = sorted(t.content for t in self.tokenizer_.get_added_tokens_decoder().values())
+        self.added_ = (re.compile("|".join(map(re.escape, added)), re.IGNORECASE)
+                       if added else None)
+        # Words go to the tokenizer as pre-tokenized chunks: no truncation, no padding there.
+        self.word_tokenizer_ = self.tokenizer_
+        if self.tokenizer_.truncation is not None or self.tokenizer_.padding is not None:
+            self.word_tokenizer_ = Tokenizer.from_str(self.tokenizer_.to_str())
+            self.word_tokenizer_.no_truncation()
+            self.word_tokenizer_.no_padding()
+        self.forget_words()
         return self
 
-    def _forget_words(self) -> None:
+    def forget_words(self) -> None:
+        """Drop the per-word token sums: the state of a fresh encoder."""
         self.words_: dict[str, int] = {}
         self.word_sums_ = np.zeros((1024, self.dim), dtype=np.float32)
-        self.word_counts_ = np.zeros(1024, dtype=np.float32)
+        self.word_counts_ = np.zeros(1024, dtype=np.float32)  # tokens, unknown ones left out
+        self.word_lengths_ = np.zeros(1024, dtype=np.float32)  # tokens, unknown ones too
 
     def _word_means(self, batch: list[str]) -> np.ndarray:
         """`_means` from per-word token sums, each word tokenized once per encoder: the
@@ -218,40 +242,113 @@ class StaticEncoder:
         from scipy.sparse import csr_matrix
 
         split = [text.split() for text in batch]
-        exact = np.fromiter((len(ws) > self.max_length // 2 or SPLIT_DIFFERS.search(t)
-                             is not None for t, ws in zip(batch, split, strict=True)),
-                            dtype=bool, count=len(batch))
-        split = [[] if skip else ws for skip, ws in zip(exact, split, strict=True)]
-        new = {w for words in split for w in words if w not in self.words_}
+        lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(batch))
+        exact = lengths > self.max_length // 2
+        if SPLIT_DIFFERS.search("\n".join(batch)):
+            exact |= np.fromiter((SPLIT_DIFFERS.search(t) is not None for t in batch),
+                                 dtype=bool, count=len(batch))
+        if exact.any():
+            split = [[] if skip else ws for skip, ws in zip(exact, split, strict=True)]
+            lengths[exact] = 0
+        flat = list(chain.from_iterable(split))
+        new = set(flat).difference(self.words_)
         if len(self.words_) + len(new) > MAX_WORDS:
-            self._forget_words()
-            new = {w for words in split for w in words}
+            self.forget_words()
+            new = set(flat)
         if new:
             self._add_words(sorted(new))
-        lengths = np.fromiter(map(len, split), dtype=np.int64, count=len(batch))
-        words = np.fromiter((self.words_[w] for ws in split for w in ws), dtype=np.int64,
-                            count=int(lengths.sum()))
-        counts = csr_matrix((np.ones(len(words), dtype=np.float32),
-                             (np.repeat(np.arange(len(batch)), lengths), words)),
-                            shape=(len(batch), len(self.words_)))
+        words = np.fromiter(map(self.words_.__getitem__, flat), dtype=np.int64,
+                            count=len(flat))
         size = len(self.words_)
+        counts = csr_matrix((np.ones(len(words), dtype=np.float32), words,
+                             np.concatenate([[0], np.cumsum(lengths)])),
+                            shape=(len(batch), size))
         tokens = counts @ self.word_counts_[:size]
         out = np.asarray(counts @ self.word_sums_[:size]) / np.maximum(tokens, 1)[:, None]
-        exact = np.flatnonzero(exact | (tokens > self.max_length))
+        # cut to max_length tokens before unknown ones are dropped, as model2vec does
+        exact = np.flatnonzero(exact | (counts @ self.word_lengths_[:size] > self.max_length))
         if len(exact):
             out[exact] = self._means([batch[i] for i in exact])
         return out
 
     def _add_words(self, words: list[str]) -> None:
+        from scipy.sparse import csr_matrix
+
+        words, ids, lengths = self._word_tokens(words)
+        known = lengths
+        if self.unk_id_ is not None:
+            unknown = ids == self.unk_id_
+            if unknown.any():
+                known = lengths - np.bincount(np.repeat(np.arange(len(words)), lengths),
+                                                weights=unknown, minlength=len(words)
+                                                ).astype(np.int64)
+                ids = ids[~unknown]
         start, end = len(self.words_), len(self.words_) + len(words)
-        while end > len(self.word_counts_):
-            self.word_sums_ = np.concatenate([self.word_sums_, np.zeros_like(self.word_sums_)])
-            self.word_counts_ = np.concatenate([self.word_counts_,
-                                                np.zeros_like(self.word_counts_)])
-        tokens = self._token_counts(words, cut=False)
+        if end > len(self.word_counts_):  # grow by doubling, copying only the rows in use
+            size = max(end, 2 * len(self.word_counts_))
+            for name in ("word_sums_", "word_counts_", "word_lengths_"):
+                old = getattr(self, name)
+                grown = np.empty((size, *old.shape[1:]), dtype=np.float32)
+                grown[:start] = old[:start]
+                setattr(self, name, grown)
+        tokens = csr_matrix((np.ones(len(ids), dtype=np.float32), ids,
+                             np.concatenate([[0], np.cumsum(known)])),
+                            shape=(len(words), len(self.table_)))
         self.word_sums_[start:end] = tokens @ self.table_
-        self.word_counts_[start:end] = np.asarray(tokens.sum(axis=1)).ravel()
+        self.word_counts_[start:end] = known
+        self.word_lengths_[start:end] = lengths
         self.words_.update(zip(words, range(start, end), strict=True))
+
+    def _word_tokens(self, words: list[str]) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """The words reordered, their token ids one after another (unknown tokens kept)
+        and each word's count of them, as the tokenizer gives them for the word alone.
+
+        The tokenizer costs ~5 us a word, so printable ASCII words are looked up in the
+        vocabulary first: there BERT normalization is at most lowercasing, the
+        pre-tokenizer splits runs of letters and digits from each punctuation character,
+        and WordPiece keeps a piece that is in the vocabulary whole. The words this cannot
+        resolve (a piece not in the vocabulary, non-ASCII, an added token inside) go to the
+        tokenizer in one batch call, as pre-tokenized chunks (fewer Python objects)."""
+        ids: list[int] = []
+        lengths: list[int] = []
+        done: list[str] = []
+        slow: list[str] = []
+        if self.vocab_ is None:
+            slow = words
+        else:
+            get = self.vocab_.get
+            pieces = (ASCII_PIECES_LOWER if self.lowercase_ else ASCII_PIECES).findall
+            lowered = map(str.lower, words) if self.lowercase_ else words
+            added = (set(filter(self.added_.search, words))
+                     if self.added_ is not None and self.added_.search("\n".join(words))
+                     else ())
+            for word, low in zip(words, lowered, strict=True):
+                if word.isascii() and word.isprintable() and word not in added:
+                    if (len(word) == 1 or word.isalnum()) and (i := get(low)) is not None:
+                        ids.append(i)  # one piece, in the vocabulary
+                        lengths.append(1)
+                        done.append(word)
+                        continue
+                    found = list(map(get, pieces(low)))
+                    if None not in found:
+                        ids.extend(found)
+                        lengths.append(len(found))
+                        done.append(word)
+                        continue
+                slow.append(word)
+        ids_ = np.fromiter(ids, dtype=np.int64, count=len(ids))
+        lengths_ = np.fromiter(lengths, dtype=np.int64, count=len(lengths))
+        if slow:
+            chunks = [slow[i:i + WORDS_PER_CALL] for i in range(0, len(slow), WORDS_PER_CALL)]
+            encoded = self.word_tokenizer_.encode_batch(chunks, is_pretokenized=True,
+                                                        add_special_tokens=False)
+            slow_ids = [np.array(e.ids, dtype=np.int64) for e in encoded]
+            owners = [np.array(e.word_ids, dtype=np.int64) for e in encoded]
+            counts = [np.bincount(o, minlength=len(c)) for o, c in zip(owners, chunks,
+                                                                       strict=True)]
+            ids_ = np.concatenate([ids_, *slow_ids])
+            lengths_ = np.concatenate([lengths_, *counts])
+        return done + slow, ids_, lengths_
 
     def _means(self, batch: list[str]) -> np.ndarray:
         """Mean token row per text: a sparse (texts x vocabulary) count matrix times the
@@ -260,9 +357,9 @@ class StaticEncoder:
         counts = np.asarray(tokens.sum(axis=1)).ravel()
         return np.asarray(tokens @ self.table_) / np.maximum(counts, 1)[:, None]
 
-    def _token_counts(self, batch: list[str], cut: bool = True):
-        """Sparse (texts x vocabulary) token counts, unknown tokens dropped, cut to
-        max_length tokens (`cut`)."""
+    def _token_counts(self, batch: list[str]):
+        """Sparse (texts x vocabulary) token counts, cut to max_length tokens, then unknown
+        tokens dropped (model2vec's tokenizer truncates, then it drops them)."""
         from scipy.sparse import csr_matrix
 
         encoded = self.tokenizer_.encode_batch_fast(batch, add_special_tokens=False)
@@ -270,11 +367,10 @@ class StaticEncoder:
         ids = np.fromiter((i for e in encoded for i in e.ids), dtype=np.int64,
                           count=int(lengths.sum()))
         rows = np.repeat(np.arange(len(batch)), lengths)
-        if self.unk_id_ is not None:  # dropped before the length cut, as model2vec does
-            rows, ids = rows[ids != self.unk_id_], ids[ids != self.unk_id_]
-        counts = np.bincount(rows, minlength=len(batch))
-        position = np.arange(len(ids)) - np.repeat(np.cumsum(counts) - counts, counts)
-        kept = position < (self.max_length if cut else len(ids) + 1)
+        position = np.arange(len(ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        kept = position < self.max_length
+        if self.unk_id_ is not None:
+            kept &= ids != self.unk_id_
         return csr_matrix((np.ones(int(kept.sum()), dtype=np.float32),
                            (rows[kept], ids[kept])), shape=(len(batch), len(self.table_)))
 
@@ -287,13 +383,13 @@ class StaticEncoder:
         """(N, dim) float32: per text the mean of its token rows; zeros for no tokens."""
         if not hasattr(self, "table_"):
             self.load()
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), self.batch_size):
             batch = [t[:self.chars_] for t in texts[start:start + self.batch_size]]
-            out[start:start + len(batch)] = (self._word_means(batch) if self.by_word_
-                                             else self._means(batch))
+            means = self._word_means(batch) if self.by_word_ else self._means(batch)
+            if self.normalize_:  # per batch: the rows are still in cache
+                means /= np.linalg.norm(means, axis=1, keepdims=True) + 1e-32
+            out[start:start + len(batch)] = means
             if on_batch:
                 on_batch(len(batch))
-        if self.normalize_:
-            out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-32
         return out

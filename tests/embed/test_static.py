@@ -109,3 +109,107 @@ def test_no_torch_on_the_hot_path(tiny_static):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(1, 8)"
+
+
+class _RecordingTokenizer:
+    """Stands in for a `tokenizers.Tokenizer` (whose methods cannot be patched) and records
+    the words that reach it."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.words = tokenizer, []
+
+    def encode_batch(self, chunks, **kwargs):
+        self.words += [w for chunk in chunks for w in chunk]
+        return self.tokenizer.encode_batch(chunks, **kwargs)
+
+
+def test_new_words_in_one_batch_equal_word_by_word(tiny_static, monkeypatch):
+    """The first sight of a batch of words (vocabulary look-ups for ASCII words, the rest
+    in pre-tokenized chunks to the tokenizer) gives each word's tokens as the tokenizer
+    gives them for the word alone."""
+    monkeypatch.setattr(static, "WORDS_PER_CALL", 3)  # several chunks
+    encoder = static.StaticEncoder(tiny_static).load()
+    recording = encoder.word_tokenizer_ = _RecordingTokenizer(encoder.word_tokenizer_)
+    words = ["the", "The", "DOG", "dogs", "Dogs.", "dog,", "(dog", "dog.cat", "a.b", ".", ",",
+             "##s", "#", "x", "zebra", "dog[SEP]", "[cls]dog", "[CLS]", "[UNK]", "café",
+             "ｄｏｇ", "dog\x00", "\x00", "d" * 150, "red" * 40, "big!house", "3", "dog3",
+             "Fast", "small-house", "house's", "runs;", "a" * 101, "Dog.", "big.house"]
+    order, ids, lengths = encoder._word_tokens(words)
+    assert sorted(order) == sorted(words)
+    tokens = [encoder.tokenizer_.encode(w, add_special_tokens=False).ids for w in order]
+    assert lengths.tolist() == [len(t) for t in tokens]
+    assert ids.tolist() == [i for t in tokens for i in t]
+    # the look-ups did resolve words; the tokenizer got what they cannot
+    assert {"the", "The", "DOG", "Dog.", "dog.cat", ".", "big.house", "Fast"}.isdisjoint(
+        recording.words)
+    assert {"dogs", "zebra", "dog[SEP]", "[cls]dog", "café", "ｄｏｇ", "dog\x00"} <= set(
+        recording.words)
+    # texts of them: a fresh encoder equals the exact path
+    texts = [" ".join(words[i:i + 4]) for i in range(0, len(words), 4)]
+    fresh = static.StaticEncoder(tiny_static, batch_size=3).encode(texts)
+    exact = static.StaticEncoder(tiny_static).load()
+    exact.by_word_ = False
+    assert np.allclose(fresh, exact.encode(texts), atol=1e-6)
+
+
+def test_unknown_tokens_count_toward_max_length(tiny_static):
+    """model2vec's tokenizer truncates to max_length tokens before unknown ones are
+    dropped: "x y dogs cat" keeps dog ##s, not dog ##s cat."""
+    from model2vec import StaticModel
+
+    theirs = StaticModel.from_pretrained(str(tiny_static)).encode(["x y dogs cats"],
+                                                                  max_length=4)
+    for by_word in (True, False):
+        ours = static.StaticEncoder(tiny_static, max_length=4).load()
+        ours.by_word_ = by_word
+        assert np.allclose(ours.encode(["x y dogs cats"]), theirs, atol=1e-6)
+
+
+def test_tokenizer_with_truncation_and_padding(tiny_static, tmp_path):
+    """A model2vec folder whose tokenizer.json truncates and pads (as a saved StaticModel's
+    can): the words still reach the tokenizer whole, unpadded."""
+    import shutil
+
+    from tokenizers import Tokenizer
+
+    folder = tmp_path / "padded"
+    shutil.copytree(tiny_static, folder)
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.enable_truncation(1)
+    tokenizer.enable_padding(length=8)
+    tokenizer.save(str(folder / "tokenizer.json"))
+    encoder = static.StaticEncoder(folder).load()
+    assert encoder.word_tokenizer_.truncation is None and encoder.word_tokenizer_.padding is None
+    words = ["dogs", "runs", "cats", "zebra"]
+    order, ids, lengths = encoder._word_tokens(words)
+    plain = static.StaticEncoder(tiny_static).load()
+    assert (order, ids.tolist(), lengths.tolist()) == (
+        lambda o, i, n: (o, i.tolist(), n.tolist()))(*plain._word_tokens(words))
+
+
+def test_new_words_of_the_real_vocabulary(glosses):
+    """The same on the distilled MiniLM's BERT vocabulary, whose look-ups resolve most
+    words, special tokens inside words included."""
+    encoder = TextEncoder("builtin:minilm-static").load().static_
+    words = sorted({w for text in glosses["text"].to_list()[:300] for w in text.split()})
+    words += ["[CLS]", "x[SEP]y", "[mask]", "[UNK]dog", "[unused5]", "Dog.", "naïve", "ﬁne",
+              "U.S.A.", "e-mail", "£5", "10,000", "C++", "<b>", "\\n", "~~", "a" * 99,
+              "a" * 101, "z" * 300, "##ing", "Hello!!", "''", "`x`"]
+    order, ids, lengths = encoder._word_tokens(words)
+    tokens = [encoder.tokenizer_.encode(w, add_special_tokens=False).ids for w in order]
+    assert sorted(order) == sorted(words)
+    assert lengths.tolist() == [len(t) for t in tokens]
+    assert ids.tolist() == [i for t in tokens for i in t]
+
+
+def test_seen_words_skip_the_tokenizer(tiny_static):
+    encoder = static.StaticEncoder(tiny_static).load()
+    recording = encoder.word_tokenizer_ = _RecordingTokenizer(encoder.word_tokenizer_)
+    texts = ["the dogs run", "zebra cats", "Dog."]
+    first = encoder.encode(texts)
+    assert set(recording.words) == {"dogs", "run", "zebra", "cats"}
+    recording.words.clear()
+    assert np.array_equal(encoder.encode(texts), first) and not recording.words
+    encoder.forget_words()
+    assert np.array_equal(encoder.encode(texts), first)
+    assert set(recording.words) == {"dogs", "run", "zebra", "cats"}
