@@ -172,10 +172,10 @@ def all_glosses(methods: dict, repeats: int) -> dict:
 
 
 def per_thread(n_glosses: int = 1000, n_articles: int = 60, repeats: int = 3) -> dict:
-    """fp32, bf16, int8 and static with one thread each (torch, ONNX Runtime and the
-    tokenizer), best of `repeats` interleaved rounds: kernel speed per core, less
-    sensitive than the 2-thread runs to other processes on a shared machine (torch's
-    threads wait on each other when one is descheduled)."""
+    """fp32, bf16, int8 and static (words seen, and every word new) with one thread each
+    (torch, ONNX Runtime and the tokenizer), best of `repeats` interleaved rounds: kernel
+    speed per core, less sensitive than the 2-thread runs to other processes on a shared
+    machine (torch's threads wait on each other when one is descheduled)."""
     import os
 
     import torch
@@ -186,6 +186,7 @@ def per_thread(n_glosses: int = 1000, n_articles: int = 60, repeats: int = 3) ->
     try:
         methods = {name: TextEncoder(precision=p).load().encode for p, name in PRECISIONS.items()}
         methods[STATIC] = TextEncoder("builtin:minilm-static").load().encode
+        methods[STATIC_COLD] = _static_cold()[0]
         out = {}
         for workload, texts in workloads(n_glosses, n_articles).items():
             for encode in methods.values():
