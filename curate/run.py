@@ -109,7 +109,10 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
     budget = check_budget(cfg, pool)  # the select stage resolves it again, after dedup
     # Per-label selection clusters each label inside the select stage; only a whole-pool
     # selection uses the whole pool's clustering.
-    needs_clusters = selector.needs_clusters and not selector.selects_per_label(budget)
+    # On Ray a sharded plan fits its k-means from the shards' keyed sample (the driver never
+    # loads the whole matrix), and a gathering selector clusters what it gathered.
+    needs_clusters = (selector.needs_clusters and not selector.selects_per_label(budget)
+                      and cfg.run.executor == "local")
     # Selectors, synthesis and hand-off see only the deduplicated pool; the manifest
     # describes the pool as loaded.
     loaded, pool = pool, step("dedup", dedup_stage, pool, cfg, cache, refresh)

@@ -150,13 +150,17 @@ def cluster_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, cfg: Config,
 
 def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: ClustersRef | None,
                  cfg: Config, cache: ArtifactCache, refresh: bool = False) -> SelectionRef:
-    """Resolve the budget and run the configured selector -> selection.parquet."""
+    """Resolve the budget and run the configured selector -> selection.parquet.
+
+    `clusters` is the cluster stage's whole-pool clustering, already in the cache, which the
+    view's clusterer reads back (None when selection is per label or on Ray)."""
     selector = make_selector(cfg.select.selector, cfg.select.params)
     # An outside selector's code is part of the key (an edit reselects); curate's own is not.
+    # The clustering is not: embeddings key, cluster settings and seed decide it, and a run
+    # on Ray has no cluster stage (the executor is never part of a key).
     code = code_fingerprint(type(selector))
     key = hash_json({**({"code": code} if code else {}),
                      "pool": pool_ref.fingerprint, "embeddings": embeddings.key,
-                     "clusters": clusters.key if clusters else None,
                      "select": cfg.select.model_dump(mode="json"), "seed": cfg.run.seed,
                      "scoring": cfg.scoring.model_dump(mode="json"),
                      "target": cfg.target.model_dump(mode="json") if cfg.target else None,

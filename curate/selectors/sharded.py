@@ -65,11 +65,12 @@ class Group:
     size: int
 
 
-def _sample_candidates(shard: Shard, label: str | None, seed: int, cap: int):
+def _sample_rows(shard: Shard, label: str | None, seed: int, threshold: np.uint64):
+    """(keys, vectors) of the shard's group rows whose sample key is <= threshold."""
     rows = shard.rows_of(label)
     keys = row_keys(seed, shard.hashes[rows], "kmeans-sample")
-    mine = smallest(keys, cap)
-    return keys[mine], shard.load()[rows[mine]]
+    mine = np.flatnonzero(keys <= threshold)
+    return keys[mine], shard.load()[rows[mine]] if len(mine) else None
 
 
 @dataclass
@@ -117,11 +118,15 @@ class ShardedPool:
         smallest keys. (centroids, the settings used, the backend)."""
         k = max(1, min(k or self.cluster.k, group.size))
         cfg = self.cluster.model_copy(update={"k": k, **(overrides or {})})
-        cap = k * cfg.max_points_per_centroid
-        parts = self.map(_sample_candidates, group.label, seed, cap)
+        # the sample's keys come from the ids, which the driver holds: only the sampled
+        # rows' vectors travel
+        keys = row_keys(seed, np.concatenate([s.hashes[s.rows_of(group.label)]
+                                              for s in self.shards]), "kmeans-sample")
+        threshold = keys[smallest(keys, k * cfg.max_points_per_centroid)[-1]]
+        parts = [p for p in self.map(_sample_rows, group.label, seed, threshold)
+                 if p[1] is not None]
         keys = np.concatenate([p[0] for p in parts])
-        vectors = np.concatenate([p[1] for p in parts])
-        train = vectors[smallest(keys, cap)]
+        train = np.concatenate([p[1] for p in parts])[np.argsort(keys, kind="stable")]
         centroids, _, backend = fit_sample(train, k, cfg, seed)
         return centroids, cfg, backend
 
