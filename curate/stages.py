@@ -165,7 +165,7 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
                      "scoring": cfg.scoring.model_dump(mode="json"),
                      "target": cfg.target.model_dump(mode="json") if cfg.target else None,
                      "cluster": cache_params(cfg.cluster),
-                     "version": 7})  # 7: keyed randomness (every draw from (seed, row id))
+                     "version": 8})  # 7: keyed randomness; 8: auto cites its figures
     folder = cache.entry("select", key)
     if cache.is_complete("select", key) and not refresh:
         meta = cache.manifest("select", key)
