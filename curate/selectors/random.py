@@ -9,8 +9,10 @@ from curate.selectors.registry import register
 
 @register
 class RandomSelector(Selector):
-    """Draw the budget uniformly without replacement: the rows with the smallest keys under
-    (seed, row id), so the draw depends on the set of rows, not their order or sharding."""
+    """Draw the budget uniformly without replacement.
+
+    The rows with the smallest keys under (seed, row id): the draw depends on the set of
+    rows, not on their order or on how they are sharded."""
 
     name = "random"
 
