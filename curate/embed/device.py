@@ -28,16 +28,22 @@ class PrecisionRule:
 # Measured with `python benchmarks/run.py --only embedding` (benchmarks/results/) on
 # all-MiniLM-L6-v2; "cos" is the cosine of each text's vector to the fp32 one.
 CPU_RULES = (
-    PrecisionRule(frozenset({"amx_bf16", "avx512_bf16"}), "bf16",
+    PrecisionRule(frozenset({"amx_bf16"}), "bf16",
                   "Intel Xeon with AMX, 2 cores, make bench: bf16 weights 3.5x sentence-"
                   "transformers fp32 on 2,000 WordNet glosses (1,043 texts/s; ONNX Runtime "
                   "int8 420, fp32 406); per thread 675 vs int8 494 glosses/s and 47 vs 20 BBC "
-                  "articles/s. AMD EPYC Zen 4 (avx512_bf16, no AMX): bf16 weights 2.4x "
-                  "sentence-transformers fp32 (issue 15). cos >= 0.9999"),
+                  "articles/s. cos >= 0.9999"),
     PrecisionRule(frozenset({"avx512_vnni", "avx_vnni"}), "int8",
-                  "int8 (cos to fp32 0.993 mean on glosses) beat fp32 per thread on the AMX "
-                  "Xeon: 2.1x on glosses (494 vs 237/s), 1.5x on articles (20 vs 14/s); not "
-                  "measured on a CPU with VNNI but without bf16 units, where this rule applies"),
+                  "AMD EPYC Zen 4 (avx512_bf16 and avx512_vnni, no AMX), 2 cores, make bench "
+                  "at load ~6: ONNX Runtime int8 280 glosses/s against bf16 weights 162 and "
+                  "sentence-transformers fp32 46 (6.1x); per thread, two runs: int8 369 and "
+                  "587 vs bf16 271 and 404 glosses/s, 19.9 and 24.6 vs 15.7 and 27.4 BBC "
+                  "articles/s (short texts gain, long ones about tie). Without AMX, bf16 has "
+                  "dot-product instructions only. cos to fp32 0.993 mean on glosses, 0.995 on "
+                  "articles"),
+    PrecisionRule(frozenset({"avx512_bf16"}), "bf16",
+                  "bf16 dot-product units without VNNI (not measured: the CPUs measured with "
+                  "avx512_bf16 also have VNNI); bf16 weights hold cos >= 0.9999 to fp32"),
     PrecisionRule(frozenset(), "fp32", "no native bf16 or int8 units"),
 )
 
