@@ -81,6 +81,7 @@ class ShardedPool:
         executor: runs a function on every shard (`map_tasks`); default this process.
         gather_limit: bytes of vectors a selector without a plan may gather here.
         dim: the vectors' width (for the gather guard's arithmetic).
+        target: (M, d) target-set embeddings, for distribution-shift selectors.
     """
 
     shards: list[Shard]
@@ -114,8 +115,9 @@ class ShardedPool:
     def fit(self, group: Group, k: int | None, seed: int, overrides: dict | None = None
             ) -> tuple[np.ndarray, ClusterConfig, str]:
         """The group's k-means as the in-memory clusterer fits it: k (None: cluster.k)
-        capped by the group's size, trained on its keyed sample, gathered from the shards'
-        smallest keys. (centroids, the settings used, the backend)."""
+        capped by the group's size, trained on its keyed sample (the k x
+        max_points_per_centroid smallest keys, in key order), whose rows the shards send.
+        (centroids, the settings used, the backend)."""
         k = max(1, min(k or self.cluster.k, group.size))
         cfg = self.cluster.model_copy(update={"k": k, **(overrides or {})})
         # the sample's keys come from the ids, which the driver holds: only the sampled
