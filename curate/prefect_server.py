@@ -259,8 +259,10 @@ def flow_api(home: Path, timeout: float = SERVER_START_TIMEOUT) -> Iterator[str]
             return
         _wait_healthy(process, api_url, log_path, timeout)
         with _using(api_url, heartbeats=False, ui=False):
-            yield api_url
-            _drain_prefect_workers()
+            try:
+                yield api_url
+            finally:  # a failed run's logs too: else they meet a stopped server
+                _drain_prefect_workers()
     finally:
         _stop(process, grace=0)
 
