@@ -32,55 +32,60 @@ class KMeansNearestSelector(Selector):
 
     def pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
         centroids, _ = view.clustering(n, niter=self.niter, nredo=self.nredo)
-        taken = np.zeros(len(view), dtype=bool)
-        rows = np.full(len(centroids), -1)
-        sims = np.zeros(len(centroids))
-        pending, depth = np.arange(len(centroids)), min(len(view), 8)
-        while len(pending):
-            candidates, similarity = nearest(centroids[pending], view.embeddings, k=depth)
-            unresolved = []
-            for centroid, cand, sim in zip(pending, candidates, similarity, strict=True):
-                order = by_similarity(sim, view.ids[cand])
-                cand, sim = cand[order], sim[order]
-                free = np.flatnonzero(~taken[cand])
-                if len(free) == 0:
-                    unresolved.append(centroid)
-                    continue
-                rows[centroid], sims[centroid] = cand[free[0]], sim[free[0]]
-                taken[cand[free[0]]] = True
-            pending, depth = np.array(unresolved, dtype=np.int64), min(len(view), depth * 4)
+
+        def search(pending: np.ndarray, depth: int):
+            found, similarity = nearest(centroids[pending], view.embeddings, k=depth)
+            return found, view.ids[found], similarity
+
+        rows, sims = resolve_nearest(len(centroids), len(view), search)
         clusters = np.arange(len(centroids))
-        reasons = [f"nearest to centroid {c} of {n} (cos {s:.3f})" for c, s in zip(clusters, sims,
-                                                                                   strict=True)]
-        return Picks(rows=rows, scores=sims, reasons=reasons, clusters=clusters)
+        return Picks(rows=rows.astype(np.int64), scores=sims, clusters=clusters,
+                     reasons=_reasons(clusters, sims, n))
 
     def plan(self, pool, group, n, seed, rng) -> PlannedPicks:
         """The group's B-means from its keyed sample; each shard sends the `depth` rows
         nearest each centroid still unresolved, the merged lists resolve as `pick` does."""
         centroids, _, _ = pool.fit(group, n, seed, {"niter": self.niter, "nredo": self.nredo})
-        taken: set[str] = set()
-        ids = np.empty(len(centroids), dtype=object)
-        sims = np.zeros(len(centroids))
-        pending, depth = np.arange(len(centroids)), min(group.size, 8)
-        while len(pending):
+
+        def search(pending: np.ndarray, depth: int):
             parts = [p for p in pool.map(_nearest_rows, group.label, centroids[pending], depth)
                      if p is not None]
-            cand_ids = np.concatenate([p[0] for p in parts], axis=1)
-            cand_sims = np.concatenate([p[1] for p in parts], axis=1)
-            unresolved = []
-            for i, centroid in enumerate(pending):
-                order = by_similarity(cand_sims[i], cand_ids[i])[:depth]
-                free = [j for j in order if cand_ids[i, j] not in taken]
-                if not free:
-                    unresolved.append(centroid)
-                    continue
-                ids[centroid], sims[centroid] = cand_ids[i, free[0]], cand_sims[i, free[0]]
-                taken.add(ids[centroid])
-            pending, depth = np.array(unresolved, dtype=np.int64), min(group.size, depth * 4)
+            ids = np.concatenate([p[0] for p in parts], axis=1)
+            return ids, ids, np.concatenate([p[1] for p in parts], axis=1)
+
+        ids, sims = resolve_nearest(len(centroids), group.size, search)
         clusters = np.arange(len(centroids))
         return PlannedPicks(ids=ids.astype(str), scores=sims, clusters=clusters,
-                            reasons=[f"nearest to centroid {c} of {n} (cos {s:.3f})"
-                                     for c, s in zip(clusters, sims, strict=True)])
+                            reasons=_reasons(clusters, sims, n))
+
+
+def resolve_nearest(centroids: int, size: int, search) -> tuple[np.ndarray, np.ndarray]:
+    """(the row chosen for each centroid, its similarity): each takes its nearest row not
+    taken by an earlier centroid, looking `depth` rows deep (8, then 4x deeper for those
+    left). `search(pending, depth)` -> (candidates, their ids, similarities), (P, <= depth)
+    each, for the pending centroids."""
+    taken: set = set()
+    chosen = np.empty(centroids, dtype=object)
+    sims = np.zeros(centroids)
+    pending, depth = np.arange(centroids), min(size, 8)
+    while len(pending):
+        candidates, ids, similarity = search(pending, depth)
+        unresolved = []
+        for i, centroid in enumerate(pending):
+            order = by_similarity(similarity[i], ids[i])[:depth]
+            free = [j for j in order if candidates[i, j] not in taken]
+            if not free:
+                unresolved.append(centroid)
+                continue
+            chosen[centroid], sims[centroid] = candidates[i, free[0]], similarity[i, free[0]]
+            taken.add(chosen[centroid])
+        pending, depth = np.array(unresolved, dtype=np.int64), min(size, depth * 4)
+    return chosen, sims
+
+
+def _reasons(clusters: np.ndarray, sims: np.ndarray, n: int) -> list[str]:
+    return [f"nearest to centroid {c} of {n} (cos {s:.3f})"
+            for c, s in zip(clusters, sims, strict=True)]
 
 
 def by_similarity(similarity: np.ndarray, ids: np.ndarray) -> np.ndarray:

@@ -95,13 +95,7 @@ class KMQSelector(Selector):
 
     def pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
         quality = self._quality(view)
-        groups, members = cluster_groups(view.clusters)
-        quota = allocate_quota(np.array([len(g) for g in groups]), n, rng)
-        gumbel = view.gumbel("kmq")
-        rows = [g[weighted_sample(quality[g], q, gumbel[g])]
-                for g, q in zip(groups, quota, strict=True) if q > 0]
-        rows = np.concatenate(rows)
-        reasons = [f"cluster {view.clusters[r]} quota {quota[members[r]]}" for r in rows]
+        rows, reasons = quota_draw(view.clusters, quality, view.gumbel("kmq"), n, rng)
         return Picks(rows=rows, scores=quality[rows], reasons=reasons)
 
     def _quality(self, view: SelectionView) -> np.ndarray:
@@ -122,28 +116,36 @@ class KMQSelector(Selector):
                                         and self.quality in pool.shards[0].columns)
 
     def plan(self, pool, group, n, seed, rng) -> PlannedPicks:
-        """The group's k-means from its keyed sample; cluster sizes summed over the shards
-        give the quota; each shard sends its top `quota` rows of each cluster by quality +
-        keyed Gumbel noise, and the top of those are the picks."""
+        """The group's k-means from its keyed sample; the shards assign their rows, and the
+        quota draw runs here on the per-row columns (clusters, quality, keyed noise) in id
+        order, as `pick` sees them."""
         centroids, cfg, backend = pool.fit(group, None, seed)
-        counts = np.sum(pool.map(_cluster_sizes, group.label, centroids, cfg, backend), axis=0)
-        present = np.flatnonzero(counts)
-        quota = np.zeros(len(centroids), dtype=np.int64)
-        quota[present] = allocate_quota(counts[present], n, rng)
-        parts = pool.map(_quota_candidates, group.label, centroids, cfg, backend, quota,
-                         self.quality, self.temperature, seed)
-        ids, clusters, quality, keys = (np.concatenate(p) for p in zip(*parts, strict=True))
-        chosen = []
-        for c in present[quota[present] > 0]:
-            mine = np.flatnonzero(clusters == c)
-            # as weighted_sample: a cluster that gives all its rows gives them in id order
-            order = (np.argsort(ids[mine], kind="stable") if quota[c] >= counts[c]
-                     else smallest(keys[mine], quota[c]))
-            chosen.append(mine[order])
-        rows = np.concatenate(chosen)
-        return PlannedPicks(ids=ids[rows], scores=quality[rows],
-                            reasons=[f"cluster {clusters[r]} quota {quota[clusters[r]]}"
-                                     for r in rows], clusters=clusters[rows])
+        clusters = np.concatenate(pool.map(_assignment, group.label, centroids, cfg, backend))
+        rows_of = [s.rows_of(group.label) for s in pool.shards]
+        ids = np.concatenate([s.ids[r].astype(str) for s, r in zip(pool.shards, rows_of,
+                                                                   strict=True)])
+        order = np.argsort(ids, kind="stable")
+        hashes = np.concatenate([s.hashes[r] for s, r in zip(pool.shards, rows_of,
+                                                             strict=True)])[order]
+        quality = (np.zeros(len(ids)) if self.quality is None else checked_quality(
+            np.concatenate([s.columns[self.quality][r] for s, r in zip(pool.shards, rows_of,
+                                                                     strict=True)])[order],
+            self.quality, self.temperature))
+        clusters = clusters[order]
+        rows, reasons = quota_draw(clusters, quality, row_gumbel(seed, hashes, "kmq"), n, rng)
+        return PlannedPicks(ids=ids[order][rows], scores=quality[rows], reasons=reasons,
+                            clusters=clusters[rows])
+
+
+def quota_draw(clusters: np.ndarray, quality: np.ndarray, gumbel: np.ndarray, n: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+    """kMQ's draw: (rows, reasons): each cluster's quota (`allocate_quota`) drawn by
+    softmax(quality) with the rows' keyed Gumbel noise (`weighted_sample`)."""
+    groups, members = cluster_groups(clusters)
+    quota = allocate_quota(np.array([len(g) for g in groups]), n, rng)
+    rows = np.concatenate([g[weighted_sample(quality[g], q, gumbel[g])]
+                           for g, q in zip(groups, quota, strict=True) if q > 0])
+    return rows, [f"cluster {clusters[r]} quota {quota[members[r]]}" for r in rows]
 
 
 def checked_quality(values: np.ndarray, name: str, temperature: float) -> np.ndarray:
@@ -155,27 +157,9 @@ def checked_quality(values: np.ndarray, name: str, temperature: float) -> np.nda
     return quality / temperature
 
 
-def _cluster_sizes(shard, label, centroids, cfg, backend) -> np.ndarray:
+def _assignment(shard, label, centroids, cfg, backend) -> np.ndarray:
+    """(rows of the group in this shard,) nearest centroid of each."""
     rows = shard.rows_of(label)
     if not len(rows):
-        return np.zeros(len(centroids), dtype=np.int64)
-    return np.bincount(assign(shard.load()[rows], centroids, cfg, backend),
-                       minlength=len(centroids))
-
-
-def _quota_candidates(shard, label, centroids, cfg, backend, quota, quality_name,
-                      temperature, seed):
-    """(ids, cluster, quality, sort key) of this shard's top `quota[c]` rows of each
-    cluster c, the sort key being -(quality + keyed Gumbel) as in weighted_sample."""
-    rows = shard.rows_of(label)
-    empty = (np.empty(0, dtype=str), np.empty(0, dtype=np.int64), np.empty(0), np.empty(0))
-    if not len(rows):
-        return empty
-    clusters = assign(shard.load()[rows], centroids, cfg, backend)
-    quality = (np.zeros(len(rows)) if quality_name is None else
-               checked_quality(shard.columns[quality_name][rows], quality_name, temperature))
-    keys = -(quality + row_gumbel(seed, shard.hashes[rows], "kmq"))
-    keep = [np.flatnonzero(clusters == c)[smallest(keys[clusters == c], quota[c])]
-            for c in np.unique(clusters) if quota[c] > 0]
-    keep = np.concatenate(keep) if keep else np.empty(0, dtype=np.int64)
-    return (shard.ids[rows[keep]].astype(str), clusters[keep], quality[keep], keys[keep])
+        return np.zeros(0, dtype=np.int64)
+    return assign(shard.load()[rows], centroids, cfg, backend)
