@@ -2,6 +2,9 @@
 
 The first rule that matches wins. Each rule names the figures behind it
 (`benchmarks/selection.md`: probe on frozen MiniLM / pixel embeddings, 5 to 15 seeds).
+A rule with more than one candidate runs each, and when the pool has labels keeps the
+selection whose probe scores best on held-out pool rows (`curate.selectors.validate`); the
+first candidate is taken when there is nothing to validate on.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from dataclasses import dataclass
 import polars as pl
 
 from curate.budget import Budget
+from curate.errors import CurateError
 from curate.selectors.base import SelectionView, Selector
 from curate.selectors.registry import make_selector, register
-from curate.selectors.sharded import ShardedPool
+from curate.selectors.sharded import Shard, ShardedPool
+from curate.selectors.validate import cannot_validate, validate
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class Regime:
 @dataclass(frozen=True)
 class Rule:
     when: str
-    selector: str
+    selectors: tuple[str, ...]  # candidates, the default first
     evidence: str
 
     def matches(self, regime: Regime, max_fraction: float, max_per_label: int) -> bool:
@@ -49,18 +54,18 @@ class Rule:
 
 
 RULES = (
-    Rule("target", "ot", "GOT-D moves the selection toward the target set: on WordNet with a "
-         "3-category target, the TV distance of ot's label mix to the target's is 0.25-0.26 "
-         "at 1-5% against random's 0.91 (benchmarks/selection-shift.md)"),
-    Rule("quality", "kmq", "a quality score was given: Diversify and Conquer's kMQ draws by "
-         "softmax(quality) inside k-means clusters"),
-    Rule("few-shot", "kmeans-nearest", "the row nearest each of B k-means centroids, inside "
-         "each label, is the best or within 1 point of the best shipped selector from 1% to "
-         "10% and at 1/5/10 per label on wordnet, bbc-news, chatterbot, fashion-mnist and "
-         "digits but digits 2% (typiclust +1.5 +- 1.0 ahead, paired); at 1 per label it gains "
-         "+14 to +25 points over random where typiclust gains 0 to +16 "
-         "(benchmarks/selection.md)"),
-    Rule("otherwise", "random", "above 10% of the pool and 10 rows per label no selector "
+    Rule("target", ("ot",), "GOT-D moves the selection toward the target set: on WordNet "
+         "with a 3-category target, the TV distance of ot's label mix to the target's is "
+         "0.25-0.26 at 1-5% against random's 0.91 (benchmarks/selection-shift.md)"),
+    Rule("quality", ("kmq",), "a quality score was given: Diversify and Conquer's kMQ draws "
+         "by softmax(quality) inside k-means clusters"),
+    Rule("few-shot", ("kmeans-nearest", "typiclust"), "the two best shipped selectors from "
+         "1% to 10% and at 1/5/10 per label on wordnet, bbc-news, chatterbot, fashion-mnist "
+         "and digits, neither best everywhere: kmeans-nearest gains +14 to +25 points over "
+         "random at 1 per label where typiclust gains 0 to +16, typiclust leads by +0.1 to "
+         "+1.5 at some fractions (digits 2%: +1.5 +- 1.0, paired); without labels to "
+         "validate on, kmeans-nearest (benchmarks/selection.md)"),
+    Rule("otherwise", ("random",), "above 10% of the pool and 10 rows per label no selector "
          "has been measured to beat random by much on the builtin sets (at 10% the best "
          "gains +0.4 to +2.8 points), and B-means "
          "clustering grows with B (benchmarks/selection.md)"),
@@ -74,15 +79,21 @@ class AutoSelector(Selector):
         max_fraction: the largest budget, as a fraction of the pool, that counts as few-shot.
         max_per_label: with labels, at most this many rows per label (on average) is
             few-shot whatever the fraction (10 per label of a small pool can be 12% of it).
+        validate: between a rule's candidates, keep the one whose probe scores best on
+            held-out pool rows (needs labels); False takes the first candidate.
+        validation_rows: at most this many held-out pool rows score the candidates.
     """
 
     name = "auto"
 
     def __init__(self, quality: str | None = None, max_fraction: float = 0.10,
-                 max_per_label: int = 10):
+                 max_per_label: int = 10, validate: bool = True,
+                 validation_rows: int = 10_000):
         self.quality = quality
         self.max_fraction = max_fraction
         self.max_per_label = max_per_label
+        self.validate = validate
+        self.validation_rows = validation_rows
 
     def regime(self, view: SelectionView | ShardedPool, budget: Budget) -> Regime:
         per_label = budget.per_label is not None
@@ -91,27 +102,49 @@ class AutoSelector(Selector):
                       per_label=per_label, rows_per_group=budget.total / groups,
                       rows=budget.total, pool_rows=len(view))
 
-    def choose(self, view: SelectionView | ShardedPool, budget: Budget
-               ) -> tuple[Selector, str]:
-        """The selector for this view (or sharded pool) and budget, and why (one line)."""
+    def rule(self, view: SelectionView | ShardedPool, budget: Budget) -> tuple[Rule, str]:
+        """The rule for this view (or sharded pool) and budget, and why (one line)."""
         regime = self.regime(view, budget)
         rule = next(r for r in RULES
                     if r.matches(regime, self.max_fraction, self.max_per_label))
-        params = {"quality": self.quality} if rule.selector == "kmq" else {}
-        reason = f"{rule.when}: {regime.describe()}; {rule.evidence}"
-        return make_selector(rule.selector, params), reason
+        return rule, f"{rule.when}: {regime.describe()}; {rule.evidence}"
+
+    def candidates(self, rule: Rule) -> list[Selector]:
+        names = rule.selectors if self.validate else rule.selectors[:1]
+        return [make_selector(name, {"quality": self.quality} if name == "kmq" else {})
+                for name in names]
 
     def select(self, view: SelectionView, budget: Budget, seed: int) -> pl.DataFrame:
-        return self._as_auto(view, budget, lambda chosen: chosen.select(view, budget, seed))
+        whole = ShardedPool([Shard(view.ids, view.embeddings, view.labels,
+                                   hashes=view.hashes)])
+        return self._as_auto(view, whole, budget, seed,
+                             lambda chosen: chosen.select(view, budget, seed))
 
     def select_sharded(self, pool: ShardedPool, budget: Budget, seed: int) -> pl.DataFrame:
-        return self._as_auto(pool, budget,
+        return self._as_auto(pool, pool, budget, seed,
                              lambda chosen: chosen.select_sharded(pool, budget, seed))
 
-    def _as_auto(self, where, budget: Budget, run) -> pl.DataFrame:
-        chosen, reason = self.choose(where, budget)
-        self.choice_, self.reason_ = chosen.name, reason
-        table = run(chosen)
-        return table.with_columns(
+    def _as_auto(self, where, pool: ShardedPool, budget: Budget, seed: int, run
+                 ) -> pl.DataFrame:
+        rule, reason = self.rule(where, budget)
+        candidates = self.candidates(rule)
+        if len(candidates) > 1 and (why_not := cannot_validate(pool.labels())):
+            candidates, reason = candidates[:1], f"{reason}; not validated: {why_not}"
+        tables = {candidates[0].name: run(candidates[0])}
+        for other in candidates[1:]:
+            try:
+                tables[other.name] = run(other)
+            except CurateError as error:  # a candidate that cannot gather a huge pool
+                reason = f"{reason}; {other.name} skipped ({error})"
+        self.validation_ = None
+        chosen = candidates[0].name
+        if len(tables) > 1:
+            self.validation_ = validate(pool, {name: t["id"].to_numpy()
+                                               for name, t in tables.items()},
+                                        seed, self.validation_rows)
+            chosen = self.validation_.best(list(tables))
+            reason = f"{reason}; {self.validation_.describe()}"
+        self.choice_, self.reason_ = chosen, reason
+        return tables[chosen].with_columns(
             selector=pl.lit(self.name),
-            reason=pl.lit(f"auto chose {chosen.name}: ") + pl.col("reason"))
+            reason=pl.lit(f"auto chose {chosen}: ") + pl.col("reason"))

@@ -33,16 +33,12 @@ def allocate_quota(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.nd
     n < K: floor(n/K) is 0 and an equal share cannot be given; handing one point each to n
     random clusters would weigh a 2-point outlier cluster like a dense mode of thousands,
     so a few-shot budget (10 per label over a label's hundreds of clusters) would be spent
-    on atypical rows. The quota follows cluster mass instead: n split in proportion to
-    cluster size (largest remainder, ties to a seeded random order).
+    on atypical rows. The quota follows cluster mass instead: each cluster's expected quota
+    is n x size / total (`proportional_quota`).
     """
     sizes = np.asarray(sizes, dtype=np.int64)
     if n < len(sizes):
-        exact = n * sizes / sizes.sum()
-        quota = np.floor(exact).astype(np.int64)
-        order = np.lexsort((rng.permutation(len(sizes)), -(exact - quota)))
-        quota[order[:n - quota.sum()]] += 1
-        return quota
+        return proportional_quota(sizes, n, rng)
     quota = np.minimum(sizes, n // len(sizes))
     while (leftover := n - quota.sum()) > 0:
         open_clusters = np.flatnonzero(quota < sizes)
@@ -52,6 +48,29 @@ def allocate_quota(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.nd
         else:
             lucky = rng.choice(open_clusters, size=leftover, replace=False)
             quota[lucky] += 1
+    return quota
+
+
+def proportional_quota(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n points over clusters in proportion to size, unbiased: each cluster gets the
+    integer part of n x size / total, and the fractional parts are rounded by systematic
+    sampling over the clusters in a seeded random order, so cluster c gets one more with
+    probability exactly its fractional part.
+
+    Largest-remainder rounding is not used: with n far below the number of clusters every
+    integer part is 0 and it hands the n points to the n largest clusters every time
+    (kmq was 1.9 points below random at 5 per label on bbc-news with it), a dense corner
+    of the group rather than its mass."""
+    exact = n * sizes / sizes.sum()
+    quota = np.floor(exact).astype(np.int64)
+    extra = n - int(quota.sum())
+    if extra == 0:
+        return quota
+    order = rng.permutation(len(sizes))
+    ends = np.cumsum((exact - quota)[order])
+    ends[-1] = extra  # the fractional parts sum to `extra` up to rounding
+    hits = np.searchsorted(ends, rng.random() + np.arange(extra), side="right")
+    quota[order[hits]] += 1
     return quota
 
 

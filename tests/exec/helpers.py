@@ -12,7 +12,9 @@ from curate.selectors.sharded import Shard, ShardedPool, split_rows
 
 CLUSTER = ClusterConfig(k=24, niter=10, nredo=1, max_points_per_centroid=32)
 SHARDS = 12
-PLANNED = {"random", "kmq", "kmeans-nearest", "auto"}  # auto chooses kmeans-nearest here
+PLANNED = {"random", "kmq", "kmeans-nearest"}
+# without labels auto runs kmeans-nearest alone (nothing to validate on): its plan
+PLANNED_UNLABELLED = PLANNED | {"auto"}
 
 
 def load_images():

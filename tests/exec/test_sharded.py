@@ -12,7 +12,15 @@ from curate.budget import resolve_budget
 from curate.errors import CurateError
 from curate.index import kmeans_clusterer
 from curate.selectors import SelectionView, available, make_selector
-from tests.exec.helpers import CLUSTER, PLANNED, budget_for, same_selection, sharded, view_of
+from tests.exec.helpers import (
+    CLUSTER,
+    PLANNED,
+    PLANNED_UNLABELLED,
+    budget_for,
+    same_selection,
+    sharded,
+    view_of,
+)
 
 
 # ot needs a target (below); kcenter's plan is an approximation (its own test below)
@@ -35,7 +43,7 @@ def test_sharded_selection_without_labels(images):
     budget = resolve_budget("60", len(ids), None, False, "auto")
     pool = sharded((ids, x, None))
     pool.gather_limit = 0
-    for name in sorted(PLANNED):
+    for name in sorted(PLANNED_UNLABELLED):
         same_selection(make_selector(name).select(view, budget, 1),
                        make_selector(name).select_sharded(pool, budget, 1))
 

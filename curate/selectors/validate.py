@@ -1,0 +1,82 @@
+"""Validation on the pool's own labels: which candidate selection trains the better probe.
+
+`auto` runs each candidate selector of its rule and keeps the selection whose logistic
+probe (the benchmark's `probe` evaluator) scores best on rows of the pool that no candidate
+picked. Those rows are a keyed draw (seed, row id; `curate.exec.keys`) of at most
+`rows` of them, so the choice is the same however the pool is sharded or ordered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from curate.exec.keys import row_keys, smallest
+from curate.selectors.sharded import ShardedPool
+
+DRAW = "auto-validation"
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Probe accuracy of each candidate on `held_out` pool rows."""
+
+    accuracy: dict[str, float]
+    held_out: int
+
+    def best(self, order: list[str]) -> str:
+        """The most accurate candidate; ties go to the earlier one in `order`."""
+        return max(order, key=lambda name: (self.accuracy.get(name, -1.0), -order.index(name)))
+
+    def describe(self) -> str:
+        if not self.held_out:
+            return "not validated: the candidates picked every pool row between them"
+        scores = ", ".join(f"{name} {acc:.4f}" for name, acc in self.accuracy.items())
+        return f"validated on {self.held_out:,} held-out pool rows (probe accuracy {scores})"
+
+
+def cannot_validate(labels: np.ndarray | None) -> str | None:
+    """Why the pool's labels cannot score a probe (None: they can)."""
+    if labels is None:
+        return "the pool has no labels"
+    return "the pool has one label" if len(np.unique(labels)) < 2 else None
+
+
+def validate(pool: ShardedPool, picks: dict[str, np.ndarray], seed: int, rows: int
+             ) -> Validation:
+    """Score each candidate's picked ids (`picks`: name -> ids) by the probe trained on
+    them, on up to `rows` pool rows none of them picked (the pool has two labels or more:
+    `cannot_validate`)."""
+    from curate.bench.evaluators import ProbeEvaluator
+
+    picked = np.unique(np.concatenate([np.asarray(p).astype(str) for p in picks.values()]))
+    ids = np.concatenate([s.ids.astype(str) for s in pool.shards])
+    keys = row_keys(seed, np.concatenate([s.hashes for s in pool.shards]), DRAW)
+    held = np.flatnonzero(~np.isin(ids, picked))
+    if not len(held):  # nothing held out: every candidate scores alike, the first wins
+        return Validation(dict.fromkeys(picks, 0.0), 0)
+    threshold = keys[held[smallest(keys[held], min(rows, len(held)))[-1]]]
+    parts = [p for p in pool.map(_validation_rows, seed, threshold, picked) if p is not None]
+    found = np.concatenate([p[0] for p in parts])
+    order = np.argsort(found, kind="stable")  # id order, however the pool is sharded
+    found = found[order]
+    probe_x = np.concatenate([p[1] for p in parts])[order]
+    probe_y = np.concatenate([p[2] for p in parts])[order]
+    is_picked = np.isin(found, picked)
+    probe = ProbeEvaluator(probe_x, probe_y, np.flatnonzero(~is_picked))
+    accuracy = {name: probe.score(np.flatnonzero(np.isin(found, np.asarray(p).astype(str))),
+                                  seed)["accuracy"]
+                for name, p in picks.items()}
+    return Validation(accuracy, int((~is_picked).sum()))
+
+
+def _validation_rows(shard, seed, threshold, picked):
+    """(ids, vectors, labels) of this shard's rows that a candidate picked or that are
+    held out (key <= threshold), or None."""
+    ids = shard.ids.astype(str)
+    is_picked = np.isin(ids, picked)
+    mine = np.flatnonzero(is_picked | (row_keys(seed, shard.hashes, DRAW) <= threshold))
+    if not len(mine):
+        return None
+    return ids[mine], shard.load()[mine], shard.labels.astype(str)[mine]
