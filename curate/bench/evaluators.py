@@ -50,24 +50,29 @@ class ProbeEvaluator:
     def score(self, train_rows: np.ndarray, seed: int,
               extra: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
         """Train on `train_rows` (plus `extra` (embeddings, labels): synthetic rows)."""
-        from sklearn.linear_model import LogisticRegression
         from sklearn.metrics import accuracy_score, f1_score
+
+        y_test = self.labels[self.test_rows]
+        predicted = self.predict(train_rows, seed, extra)
+        return {"accuracy": float(accuracy_score(y_test, predicted)),
+                "macro_f1": float(f1_score(y_test, predicted, average="macro",
+                                           labels=np.unique(y_test)))}
+
+    def predict(self, train_rows: np.ndarray, seed: int,
+                extra: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """The test rows' labels as predicted by the probe trained on `train_rows`."""
+        from sklearn.linear_model import LogisticRegression
 
         x_train, y_train = self.embeddings[train_rows], self.labels[train_rows]
         if extra is not None:
             x_train = np.concatenate([x_train, extra[0]])
             y_train = np.concatenate([y_train, extra[1]])
-        y_test = self.labels[self.test_rows]
         if len(np.unique(y_train)) == 1:
             self.model_ = None
-            predicted = np.full(len(y_test), y_train[0])
-        else:
-            self.model_ = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=seed)
-            self.model_.fit(x_train, y_train)
-            predicted = self.model_.predict(self.embeddings[self.test_rows])
-        return {"accuracy": float(accuracy_score(y_test, predicted)),
-                "macro_f1": float(f1_score(y_test, predicted, average="macro",
-                                           labels=np.unique(y_test)))}
+            return np.full(len(self.test_rows), y_train[0])
+        self.model_ = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=seed)
+        self.model_.fit(x_train, y_train)
+        return self.model_.predict(self.embeddings[self.test_rows])
 
 
 class LoraEvaluator:

@@ -20,20 +20,40 @@ DRAW = "auto-validation"
 
 @dataclass(frozen=True)
 class Validation:
-    """Probe accuracy of each candidate on `held_out` pool rows."""
+    """Which held-out pool rows each candidate's probe gets right (`correct`)."""
 
-    accuracy: dict[str, float]
-    held_out: int
+    correct: dict[str, np.ndarray]
 
-    def best(self, order: list[str]) -> str:
-        """The most accurate candidate; ties go to the earlier one in `order`."""
-        return max(order, key=lambda name: (self.accuracy.get(name, -1.0), -order.index(name)))
+    @property
+    def held_out(self) -> int:
+        return len(next(iter(self.correct.values()), []))
+
+    @property
+    def accuracy(self) -> dict[str, float]:
+        return {name: float(c.mean()) if len(c) else 0.0 for name, c in self.correct.items()}
+
+    def lead(self, name: str, over: str) -> float:
+        """How far `name` leads `over`, in standard errors of the paired difference
+        (McNemar's: the rows only one of them gets right); 0 when they agree everywhere."""
+        only = int((self.correct[name] & ~self.correct[over]).sum())
+        other = int((self.correct[over] & ~self.correct[name]).sum())
+        return (only - other) / np.sqrt(only + other) if only + other else 0.0
+
+    def best(self, order: list[str], margin: float) -> str:
+        """The first candidate (the rule's default), unless others lead it by more than
+        `margin` standard errors: then the most accurate of those."""
+        leaders = [name for name in order[1:] if self.lead(name, order[0]) > margin]
+        return max(leaders, key=lambda name: (self.accuracy[name], -order.index(name)),
+                   default=order[0])
 
     def describe(self) -> str:
         if not self.held_out:
             return "not validated: the candidates picked every pool row between them"
         scores = ", ".join(f"{name} {acc:.4f}" for name, acc in self.accuracy.items())
-        return f"validated on {self.held_out:,} held-out pool rows (probe accuracy {scores})"
+        first, *others = self.correct
+        leads = ", ".join(f"{name} leads by {self.lead(name, first):+.1f} SE" for name in others)
+        return (f"validated on {self.held_out:,} held-out pool rows (probe accuracy {scores}; "
+                f"{leads})")
 
 
 def cannot_validate(labels: np.ndarray | None) -> str | None:
@@ -55,7 +75,7 @@ def validate(pool: ShardedPool, picks: dict[str, np.ndarray], seed: int, rows: i
     keys = row_keys(seed, np.concatenate([s.hashes for s in pool.shards]), DRAW)
     held = np.flatnonzero(~np.isin(ids, picked))
     if not len(held):  # nothing held out: every candidate scores alike, the first wins
-        return Validation(dict.fromkeys(picks, 0.0), 0)
+        return Validation({name: np.zeros(0, dtype=bool) for name in picks})
     threshold = keys[held[smallest(keys[held], min(rows, len(held)))[-1]]]
     parts = [p for p in pool.map(_validation_rows, seed, threshold, picked) if p is not None]
     found = np.concatenate([p[0] for p in parts])
@@ -64,11 +84,11 @@ def validate(pool: ShardedPool, picks: dict[str, np.ndarray], seed: int, rows: i
     probe_x = np.concatenate([p[1] for p in parts])[order]
     probe_y = np.concatenate([p[2] for p in parts])[order]
     is_picked = np.isin(found, picked)
-    probe = ProbeEvaluator(probe_x, probe_y, np.flatnonzero(~is_picked))
-    accuracy = {name: probe.score(np.flatnonzero(np.isin(found, np.asarray(p).astype(str))),
-                                  seed)["accuracy"]
-                for name, p in picks.items()}
-    return Validation(accuracy, int((~is_picked).sum()))
+    held_out = np.flatnonzero(~is_picked)
+    probe = ProbeEvaluator(probe_x, probe_y, held_out)
+    return Validation({name: probe.predict(np.flatnonzero(np.isin(found, np.asarray(p)
+                                                                  .astype(str))), seed)
+                       == probe_y[held_out] for name, p in picks.items()})
 
 
 def _validation_rows(shard, seed, threshold, picked):
