@@ -33,12 +33,21 @@ def allocate_quota(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.nd
     n < K: floor(n/K) is 0 and an equal share cannot be given; handing one point each to n
     random clusters would weigh a 2-point outlier cluster like a dense mode of thousands,
     so a few-shot budget (10 per label over a label's hundreds of clusters) would be spent
-    on atypical rows. The quota follows cluster mass instead: each cluster's expected quota
-    is n x size / total (`proportional_quota`).
+    on atypical rows. The quota follows cluster mass instead: n split in proportion to
+    cluster size (largest remainder, ties to a seeded random order). Far below K every
+    integer part is 0, so this gives the n largest clusters one row each: density first.
+    An unbiased rounding (systematic sampling of the fractional parts) was measured and
+    not kept: it is random sampling in expectation there, and lost what density first
+    gains (WordNet, 5 seeds, kmq vs random: 1 per label -2.8 +- 3.1 against +2.4 +- 2.6,
+    1% -0.0 against +2.1 +- 0.7), while gaining at bbc-news 5 per label (+0.6 against -1.9).
     """
     sizes = np.asarray(sizes, dtype=np.int64)
     if n < len(sizes):
-        return proportional_quota(sizes, n, rng)
+        exact = n * sizes / sizes.sum()
+        quota = np.floor(exact).astype(np.int64)
+        order = np.lexsort((rng.permutation(len(sizes)), -(exact - quota)))
+        quota[order[:n - quota.sum()]] += 1
+        return quota
     quota = np.minimum(sizes, n // len(sizes))
     while (leftover := n - quota.sum()) > 0:
         open_clusters = np.flatnonzero(quota < sizes)
@@ -48,29 +57,6 @@ def allocate_quota(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.nd
         else:
             lucky = rng.choice(open_clusters, size=leftover, replace=False)
             quota[lucky] += 1
-    return quota
-
-
-def proportional_quota(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n points over clusters in proportion to size, unbiased: each cluster gets the
-    integer part of n x size / total, and the fractional parts are rounded by systematic
-    sampling over the clusters in a seeded random order, so cluster c gets one more with
-    probability exactly its fractional part.
-
-    Largest-remainder rounding is not used: with n far below the number of clusters every
-    integer part is 0 and it hands the n points to the n largest clusters every time
-    (kmq was 1.9 points below random at 5 per label on bbc-news with it), a dense corner
-    of the group rather than its mass."""
-    exact = n * sizes / sizes.sum()
-    quota = np.floor(exact).astype(np.int64)
-    extra = n - int(quota.sum())
-    if extra == 0:
-        return quota
-    order = rng.permutation(len(sizes))
-    ends = np.cumsum((exact - quota)[order])
-    ends[-1] = extra  # the fractional parts sum to `extra` up to rounding
-    hits = np.searchsorted(ends, rng.random() + np.arange(extra), side="right")
-    quota[order[hits]] += 1
     return quota
 
 

@@ -89,24 +89,3 @@ def test_without_replacement_inclusion_matches_brute_force():
     for seed in range(trials):
         hits[weighted_sample(np.log(weights), 2, row_gumbel(seed, hashes, "kmq"))] += 1
     assert np.allclose(hits / trials, exact, atol=0.015)
-
-
-def test_quota_below_cluster_count_is_proportional_to_size_in_expectation():
-    """n < K: each cluster's mean quota over seeds is n x size / total (every integer part
-    is 0 here, so a largest-remainder rounding would give the 5 largest clusters 1 each,
-    every time)."""
-    sizes = np.array([1] * 60 + [2] * 30 + [6] * 5)
-    quotas = np.array([allocate_quota(sizes, 5, np.random.default_rng(seed))
-                       for seed in range(4000)])
-    assert (quotas.sum(axis=1) == 5).all() and quotas.max() == 1
-    by_size = {s: quotas[:, sizes == s].mean() for s in (1, 2, 6)}
-    for size, mean in by_size.items():
-        expected = 5 * size / sizes.sum()
-        assert abs(mean - expected) < 4 * np.sqrt(expected / (4000 * (sizes == size).sum()))
-    assert (quotas[:, sizes == 6].sum(axis=1) < 5).mean() > 0.9
-
-
-def test_quota_keeps_the_integer_part_of_each_clusters_share():
-    sizes = np.array([500, 30, 30, 20, 10, 5, 5])
-    quota = allocate_quota(sizes, 6, np.random.default_rng(3))
-    assert quota[0] >= np.floor(6 * 500 / sizes.sum()) and quota.sum() == 6
