@@ -2,9 +2,10 @@
 
 The first rule that matches wins. Each rule names the figures behind it
 (`benchmarks/selection.md`: probe on frozen MiniLM / pixel embeddings, 5 to 15 seeds).
-A rule with more than one candidate runs each, and when the pool has labels keeps the
-selection whose probe scores best on held-out pool rows (`curate.selectors.validate`); the
-first candidate is taken when there is nothing to validate on.
+A rule with more than one candidate runs each when the pool has labels, scores each
+selection by the probe it trains on held-out pool rows (`curate.selectors.validate`), and
+keeps the first candidate unless another leads it by more than `switch_margin` standard
+errors; without labels it takes the first.
 """
 
 from __future__ import annotations
