@@ -98,7 +98,7 @@ def plot(results: pl.DataFrame, path: Path) -> None:
     # a grid, a row per dataset: one long row of panels is unreadable past three
     columns = max(1, len({metric for _, metric in panels}))
     rows = -(-len(panels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(7 * columns, 4 * rows), squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     # one colour per selector in every panel, whatever order each dataset's runs came in
@@ -112,13 +112,16 @@ def plot(results: pl.DataFrame, path: Path) -> None:
             lines = lines.sort("rows")
             style = ({"linestyle": "--", "color": "black"} if selector == "random"
                      else {"color": colours[selector]})
+            if selector == "auto":  # on top: it often picks what another line shows
+                style |= {"linewidth": 3, "alpha": 0.6, "zorder": 3}
             ax.errorbar(lines["rows"], lines["mean"], yerr=lines["std"], marker="o",
                         capsize=3, label=selector, **style)
         full = group.filter(pl.col("selector") == "full")
         if full.height:
             ax.axhline(full["mean"][0], linestyle=":", color="grey", label="full train set")
         ax.set(xscale="log", xlabel="selected rows", ylabel=metric, title=dataset)
-        ax.legend(fontsize="small")
+        # beside the panel, never on its lines
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
