@@ -62,10 +62,11 @@ RULES = (
          "by softmax(quality) inside k-means clusters"),
     Rule("few-shot", ("kmeans-nearest", "typiclust"), "the two best shipped selectors from "
          "1% to 10% and at 1/5/10 per label on wordnet, bbc-news, chatterbot, fashion-mnist "
-         "and digits, neither best everywhere: kmeans-nearest gains +14 to +25 points over "
-         "random at 1 per label where typiclust gains 0 to +16, typiclust leads by +0.1 to "
-         "+1.5 at some fractions (digits 2%: +1.5 +- 1.0, paired); without labels to "
-         "validate on, kmeans-nearest (benchmarks/selection.md)"),
+         "and digits, neither best everywhere: at 1 per label kmeans-nearest gains +9.7 to "
+         "+24.5 points over random where typiclust gains +0.2 to +15.9; typiclust leads by "
+         "up to 1.5 at some fractions (digits 2%: +11.5 against +10.0), and validated auto "
+         "gets +10.8 there; without labels to validate on, kmeans-nearest "
+         "(benchmarks/selection.md)"),
     Rule("otherwise", ("random",), "above 10% of the pool and 10 rows per label no selector "
          "has been measured to beat random by much on the builtin sets (at 10% the best "
          "gains +0.4 to +2.8 points), and B-means "
