@@ -249,6 +249,9 @@ class BenchConfig(Section):
         "(embed:). Set to compare selections made on other embeddings with one probe")
     test_size: float = Field(0.2, gt=0, lt=1)
     split_seed: int = 0
+    resplit: bool = Field(True, description="each seed draws its own train/test split "
+                          "(split_seed + seed), so the interval over seeds also counts which "
+                          "rows the test part holds; false: every seed shares split_seed's")
     out: Path = Path("bench-results")
     lora: LoraConfig = LoraConfig()
     finetune: FinetuneConfig = FinetuneConfig()

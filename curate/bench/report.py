@@ -75,7 +75,8 @@ def markdown(results: pl.DataFrame, title: str = "Selection benchmark") -> str:
         if full.height:
             row = full.row(0, named=True)
             lines.append(f"| full train set (ceiling) | all | {row['rows']} | "
-                         f"{_fmt(row['mean'])} | | 1 |")
+                         f"{mean_std(row) if row['n'] > 1 else _fmt(row['mean'])} | | "
+                         f"{row['n']} |")
         lines.append("")
     failures = results.filter(pl.col("error").is_not_null())
     if failures.height:

@@ -4,9 +4,10 @@ import pytest
 from typer.testing import CliRunner
 
 from curate.bench.evaluators import ProbeEvaluator
-from curate.bench.protocol import stratified_split
+from curate.bench.protocol import split_seeds, stratified_split
 from curate.bench.report import paired_difference
 from curate.cli import app
+from curate.config import BenchConfig
 from curate.errors import CurateError
 from curate.selectors import Picks, Selector, register
 from curate.selectors.registry import _REGISTRY
@@ -175,3 +176,26 @@ def test_first_seed_adds_seeds_that_match_a_whole_run(tmp_path, jsonl):
     later = results(2, 1, tmp_path / "later")
     assert later["seed"].unique().to_list() == [2]
     assert later.equals(whole.filter(pl.col("seed") == 2))
+
+
+def test_each_seed_runs_on_its_own_split(tmp_path, jsonl):
+    """bench.resplit: seed s of a run is the fixed-split run on split_seed = s, ceiling too."""
+    def results(name, bench):
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(f"data:\n  path: {jsonl}\noutput:\n  cache_dir: {tmp_path / 'c'}\n"
+                          f"bench:\n{bench}")
+        code, _, err = invoke("bench", config, "--selectors", "random,kmeans-nearest",
+                              "--budgets", "2-per-label", "--out", tmp_path / name)
+        assert code == 0, err
+        return pl.read_parquet(tmp_path / name / "results.parquet").drop("seconds").sort(
+            "selector", "seed", "metric")
+
+    resplit = results("resplit", "  seeds: 2\n")
+    fixed = results("fixed", "  seeds: 1\n  first_seed: 1\n  split_seed: 1\n"
+                             "  resplit: false\n")
+    assert resplit.filter(pl.col("selector") == "full")["seed"].unique().to_list() == [0, 1]
+    assert fixed.equals(resplit.filter(pl.col("seed") == 1))
+    assert split_seeds(BenchConfig(seeds=3, split_seed=4)) == {0: 4, 1: 5, 2: 6}
+    assert split_seeds(BenchConfig(seeds=2, first_seed=3, resplit=False)) == {3: 0, 4: 0}
+    tests = [stratified_split(np.repeat(["a", "b"], 20), 40, 0.2, seed)[1] for seed in (4, 5)]
+    assert not np.array_equal(*tests)  # the seeds' test parts differ
