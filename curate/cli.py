@@ -277,7 +277,8 @@ def bench(
     refresh: RefreshOpt = False,
 ) -> None:
     """Compare selectors against random at equal budgets: train on each selection, score on a
-    held-out split, and write results.parquet, results.md, results.png and results.html."""
+    held-out split (each seed its own: bench.resplit), and write results.parquet, results.md,
+    results.png and results.html."""
     import polars as pl
 
     from curate.bench import run_benchmark
