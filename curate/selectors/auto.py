@@ -62,14 +62,14 @@ RULES = (
          "by softmax(quality) inside k-means clusters"),
     Rule("few-shot", ("kmeans-nearest", "typiclust"), "the two best shipped selectors from "
          "1% to 10% and at 1/5/10 per label on wordnet, bbc-news, chatterbot, fashion-mnist "
-         "and digits, neither best everywhere: at 1 per label kmeans-nearest gains +9.7 to "
-         "+24.5 points over random where typiclust gains +0.2 to +15.9; typiclust leads by "
-         "up to 1.5 at some fractions (digits 2%: +11.5 against +10.0), and validated auto "
-         "gets +10.8 there; without labels to validate on, kmeans-nearest "
+         "and digits, neither best everywhere: at 1 per label kmeans-nearest gains +13.0 to "
+         "+21.0 points over random where typiclust gains -0.8 to +13.6; typiclust leads by "
+         "up to 0.5 at some fractions (fashion-mnist 1%: +2.0 against +1.5), and validated "
+         "auto gets +2.0 there; without labels to validate on, kmeans-nearest "
          "(benchmarks/selection.md)"),
     Rule("otherwise", ("random",), "above 10% of the pool and 10 rows per label no selector "
          "has been measured to beat random by much on the builtin sets (at 10% the best "
-         "gains +0.4 to +2.8 points), and B-means "
+         "gains +0.7 to +2.2 points), and B-means "
          "clustering grows with B (benchmarks/selection.md)"),
 )
 
@@ -86,11 +86,12 @@ class AutoSelector(Selector):
         validation_rows: at most this many held-out pool rows score the candidates.
         switch_margin: another candidate replaces the first only when its probe leads by
             more than this many standard errors of the paired difference on the held-out
-            rows. 1 from the builtin benchmarks (bbc-news, chatterbot, digits, 15 seeds, 1%
-            to 5% and 1/5/10 per label): 0 (the higher score) chose typiclust on 7-73% of
-            the seeds where it trails by up to 0.7 points (chatterbot 10 per label) and 2
-            kept kmeans-nearest where typiclust leads (digits 2%: 1.0 points short of it,
-            against 0.7 at 1; benchmarks/selection.md).
+            rows. 1 from the builtin benchmarks (bbc-news, chatterbot, digits, 15 seeds on
+            one shared split, 1% to 5% and 1/5/10 per label): 0 (the higher score) chose
+            typiclust on 7-73% of the seeds where it trails by up to 0.7 points (chatterbot
+            10 per label) and 2 kept kmeans-nearest where typiclust led (digits 2%: 1.0
+            points short of it, against 0.7 at 1). On a split per seed, auto at 1 is within
+            -0.05 to +0.6 points of kmeans-nearest in all 31 cells (benchmarks/selection.md).
     """
 
     name = "auto"

@@ -38,9 +38,10 @@ def allocate_quota(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.nd
     integer part is 0, so this gives the n largest clusters one row each: density first.
     An unbiased rounding (systematic sampling of the fractional parts) was measured and
     not kept: it is random sampling in expectation there, and lost what density first
-    gains (WordNet, 5 seeds, kmq vs random: 1 per label -2.8 +- 3.1 against +3.3 +- 2.3,
-    1% -0.0 against +1.7 +- 0.8), while gaining at bbc-news 5 per label (+0.6 against -1.7;
-    benchmarks/selection.md has the largest-remainder figures).
+    gains (WordNet, 5 seeds on one split, kmq vs random: 1 per label -2.8 +- 3.1 against
+    +3.3 +- 2.3, 1% -0.0 against +1.7 +- 0.8), while gaining at bbc-news 5 per label (+0.6
+    against -1.7; the largest-remainder figures are benchmarks/selection.md's at commit
+    911830c; on a split per seed they are +3.7, +1.7 and -0.7).
     """
     sizes = np.asarray(sizes, dtype=np.int64)
     if n < len(sizes):
