@@ -110,6 +110,7 @@ def results_context(results: pl.DataFrame) -> dict:
                 "name": metric, "better": "higher" if direction > 0 else "lower",
                 "grid": panel_grid(group, metric, selectors) if runs.height else None,
                 "ceiling": full["mean"][0] if full.height else None,
+                "ceiling_splits": int(full["n"][0]) if full.height else 0,
                 "rows": [{**r, "mean_std": mean_std(r), "versus": versus_random(r),
                           "verdict": verdict(r, direction)} for r in rows]})
         datasets.append({"name": dataset, "metrics": metrics})

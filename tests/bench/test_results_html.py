@@ -90,3 +90,16 @@ def test_panels_wrap_into_a_grid_not_one_long_row():
 
 def test_results_html_renders_in_headless_chromium(results_html, tmp_path):
     assert_renders(results_html, tmp_path)
+
+
+def test_a_ceiling_fitted_on_each_split_is_their_mean(tmp_path):
+    """bench.resplit fits the ceiling once per seed: the pages show its mean over them."""
+    results = fake_results(datasets=("d",)).filter(pl.col("selector") != "full")
+    ceiling = pl.DataFrame([("d", "full", "all", 600, seed, metric, value, None)
+                            for seed, value in enumerate((0.96, 0.97, 0.98))
+                            for metric in ("accuracy", "macro_f1")],
+                           orient="row", schema=results.schema)
+    paths = write_outputs(pl.concat([results, ceiling]), tmp_path)
+    assert "ceiling) scores 0.9700 (mean over 3 splits)" in paths["html"].read_text()
+    assert "| full train set (ceiling) | all | 600 | 0.9700 ± 0.0100 | | 3 |" in (
+        paths["markdown"].read_text())
