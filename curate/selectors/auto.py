@@ -91,7 +91,7 @@ class AutoSelector(Selector):
             typiclust on 7-73% of the seeds where it trails by up to 0.7 points (chatterbot
             10 per label) and 2 kept kmeans-nearest where typiclust led (digits 2%: 1.0
             points short of it, against 0.7 at 1). On a split per seed, auto at 1 is within
-            -0.05 to +0.6 points of kmeans-nearest in all 31 cells (benchmarks/selection.md).
+            -0.05 to +0.6 points of kmeans-nearest in all 32 cells (benchmarks/selection.md).
     """
 
     name = "auto"
