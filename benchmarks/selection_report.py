@@ -75,10 +75,10 @@ def finetune_section(paths: list[Path]) -> list[str]:
     return ["## Under real fine-tuning (`finetune` evaluator)", "",
             "MiniLM fine-tuned with a linear head on each selection (configs/"
             "bench-finetune.yaml: full fine-tune, max length 64, at least 50 steps), accuracy "
-            "on the test part. bbc-news was rerun on the code of the probe tables (5 seeds, "
-            "each on its own split, on the same Intel Xeon), the 1% column of WordNet on the "
-            "code before `bench.resplit` (5 seeds sharing split 0); WordNet here is a seeded "
-            "10,000-row sample (its own split, so not comparable with the probe's WordNet "
+            "on the test part. bbc-news and the 1% column of WordNet were rerun on the code of "
+            "the probe tables (5 seeds, each on its own split, on the same Intel Xeon); "
+            "WordNet here is a seeded "
+            "10,000-row sample (its own splits, so not comparable with the probe's WordNet "
             "rows). Its 10 per label column predates keyed randomness and validated `auto` "
             "(one seed, `auto` then ran kmeans-nearest alone), so no interval.", "",
             *matrix(results)]
