@@ -256,7 +256,8 @@ class BenchConfig(Section):
     lora: LoraConfig = LoraConfig()
     finetune: FinetuneConfig = FinetuneConfig()
     ceiling: bool = Field(True, description="also train on the whole train part (the "
-                          "'full' row); hours under the finetune evaluator on a CPU")
+                          "'full' row), once per split (with resplit, once per seed); hours "
+                          "under the finetune evaluator on a CPU")
     target_labels: list[str] | None = Field(
         None, description="target-shift bench: the target is a sample of these labels' train "
         "rows (removed from the pool) and the test part keeps only these labels")
