@@ -74,17 +74,44 @@ def split_seeds(bench) -> dict[int, int]:
             for seed in seeds}
 
 
-def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False,
-            split_seed: int | None = None) -> Workload:
-    """The workload of one train/test split (`split_seed`; unset: bench.split_seed)."""
+@dataclass
+class Loaded:
+    """What every split of one dataset shares: its rows and vectors, loaded once (a
+    `refresh` recomputes the stages once, not once per split)."""
+
+    origin: str
+    embeddings_key: str
+    pool: Pool
+    x: np.ndarray  # the selection's embeddings
+    probe_x: np.ndarray | None  # the probe's (bench.probe_embed), with the probe evaluator
+    target_x: np.ndarray | None  # a target set's embeddings (target:)
+
+
+def load(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Loaded:
     bench = cfg.bench
-    split_seed = bench.split_seed if split_seed is None else split_seed
     pool_ref = load_stage(cfg, cache, refresh)
     embeddings_ref = embed_stage(pool_ref, cfg, cache, refresh)
-    pool, x = pool_ref.load(), embeddings_ref.load()
+    x = embeddings_ref.load()
+    probe_x = None
+    if bench.evaluator == "probe":
+        probe_x = x if bench.probe_embed is None else embed_stage(
+            pool_ref, cfg.model_copy(update={"embed": bench.probe_embed}), cache, refresh).load()
+    target_x = (target_embeddings(cfg, cache, refresh)
+                if cfg.target is not None and not bench.target_labels else None)
+    return Loaded(pool_ref.origin, embeddings_ref.key, pool_ref.load(), x, probe_x, target_x)
+
+
+def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False,
+            split_seed: int | None = None, loaded: Loaded | None = None) -> Workload:
+    """The workload of one train/test split (`split_seed`; unset: bench.split_seed) of the
+    dataset (`loaded`; unset: loaded here)."""
+    bench = cfg.bench
+    split_seed = bench.split_seed if split_seed is None else split_seed
+    loaded = loaded or load(cfg, cache, refresh)
+    pool, x = loaded.pool, loaded.x
     labels = pool.labels()
     train, test = stratified_split(labels, len(pool), bench.test_size, split_seed)
-    train_key = f"{embeddings_ref.key}:train:{bench.test_size}:{split_seed}"
+    train_key = f"{loaded.embeddings_key}:train:{bench.test_size}:{split_seed}"
     target_metrics = None
     if bench.target_labels:
         if labels is None:
@@ -93,12 +120,10 @@ def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False,
                                                       bench.target_size, split_seed)
         train_key += f":target:{sorted(bench.target_labels)}:{bench.target_size}"
         target_metrics = TargetMetrics(x, x[target_rows], labels, labels[target_rows])
-    elif cfg.target is not None:
-        target_metrics = TargetMetrics(x, target_embeddings(cfg, cache, refresh))
+    elif loaded.target_x is not None:
+        target_metrics = TargetMetrics(x, loaded.target_x)
     if bench.evaluator == "probe":
-        probe_x = x if bench.probe_embed is None else embed_stage(
-            pool_ref, cfg.model_copy(update={"embed": bench.probe_embed}), cache, refresh).load()
-        evaluator = ProbeEvaluator(probe_x, labels, test)
+        evaluator = ProbeEvaluator(loaded.probe_x, labels, test)
     elif bench.evaluator == "finetune":
         evaluator = FinetuneEvaluator(pool, test, bench.finetune)
     else:
@@ -109,7 +134,7 @@ def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False,
                          scores={k: v[train] for k, v in numeric_columns(pool).items()},
                          cluster_fn=kmeans_clusterer(cfg.cluster, cache, train_key),
                          target=None if target_metrics is None else target_metrics.target)
-    return Workload(pool_ref.origin, view, train, evaluator, split_seed, target_metrics, pool)
+    return Workload(loaded.origin, view, train, evaluator, split_seed, target_metrics, pool)
 
 
 def resolve_budgets(workload: Workload, specs: list, stratify: bool | str = "auto",
@@ -144,29 +169,30 @@ def run_benchmark(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> p
     """
     bench = cfg.bench
     selectors = {name: make_selector(name) for name in bench.selectors}
-    splits = split_seeds(bench)
-    workload = prepare(cfg, cache, refresh, splits[bench.first_seed])
+    seeds_of_split: dict[int, list[int]] = {}
+    for seed, split in split_seeds(bench).items():
+        seeds_of_split.setdefault(split, []).append(seed)
+    loaded = load(cfg, cache, refresh)
     records = []
     metric_names = []  # from the ceiling, else from the first run that succeeds
     total = len(selectors) * len(bench.budgets) * bench.seeds
-    with progress_bar(f"bench {workload.name}", total=total, unit="runs") as advance:
-        for seed, split in splits.items():
-            if split != workload.split_seed:
-                workload = prepare(cfg, cache, refresh, split)
-            if seed == bench.first_seed or bench.resplit:
-                budgets = resolve_budgets(workload, bench.budgets, cfg.select.stratify,
-                                          cfg.select.allow_smaller)
-                augmenter = (Augmenter(cfg, cache, workload.pool, workload.evaluator)
-                             if bench.synth else None)
-                if bench.ceiling:
-                    started = time.perf_counter()
-                    full = workload.score(workload.train_rows, split)
-                    metric_names = metric_names or list(full)
-                    records += _rows(workload.name, "full", "all", len(workload.train_rows),
-                                     seed if bench.resplit else split, full,
-                                     time.perf_counter() - started)
-            for (name, selector), (spec, budget) in (
-                    (s, b) for s in selectors.items() for b in budgets.items()):
+    with progress_bar(f"bench {loaded.origin}", total=total, unit="runs") as advance:
+        for split, seeds in seeds_of_split.items():
+            workload = prepare(cfg, cache, split_seed=split, loaded=loaded)
+            budgets = resolve_budgets(workload, bench.budgets, cfg.select.stratify,
+                                      cfg.select.allow_smaller)
+            augmenter = (Augmenter(cfg, cache, workload.pool, workload.evaluator)
+                         if bench.synth else None)
+            if bench.ceiling:
+                started = time.perf_counter()
+                full = workload.score(workload.train_rows, split)
+                metric_names = metric_names or list(full)
+                records += _rows(workload.name, "full", "all", len(workload.train_rows),
+                                 seeds[0] if bench.resplit else split, full,
+                                 time.perf_counter() - started)
+            for seed, (name, selector), (spec, budget) in (
+                    (seed, s, b) for seed in seeds for s in selectors.items()
+                    for b in budgets.items()):
                 rows, metrics = _run(workload, augmenter, name, selector, spec, budget, seed,
                                      metric_names)
                 records += rows
