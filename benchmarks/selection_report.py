@@ -22,7 +22,7 @@ from curate.bench.report import markdown, plot, summary
 from curate.store import atomic_path
 
 
-def budget_order(budget: str) -> tuple[int, float]:
+def fractions_then_per_label(budget: str) -> tuple[int, float]:
     """Fractions of the pool first, then per-label counts, each ascending."""
     per_label = budget.endswith("per-label")
     return per_label, float(budget.split("-")[0] if per_label else budget.rstrip("%"))
@@ -34,7 +34,7 @@ def matrix(results: pl.DataFrame, metric: str = "accuracy") -> list[str]:
                                     & (pl.col("selector") != "full"))
     lines = []
     for (dataset,), group in table.group_by(["dataset"], maintain_order=True):
-        budgets = sorted(group["budget"].unique().to_list(), key=budget_order)
+        budgets = sorted(group["budget"].unique().to_list(), key=fractions_then_per_label)
         low, high = int(group["n"].min()), int(group["n"].max())
         seeds = f"{low}-{high}" if low != high else str(high)
         lines += [f"### {dataset}: {metric}, points vs random (95% CI, {seeds} seeds)", "",
