@@ -165,7 +165,9 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
                      "scoring": cfg.scoring.model_dump(mode="json"),
                      "target": cfg.target.model_dump(mode="json") if cfg.target else None,
                      "cluster": cache_params(cfg.cluster),
-                     "version": 8})  # 7: keyed randomness; 8: auto cites its figures
+                     # 7: keyed randomness; 8: auto cites its figures; 9: its figures
+                     # on a split per seed (the reasons change, the ids do not)
+                     "version": 9})
     folder = cache.entry("select", key)
     if cache.is_complete("select", key) and not refresh:
         meta = cache.manifest("select", key)
