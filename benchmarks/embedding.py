@@ -18,7 +18,8 @@ from benchmarks.common import measured
 from curate.config import DataConfig, EmbedConfig
 from curate.data import load_pool
 from curate.embed.device import choose_precision, cpu_info
-from curate.embed.text import TextEncoder, resolve_model
+from curate.embed.models import resolve_model
+from curate.embed.text import TextEncoder
 
 ST_FP32 = "sentence-transformers encode (fp32, default)"
 ST_AUTOCAST = "sentence-transformers encode under bf16 autocast"

@@ -18,7 +18,8 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from curate.bench.report import markdown, plot, summary
+from curate.bench.report import markdown, plot
+from curate.bench.summary import summary
 from curate.store import atomic_path
 
 

@@ -11,7 +11,7 @@ In order of preference:
 
 The temporary server is started before Prefect is imported, so its start-up overlaps the
 import of Prefect and of the flow. Every server curate starts is stopped when curate exits,
-by a parent-death signal after `kill -9` too (see `curate.flows.lifetime`). A full server's
+by a parent-death signal after `kill -9` too (see `curate.lifetime`). A full server's
 UI is told its API URL (PREFECT_UI_API_URL): by default the UI would call port 4200.
 """
 
@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.flows.lifetime import die_with_parent
+from curate.lifetime import die_with_parent
 
 SERVER_START_TIMEOUT = 180.0
 SERVER_FILE = "server.json"

@@ -16,28 +16,33 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 import yaml
 
 from curate.budget import Budget, resolve_budget
 from curate.config import Config
+from curate.embed import EmbeddingsRef
 from curate.errors import environment_errors, file_not_folder
 from curate.lock import run_lock
 from curate.progress import capture_log, log, write_run_log
+from curate.report import write_projection
 from curate.report.html import write_html_report
 from curate.selectors import make_selector
 from curate.stages import (
+    PoolRef,
+    SelectionRef,
     assemble_stage,
     cluster_stage,
     dedup_stage,
     embed_stage,
     load_stage,
-    projection_stage,
     select_stage,
-    subset_fingerprint,
     synthesize_stage,
+    target_embeddings,
 )
-from curate.store import ArtifactCache, atomic_path, write_json
+from curate.store import ArtifactCache, atomic_path, subset_fingerprint, write_json
+from curate.synth import make_generator
 from curate.train.handoff import check_handoff, hand_off
 
 Runner = Callable[..., Any]
@@ -104,6 +109,8 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
         return ref
 
     selector = make_selector(cfg.select.selector, cfg.select.params)
+    if cfg.synth.generator:  # its name and parameters are checked before any data is read
+        make_generator(cfg.synth.generator, cfg.synth.params)
     pool = step("load", load_stage, cfg, cache, refresh)
     check_handoff(cfg.train, pool.schema)  # fail before the expensive stages
     budget = check_budget(cfg, pool)  # the select stage resolves it again, after dedup
@@ -211,3 +218,15 @@ def write_run_folder(cfg: Config, pool, selection, subset_ref, stages: dict, fol
         "cache_hits": all(s["cache_hit"] for s in stages.values()),
     })
     return tmp
+
+
+def projection_stage(cfg: Config, run_dir: Path, pool_ref: PoolRef, embeddings: EmbeddingsRef,
+                     selection: SelectionRef, cache: ArtifactCache) -> Path | None:
+    """With a target: `projection.png` in the run folder (target vs pool vs selection)."""
+    target = target_embeddings(cfg, cache)
+    if target is None:
+        return None
+    ids = pool_ref.load().ids
+    chosen = np.flatnonzero(np.isin(ids, selection.load()["id"].to_numpy()))
+    return write_projection(Path(run_dir) / "projection.png", embeddings.load(), target, chosen,
+                            seed=cfg.run.seed)

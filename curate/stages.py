@@ -7,7 +7,6 @@ functions unchanged (`curate/flows/`); `curate select` calls them directly.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -359,21 +358,3 @@ def subset_frame(pool_ref: PoolRef, selection_ref: SelectionRef) -> pl.DataFrame
     """The selected pool rows, in selection order."""
     selection = selection_ref.load().select("id", "selector")
     return selection.join(pool_ref.load().frame, on="id", how="left", maintain_order="left")
-
-
-def subset_fingerprint(subset: pl.DataFrame) -> str:
-    return hashlib.sha256("\n".join(subset["id"].to_list()).encode()).hexdigest()
-
-
-def projection_stage(cfg: Config, run_dir: Path, pool_ref: PoolRef, embeddings: EmbeddingsRef,
-                     selection: SelectionRef, cache: ArtifactCache) -> Path | None:
-    """With a target: `projection.png` in the run folder (target vs pool vs selection)."""
-    from curate.report import write_projection
-
-    target = target_embeddings(cfg, cache)
-    if target is None:
-        return None
-    ids = pool_ref.load().ids
-    chosen = np.flatnonzero(np.isin(ids, selection.load()["id"].to_numpy()))
-    return write_projection(Path(run_dir) / "projection.png", embeddings.load(), target, chosen,
-                            seed=cfg.run.seed)

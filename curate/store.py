@@ -26,6 +26,11 @@ def hash_json(obj: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def subset_fingerprint(subset) -> str:
+    """A subset's identity: sha256 of its ids, in order (a polars frame with an `id` column)."""
+    return hashlib.sha256("\n".join(subset["id"].to_list()).encode()).hexdigest()
+
+
 @contextlib.contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; rename it onto `path` only on success.

@@ -75,6 +75,18 @@ def chat_rows():
     return frame["prompt"].to_list(), frame["response"].to_list()
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny models on a shared 2-core machine train several times faster on one thread: a
+    second thread only waits on the first."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory, chat_rows):
     """A tiny random Llama and a word-level tokenizer trained on the rows, in a folder."""

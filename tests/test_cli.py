@@ -187,8 +187,8 @@ def test_dealrec_on_prompt_response_rows_takes_effort_from_the_lm(tmp_path, tiny
     scores = pl.read_parquet(run_folders(tmp_path)[0] / "scores.parquet")
     assert scores.height == len(prompts) and (scores["effort"] > 0).all()
 
+    from curate.models.causal_lm import load_causal_lm
     from curate.scoring.lm_effort import lm_effort
-    from curate.train.causal_lm import load_causal_lm
 
     model, tokenizer = load_causal_lm(tiny_lm, "unused")
     expected = lm_effort(model, tokenizer, prompts[:8], responses[:8], max_length=64)

@@ -84,7 +84,7 @@ class FinetuneEvaluator:
         from transformers.utils import logging as transformers_logging
 
         from curate.embed.device import resolve_device
-        from curate.embed.text import resolve_model
+        from curate.embed.models import resolve_model
 
         transformers_logging.disable_progress_bar()
         self.settings = settings

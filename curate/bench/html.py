@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from curate.bench.evaluators import METRIC_DIRECTION
-from curate.bench.report import mean_std, summary, versus_random
+from curate.bench.summary import mean_std, summary, versus_random
 from curate.report.page import png_uri, pyplot, render, write_page
 
 TEMPLATE = "results.html.j2"

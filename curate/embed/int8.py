@@ -24,7 +24,7 @@ mean, 0.983 min); either is within 0.98 of the fp32 vector. The cache keeps whic
 computed first.
 
 The quantized model is written once per base model into the derived-models folder
-(`curate.embed.text.models_dir`, shared by every curate cache) and reused.
+(`curate.embed.models.models_dir`, shared by every curate cache) and reused.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class Int8Runner:
     Args:
         model: the loaded transformers model (fp32 weights); exported once.
         identity: what names the model in the cache (`model_identity`).
-        models_dir: where quantized models are kept (`curate.embed.text.models_dir`).
+        models_dir: where quantized models are kept (`curate.embed.models.models_dir`).
         threads: ONNX Runtime intra-op threads (torch's count, so executors' limits hold).
     """
 

@@ -4,7 +4,7 @@ The format and the inference are model2vec's (`StaticModel`): a folder with
 `model.safetensors` (`embeddings`, optionally `weights` and `mapping`), `tokenizer.json` and
 `config.json` (`model_type: model2vec`, `normalize`). Any such folder or Hub id works as
 `embed.model`; `builtin:minilm-static` is distilled once from the bundled MiniLM into
-the derived-models folder (`curate.embed.text.models_dir`, `~/.cache/curate/models`).
+the derived-models folder (`curate.embed.models.models_dir`, `~/.cache/curate/models`).
 
 Distillation follows model2vec's `distill` (model2vec/distill/distillation.py and
 inference.py). Its `[distill]` extra pins transformers < 5.4, so it is written here:
@@ -33,11 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
+from curate.embed.models import STATIC_BUILTINS, model_identity, read_model_json, resolve_model
 from curate.errors import CurateError
 from curate.store import atomic_path
 
 # name -> (transformer it is distilled from, PCA dimensions)
-STATIC_BUILTINS = {"builtin:minilm-static": ("builtin:minilm", 256)}
 SIF = 1e-4
 SKIPPED_TOKENS = re.compile(r"\[unused\d+\]")
 DISTILL_VERSION = 1
@@ -61,9 +61,7 @@ def is_static(name: str) -> bool:
         return True
     if name.startswith("builtin:"):
         return False
-    from curate.embed.text import _read_json
-
-    config = _read_json(name, "config.json")
+    config = read_model_json(name, "config.json")
     return isinstance(config, dict) and config.get("model_type") == "model2vec"
 
 
@@ -74,8 +72,6 @@ def distill(source: str, target: Path, dims: int = 256, sif: float = SIF,
     from sklearn.decomposition import PCA
     from tokenizers import Tokenizer
     from transformers import AutoModel
-
-    from curate.embed.text import resolve_model
 
     folder = Path(resolve_model(source))
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
@@ -132,8 +128,6 @@ def save(target: Path, table: np.ndarray, tokenizer, config: dict) -> None:
 def static_identity(name: str) -> str:
     """What the cache key records: for a builtin, its source model and distillation
     settings (so it is known before distilling); else `model_identity`."""
-    from curate.embed.text import model_identity
-
     if name not in STATIC_BUILTINS:
         return model_identity(name)
     source, dims = STATIC_BUILTINS[name]

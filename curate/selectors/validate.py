@@ -68,7 +68,7 @@ def validate(pool: ShardedPool, picks: dict[str, np.ndarray], seed: int, rows: i
     """Score each candidate's picked ids (`picks`: name -> ids) by the probe trained on
     them, on up to `rows` pool rows none of them picked (the pool has two labels or more:
     `cannot_validate`)."""
-    from curate.bench.evaluators import ProbeEvaluator
+    from curate.models.probe import ProbeEvaluator
 
     picked = np.unique(np.concatenate([np.asarray(p).astype(str) for p in picks.values()]))
     ids = np.concatenate([s.ids.astype(str) for s in pool.shards])

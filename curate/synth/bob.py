@@ -27,7 +27,9 @@ import polars as pl
 
 from curate.data.pool import Pool, Schema
 from curate.errors import CurateError
+from curate.params import Interval, Text, TextList, constraints
 from curate.synth.base import Generator, Services, single_thread
+from curate.synth.registry import register
 
 STYLE_PROMPT = ("In at most eight words, describe the tone and format of the text below "
                 "(for example: formal report with quotes). Do not mention its subject.\n\n{text}")
@@ -107,6 +109,7 @@ def chat(model, tokenizer, prompts: list[str], max_new_tokens: int, temperature:
     return out
 
 
+@register
 class BobTextGenerator(Generator):
     """Text rows from a small instruct LM, conditioned on a class and a marginalised context.
 
@@ -125,6 +128,17 @@ class BobTextGenerator(Generator):
     name = "bob-text"
     modalities = ("text",)
 
+    parameter_constraints = constraints(
+        model=Text(),
+        context_columns=[None, TextList()],
+        template=Text(),
+        max_new_tokens=Interval(int, 1, None),
+        temperature=Interval(float, 0, None, closed="neither"),  # sampling needs > 0
+        oversample=Interval(int, 1, None),
+        max_rounds=Interval(int, 1, None),
+        batch_size=Interval(int, 1, None),
+    )
+
     def __init__(self, model: str = "builtin:smollm2", context_columns: list[str] | None = None,
                  template: str = TEXT_TEMPLATE, max_new_tokens: int = 160,
                  temperature: float = 0.8, oversample: int = 2, max_rounds: int = 3,
@@ -141,7 +155,7 @@ class BobTextGenerator(Generator):
     def _fit(self, real: Pool, pool: Pool | None, seed: int, services: Services) -> None:
         from sklearn.linear_model import LogisticRegression
 
-        from curate.train.causal_lm import load_causal_lm
+        from curate.models.causal_lm import load_causal_lm
 
         if real.schema.text is None:
             raise CurateError("bob-text writes single-text rows", "set data.text_column")

@@ -26,8 +26,15 @@ import polars as pl
 from curate.config import Config, TrainConfig
 from curate.data import Schema
 from curate.errors import CurateError
-from curate.stages import subset_fingerprint
-from curate.store import ArtifactCache, atomic_path, hash_json, read_json, write_json
+from curate.models.lora import LORA_DROPOUT
+from curate.store import (
+    ArtifactCache,
+    atomic_path,
+    hash_json,
+    read_json,
+    subset_fingerprint,
+    write_json,
+)
 
 HANDOFF = "handoff.json"
 REPORT = "report.md"
@@ -74,7 +81,7 @@ def handoff_spec(cfg: Config, subset: pl.DataFrame, schema: Schema) -> dict:
                    "rows": subset.height, "fingerprint": subset_fingerprint(subset),
                    "columns": {name: str(dtype) for name, dtype in subset.schema.items()}},
         "suggested": {"model": HUB_IDS.get(lora.model, lora.model), "peft": "lora",
-                      "r": lora.rank, "lora_alpha": lora.alpha, "lora_dropout": 0.05,
+                      "r": lora.rank, "lora_alpha": lora.alpha, "lora_dropout": LORA_DROPOUT,
                       "target_modules": lora.target_modules,
                       "learning_rate": lora.learning_rate, "num_train_epochs": lora.epochs,
                       "per_device_train_batch_size": lora.batch_size,
@@ -130,20 +137,6 @@ def _lm_rows(tokenizer, frame: pl.DataFrame, schema: Schema):
     return text_rows(column(schema.text))
 
 
-def sft_settings(cfg: Config):
-    """train.lora and the run's seed as the trainer's settings."""
-    from curate.train.sft import SFTSettings
-
-    s = cfg.train.lora
-    return SFTSettings(
-        rank=s.rank, alpha=s.alpha, target_modules=tuple(s.target_modules),
-        learning_rate=s.learning_rate, epochs=s.epochs, max_steps=s.max_steps,
-        batch_size=s.batch_size, grad_accum=s.grad_accum, max_length=s.max_length,
-        warmup_ratio=s.warmup_ratio, max_grad_norm=s.max_grad_norm, save_steps=s.save_steps,
-        eval_steps=s.eval_steps, gradient_checkpointing=s.gradient_checkpointing,
-        seed=cfg.run.seed)
-
-
 def checkpoint_dir(cfg: Config, subset: pl.DataFrame) -> Path:
     """Where the trainer checkpoints: a cache entry named by the run, the subset and the
     training settings. The run folder is a staging folder until the run ends (and a rerun
@@ -158,8 +151,8 @@ def train_lora_handoff(cfg: Config, subset: pl.DataFrame, schema: Schema, out: P
                        callbacks=()) -> dict:
     """LoRA fine-tune (TRL) on the train split; held-out loss before and after; writes `out`.
     Checkpoints go to `checkpoint_dir` and are deleted once the adapter is written."""
-    from curate.train.causal_lm import load_causal_lm, resolve_causal_lm
-    from curate.train.lora import perplexity
+    from curate.models.causal_lm import load_causal_lm, resolve_causal_lm
+    from curate.models.lora import perplexity
     from curate.train.sft import train_sft
 
     s = cfg.train.lora
@@ -168,7 +161,7 @@ def train_lora_handoff(cfg: Config, subset: pl.DataFrame, schema: Schema, out: P
     model, tokenizer = load_causal_lm(s.model, cfg.output.cache_dir)
     checkpoints = checkpoint_dir(cfg, subset)
     result = train_sft(model, tokenizer, _lm_rows(tokenizer, subset[train_rows], schema),
-                       _lm_rows(tokenizer, subset[eval_rows], schema), sft_settings(cfg),
+                       _lm_rows(tokenizer, subset[eval_rows], schema), s, cfg.run.seed,
                        checkpoints, callbacks)
     before, after = result.eval_loss["before"], result.eval_loss["after"]
     metrics = {"model": s.model, "base_model_path": resolve_causal_lm(s.model,
@@ -220,7 +213,7 @@ def train_probe_handoff(cfg: Config, subset: pl.DataFrame, schema: Schema, pool_
     """Logistic regression on the subset rows' embeddings; accuracy on the eval split."""
     import joblib
 
-    from curate.bench.evaluators import ProbeEvaluator
+    from curate.models.probe import ProbeEvaluator
 
     position = {row_id: i for i, row_id in enumerate(pool_ids)}
     # Rows without pool embeddings (synthetic ones) cannot be probed.

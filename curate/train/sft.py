@@ -21,26 +21,14 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from curate.config import SFTConfig
 from curate.errors import CurateError
-from curate.train.lora import Example, LoraSettings, heldout_loss
+from curate.models.lora import Example, heldout_loss, peft_lora_config
 
 log = logging.getLogger(__name__)
 
 TRL_INSTALL = "pip install 'curate[train]'  (or: pip install 'trl>=1.16,<2')"
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
-
-
-@dataclass(frozen=True)
-class SFTSettings(LoraSettings):
-    """The LoRA loop's settings plus the trainer's schedule, accumulation and checkpoints."""
-
-    max_steps: int | None = None  # optimiser steps; overrides epochs when set
-    grad_accum: int = 1
-    warmup_ratio: float = 0.1
-    max_grad_norm: float = 1.0
-    save_steps: int = 50
-    eval_steps: int = 50
-    gradient_checkpointing: bool = False
 
 
 @dataclass
@@ -90,13 +78,13 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def sft_config(settings: SFTSettings, output_dir: Path):
+def sft_config(settings: SFTConfig, seed: int, output_dir: Path):
     import torch
     from trl import SFTConfig
 
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     return SFTConfig(
-        output_dir=str(output_dir), seed=settings.seed, data_seed=settings.seed,
+        output_dir=str(output_dir), seed=seed, data_seed=seed,
         learning_rate=settings.learning_rate, lr_scheduler_type="cosine",
         warmup_steps=settings.warmup_ratio,  # a float below 1 is a fraction of all steps
         num_train_epochs=settings.epochs, max_steps=settings.max_steps or -1,
@@ -123,7 +111,7 @@ def _log_callback():
     return LogCallback()
 
 
-def make_trainer(model, tokenizer, train_rows, eval_rows, settings: SFTSettings,
+def make_trainer(model, tokenizer, train_rows, eval_rows, settings: SFTConfig, seed: int,
                  output_dir: Path, callbacks=()):
     """An SFTTrainer that wraps `model` with LoRA adapters; datasets are prepared here."""
     try:
@@ -132,18 +120,14 @@ def make_trainer(model, tokenizer, train_rows, eval_rows, settings: SFTSettings,
         raise CurateError("train.mode lora needs TRL, which is not installed", TRL_INSTALL
                           ) from None
     import datasets
-    from peft import LoraConfig
     from transformers import PrinterCallback
 
     datasets.disable_progress_bars()  # TRL maps the rows in several passes, each with a bar
 
     trainer = SFTTrainer(
-        model=model, processing_class=tokenizer, args=sft_config(settings, output_dir),
+        model=model, processing_class=tokenizer, args=sft_config(settings, seed, output_dir),
         train_dataset=train_rows, eval_dataset=eval_rows,
-        peft_config=LoraConfig(r=settings.rank, lora_alpha=settings.alpha,
-                               lora_dropout=settings.dropout,
-                               target_modules=list(settings.target_modules),
-                               task_type="CAUSAL_LM"),
+        peft_config=peft_lora_config(settings),
         callbacks=[_log_callback(), *callbacks])
     trainer.remove_callback(PrinterCallback)
     return trainer
@@ -154,7 +138,7 @@ def prepared_examples(dataset) -> list[Example]:
     return [Example(list(row["input_ids"]), list(row["labels"])) for row in dataset]
 
 
-def train_sft(model, tokenizer, train_rows, eval_rows, settings: SFTSettings,
+def train_sft(model, tokenizer, train_rows, eval_rows, settings: SFTConfig, seed: int,
               output_dir: Path, callbacks=()) -> SFTResult:
     """Train LoRA adapters on `train_rows`, resuming from `output_dir`'s latest checkpoint.
 
@@ -164,7 +148,7 @@ def train_sft(model, tokenizer, train_rows, eval_rows, settings: SFTSettings,
     """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    trainer = make_trainer(model, tokenizer, train_rows, eval_rows, settings, output_dir,
+    trainer = make_trainer(model, tokenizer, train_rows, eval_rows, settings, seed, output_dir,
                            callbacks)
     if len(trainer.train_dataset) == 0:
         raise CurateError("no training row has a target token within max_length",

@@ -13,19 +13,8 @@ from curate.errors import CurateError
 
 TOPICS = {"sport": ["goal", "match", "team", "score", "coach", "league", "striker", "referee"],
           "food": ["bread", "soup", "cheese", "apple", "recipe", "oven", "butter", "salad"]}
+pytestmark = pytest.mark.usefixtures("one_thread")
 FILLER = ["the", "a", "and", "of", "today", "new"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models on a shared 2-core machine: a second thread only waits on the first
-    (30 steps took 5 s with 2 threads under load, 0.1 s with 1)."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 
 from curate.bench.html import panel_grid, results_context, verdict
-from curate.bench.report import summary, write_outputs
+from curate.bench.report import write_outputs
+from curate.bench.summary import summary
 from tests.report.browser import assert_renders
 
 BUDGETS = {"1%": 12, "2%": 24, "5%": 60, "5-per-label": 50, "10%": 120, "10-per-label": 100}

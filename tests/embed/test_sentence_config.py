@@ -12,7 +12,8 @@ import pytest
 from curate.config import EmbedConfig
 from curate.data.pool import Pool, Schema
 from curate.embed import embedding_key
-from curate.embed.text import TextEncoder, resolve_model, sentence_config
+from curate.embed.models import resolve_model
+from curate.embed.text import TextEncoder, sentence_config
 from curate.errors import CurateError
 
 TEXTS = ["a young dog plays in the park", "the stock market fell sharply",

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from curate.embed.text import TextEncoder, resolve_model
+from curate.embed.models import resolve_model
+from curate.embed.text import TextEncoder
 from curate.errors import CurateError
 
 

@@ -38,7 +38,7 @@ def _gone(pid: int, within: float) -> bool:
 def test_a_child_dies_with_its_killed_parent(tmp_path):
     parent = textwrap.dedent("""
         import subprocess, sys, time
-        from curate.flows.lifetime import die_with_parent
+        from curate.lifetime import die_with_parent
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
                                  preexec_fn=die_with_parent())
         print(child.pid, flush=True)
@@ -60,7 +60,7 @@ def test_a_child_dies_with_its_killed_parent(tmp_path):
 def test_prefects_ephemeral_server_popen_gets_the_signal():
     from prefect.server.api import server
 
-    from curate.flows.lifetime import bind_ephemeral_server
+    from curate.lifetime import bind_ephemeral_server
 
     bind_ephemeral_server()
     bind_ephemeral_server()  # twice: wrapped once

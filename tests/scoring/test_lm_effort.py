@@ -1,8 +1,8 @@
 import numpy as np
 import torch
 
+from curate.models.causal_lm import load_causal_lm
 from curate.scoring.lm_effort import last_lora_b, lm_effort
-from curate.train.causal_lm import load_causal_lm
 
 
 def test_lm_effort_equals_per_sample_backward_loop(tiny_lm, chat_rows):
@@ -13,7 +13,7 @@ def test_lm_effort_equals_per_sample_backward_loop(tiny_lm, chat_rows):
     model, tokenizer = load_causal_lm(tiny_lm, cache_dir="unused")
     from peft import LoraConfig, get_peft_model
 
-    from curate.train.lora import build_examples
+    from curate.models.lora import build_examples
 
     torch.manual_seed(0)
     peft_model = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,

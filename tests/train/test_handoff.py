@@ -82,8 +82,8 @@ def test_lora_handoff_lowers_heldout_loss_and_the_adapter_reloads(tmp_path, tiny
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from curate.train.causal_lm import load_causal_lm
-    from curate.train.lora import build_examples, heldout_loss
+    from curate.models.causal_lm import load_causal_lm
+    from curate.models.lora import build_examples, heldout_loss
 
     path = tmp_path / "chat.parquet"
     pl.DataFrame({"prompt": chat_rows[0], "response": chat_rows[1]}).write_parquet(path)

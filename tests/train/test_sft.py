@@ -3,9 +3,9 @@ prompt, and resumes from a checkpoint after an interruption."""
 
 import pytest
 
-from curate.train.causal_lm import load_causal_lm
+from curate.config import SFTConfig
+from curate.models.causal_lm import load_causal_lm
 from curate.train.sft import (
-    SFTSettings,
     latest_checkpoint,
     make_trainer,
     prompt_completion_rows,
@@ -16,13 +16,13 @@ from curate.train.sft import (
 pytest.importorskip("trl")
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TARGETS = ("q_proj", "v_proj", "o_proj", "up_proj", "down_proj")
+TARGETS = ["q_proj", "v_proj", "o_proj", "up_proj", "down_proj"]
 
 
-def settings(**changes) -> SFTSettings:
+def settings(**changes) -> SFTConfig:
     base = {"rank": 8, "learning_rate": 2e-2, "batch_size": 16, "max_length": 64,
             "target_modules": TARGETS, "save_steps": 1000, "eval_steps": 1000}
-    return SFTSettings(**{**base, **changes})
+    return SFTConfig(**{**base, **changes})
 
 
 def rows(tokenizer, chat_rows, part: slice):
@@ -34,7 +34,7 @@ def test_trl_training_lowers_heldout_loss_and_trains_only_adapters(tmp_path, tin
     frozen = {n: p.detach().clone() for n, p in model.named_parameters()}
     result = train_sft(model, tokenizer, rows(tokenizer, chat_rows, slice(0, -60)),
                        rows(tokenizer, chat_rows, slice(-60, None)),
-                       settings(max_steps=20, eval_steps=10), tmp_path)
+                       settings(max_steps=20, eval_steps=10), 0, tmp_path)
     loss = result.eval_loss
     assert loss["after"] < loss["before"] - 0.5, loss
     assert result.steps == len(result.losses) == 20 and result.resumed_from == 0
@@ -51,7 +51,7 @@ def test_prompt_tokens_get_label_minus_100(tmp_path, tiny_lm, chat_rows):
     model, tokenizer = load_causal_lm(tiny_lm, "unused")
     prompts, responses = chat_rows[0][:2], chat_rows[1][:2]
     data = prompt_completion_rows(tokenizer, prompts, responses)
-    trainer = make_trainer(model, tokenizer, data, data, settings(), tmp_path)
+    trainer = make_trainer(model, tokenizer, data, data, settings(), 0, tmp_path)
     batch = trainer.data_collator([trainer.train_dataset[i] for i in range(2)])
     for row, (prompt, response) in enumerate(zip(prompts, responses, strict=True)):
         head = tokenizer(f"{prompt}\n")["input_ids"]
@@ -72,7 +72,7 @@ def test_chat_template_prompt_is_masked_up_to_the_generation_prompt(tmp_path, ti
     prompt, response = chat_rows[0][0], chat_rows[1][0]
     data = prompt_completion_rows(tokenizer, [prompt], [response])
     assert data[0]["prompt"] == [{"role": "user", "content": prompt}]
-    trainer = make_trainer(model, tokenizer, data, data, settings(), tmp_path)
+    trainer = make_trainer(model, tokenizer, data, data, settings(), 0, tmp_path)
     example = trainer.train_dataset[0]
     head = tokenizer.apply_chat_template(data[0]["prompt"], add_generation_prompt=True,
                                          return_dict=True)["input_ids"]
@@ -86,7 +86,7 @@ def test_chat_template_prompt_is_masked_up_to_the_generation_prompt(tmp_path, ti
 def test_text_rows_train_on_every_token(tmp_path, tiny_lm):
     model, tokenizer = load_causal_lm(tiny_lm, "unused")
     trainer = make_trainer(model, tokenizer, text_rows(["hello there friend"]),
-                           text_rows(["hi"]), settings(), tmp_path)
+                           text_rows(["hi"]), settings(), 0, tmp_path)
     example = trainer.train_dataset[0]
     assert example["labels"] == example["input_ids"]
     assert example["input_ids"][-1] == tokenizer.eos_token_id
@@ -122,7 +122,7 @@ def test_an_interrupted_run_resumes_from_its_latest_checkpoint(tmp_path, tiny_lm
         model, tokenizer = load_causal_lm(tiny_lm, "unused")
         return train_sft(model, tokenizer, rows(tokenizer, chat_rows, slice(0, 64)),
                          rows(tokenizer, chat_rows, slice(-20, None)),
-                         settings(max_steps=8, save_steps=3), folder, callbacks)
+                         settings(max_steps=8, save_steps=3), 0, folder, callbacks)
 
     first: list[int] = []
     with pytest.raises(Interrupted):

@@ -1,5 +1,6 @@
-"""Tokenised prompt/response rows, held-out loss per response token, and the small LoRA
-loop (peft) that `curate bench`'s `lora` evaluator trains with.
+"""The LoRA core that training, scoring and the bench share: tokenised prompt/response rows,
+padded batches, held-out loss per response token, and the small LoRA loop (peft) that
+`curate bench`'s `lora` evaluator trains with.
 
 The loss is over response tokens only (prompt tokens are masked with -100), the usual
 supervised fine-tuning objective; rows are formatted with the tokenizer's chat template
@@ -15,20 +16,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from curate.config import LoraConfig
+
 IGNORE = -100
-
-
-@dataclass(frozen=True)
-class LoraSettings:
-    rank: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    learning_rate: float = 2e-4
-    epochs: int = 1
-    batch_size: int = 8
-    max_length: int = 256
-    seed: int = 0
+# peft's usual adapter dropout; not a setting of its own (no user has needed one).
+LORA_DROPOUT = 0.05
 
 
 @dataclass
@@ -68,7 +60,7 @@ def build_examples(tokenizer, prompts: list[str], responses: list[str],
     return examples
 
 
-def _batches(examples: list[Example], batch_size: int, pad_id: int, order=None):
+def batches(examples: list[Example], batch_size: int, pad_id: int, order=None):
     import torch
 
     order = np.arange(len(examples)) if order is None else order
@@ -93,7 +85,7 @@ def heldout_loss(model, examples: list[Example], pad_id: int, batch_size: int = 
     device = next(model.parameters()).device  # a trainer may have moved it to the GPU
     total, tokens = 0.0, 0
     with torch.inference_mode():
-        for batch in _batches(examples, batch_size, pad_id):
+        for batch in batches(examples, batch_size, pad_id):
             batch = {name: tensor.to(device) for name, tensor in batch.items()}
             logits = model(input_ids=batch["input_ids"],
                            attention_mask=batch["attention_mask"]).logits[:, :-1]
@@ -110,30 +102,34 @@ def perplexity(loss: float) -> float:
     return math.exp(min(loss, 50.0))
 
 
-def train_lora(model, examples: list[Example], pad_id: int, settings: LoraSettings):
+def peft_lora_config(settings: LoraConfig):
+    """peft's LoraConfig for a causal LM from curate's `LoraConfig` section."""
+    from peft import LoraConfig as PeftLoraConfig
+
+    return PeftLoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=LORA_DROPOUT,
+                          target_modules=list(settings.target_modules), task_type="CAUSAL_LM")
+
+
+def train_lora(model, examples: list[Example], pad_id: int, settings: LoraConfig, seed: int):
     """Wrap `model` with LoRA adapters and train them; returns (peft model, TrainResult).
 
-    Constant rate, no accumulation, clipping or checkpoints. `curate bench` fine-tunes once
-    per selector, budget and seed under one protocol, and this loop is faster there than
-    TRL's SFTTrainer on the same rows and settings (2026-11-25, 2 cores shared at load ~10,
-    wall / CPU seconds): the tiny test Llama, 101 rows, 56 steps of 16 on one thread,
-    2.0-2.6 / 1.0-1.2 here against 3.7-5.7 / 1.8-2.7 with TRL; SmolLM2-135M, 64 chatterbot
-    rows, 8 steps of 8, 197-317 / 118-145 here against 341-370 / 147-162 with TRL.
+    Constant rate, no accumulation, clipping or checkpoints: `curate bench` fine-tunes once
+    per selector, budget and seed under one protocol and needs none of them, and this loop
+    ran faster there than TRL's SFTTrainer on the same rows and settings
+    (benchmarks/training.md, "The bench's LoRA loop").
     """
     import torch
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
 
-    torch.manual_seed(settings.seed)
-    peft_model = get_peft_model(model, LoraConfig(
-        r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-        target_modules=list(settings.target_modules), task_type="CAUSAL_LM"))
+    torch.manual_seed(seed)
+    peft_model = get_peft_model(model, peft_lora_config(settings))
     optimiser = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad],
                                   lr=settings.learning_rate)
-    rng = np.random.default_rng(settings.seed)
+    rng = np.random.default_rng(seed)
     result = TrainResult()
     peft_model.train()
     for _ in range(settings.epochs):
-        for batch in _batches(examples, settings.batch_size, pad_id,
+        for batch in batches(examples, settings.batch_size, pad_id,
                               order=rng.permutation(len(examples))):
             loss = peft_model(**batch).loss
             loss.backward()

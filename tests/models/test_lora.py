@@ -1,10 +1,11 @@
 import pytest
 
-from curate.train.lora import LoraSettings, build_examples, heldout_loss, train_lora
+from curate.config import LoraConfig
+from curate.models.lora import build_examples, heldout_loss, train_lora
 
 
 def test_prompt_tokens_are_masked(tiny_lm, chat_rows):
-    from curate.train.causal_lm import load_causal_lm
+    from curate.models.causal_lm import load_causal_lm
 
     _, tokenizer = load_causal_lm(tiny_lm, cache_dir="unused")
     example = build_examples(tokenizer, ["hello there"], ["hi friend"])[0]
@@ -15,16 +16,16 @@ def test_prompt_tokens_are_masked(tiny_lm, chat_rows):
 
 @pytest.mark.usefixtures("one_thread")
 def test_lora_lowers_heldout_loss_and_trains_only_adapters(tiny_lm, chat_rows):
-    from curate.train.causal_lm import load_causal_lm
+    from curate.models.causal_lm import load_causal_lm
 
     model, tokenizer = load_causal_lm(tiny_lm, cache_dir="unused")
     examples = build_examples(tokenizer, *chat_rows, max_length=64)
     train, test = examples[:-60], examples[-60:]
     before = heldout_loss(model, test, tokenizer.pad_token_id)
     frozen = {n: p.detach().clone() for n, p in model.named_parameters()}
-    settings = LoraSettings(rank=8, learning_rate=2e-2, epochs=8, batch_size=16,
-                            target_modules=("q_proj", "v_proj", "o_proj", "up_proj", "down_proj"))
-    peft_model, result = train_lora(model, train, tokenizer.pad_token_id, settings)
+    settings = LoraConfig(rank=8, learning_rate=2e-2, epochs=8, batch_size=16,
+                          target_modules=["q_proj", "v_proj", "o_proj", "up_proj", "down_proj"])
+    peft_model, result = train_lora(model, train, tokenizer.pad_token_id, settings, seed=0)
     after = heldout_loss(peft_model, test, tokenizer.pad_token_id)
     assert after < before - 0.5, (before, after)
     assert result.losses[-1] < result.losses[0]

@@ -1,7 +1,7 @@
 import pytest
 
 from curate.errors import CurateError
-from curate.train.causal_lm import load_causal_lm, resolve_causal_lm
+from curate.models.causal_lm import load_causal_lm, resolve_causal_lm
 
 
 @pytest.mark.slow

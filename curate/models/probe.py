@@ -1,0 +1,63 @@
+"""The probe: a logistic regression on frozen embeddings, the standard CPU proxy for how
+well a subset trains. The bench scores selections with it, `auto` validates its candidates
+with it, and the `classifier` hand-off trains it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from curate.errors import CurateError
+
+
+class ProbeEvaluator:
+    """Logistic regression on embeddings; accuracy and macro-F1 on the test rows.
+
+    Macro-F1 averages over the labels of the test rows (a target-shift test part holds
+    only the target's labels). A subset with a single label predicts that label everywhere
+    (nothing to fit); `model_` is the last fitted model (None then).
+
+    `C` defaults to 10: embeddings are unit vectors, and scikit-learn's C=1 over-regularises
+    them, while a larger C is no better and fits far slower (benchmarks/training.md,
+    "The probe's C").
+    """
+
+    name = "probe"
+
+    def __init__(self, embeddings: np.ndarray, labels: np.ndarray | None, test_rows: np.ndarray,
+                 C: float = 10.0, max_iter: int = 500):
+        if labels is None:
+            raise CurateError("the probe evaluator needs labels but the pool has no label column",
+                              "set data.label_column, or use --evaluator lora for "
+                              "prompt/response data")
+        self.embeddings = embeddings
+        self.labels = labels
+        self.test_rows = test_rows
+        self.C = C
+        self.max_iter = max_iter
+
+    def score(self, train_rows: np.ndarray, seed: int,
+              extra: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
+        """Train on `train_rows` (plus `extra` (embeddings, labels): synthetic rows)."""
+        from sklearn.metrics import accuracy_score, f1_score
+
+        y_test = self.labels[self.test_rows]
+        predicted = self.predict(train_rows, seed, extra)
+        return {"accuracy": float(accuracy_score(y_test, predicted)),
+                "macro_f1": float(f1_score(y_test, predicted, average="macro",
+                                           labels=np.unique(y_test)))}
+
+    def predict(self, train_rows: np.ndarray, seed: int,
+                extra: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """The test rows' labels as predicted by the probe trained on `train_rows`."""
+        from sklearn.linear_model import LogisticRegression
+
+        x_train, y_train = self.embeddings[train_rows], self.labels[train_rows]
+        if extra is not None:
+            x_train = np.concatenate([x_train, extra[0]])
+            y_train = np.concatenate([y_train, extra[1]])
+        if len(np.unique(y_train)) == 1:
+            self.model_ = None
+            return np.full(len(self.test_rows), y_train[0])
+        self.model_ = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=seed)
+        self.model_.fit(x_train, y_train)
+        return self.model_.predict(self.embeddings[self.test_rows])
