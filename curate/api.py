@@ -120,6 +120,7 @@ def select(data: Any, budget: str | int | float, selector: str = "auto", *,
     from curate.run import run_curation
 
     frame, kind = to_polars(data)
+    added: list[str] = []  # columns curate adds for its own use, dropped from the subset
     raw: dict[str, Any] = {}
     if isinstance(config, str | Path):
         raw = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
@@ -134,6 +135,7 @@ def select(data: Any, budget: str | int | float, selector: str = "auto", *,
         vectors = next(n for n in ("embedding", "curate_embedding", "_curate_embedding_")
                        if n not in frame.columns)
         frame = frame.with_columns(pl.Series(vectors, vectors_array))
+        added.append(vectors)
     raw.setdefault("output", {})
     if cache_dir is not None:
         raw["output"]["cache_dir"] = str(cache_dir)
@@ -151,17 +153,17 @@ def select(data: Any, budget: str | int | float, selector: str = "auto", *,
                    **{k: v for k, v in columns.items() if v is not None}}
     cfg = parse_config(raw)
     run_dir = run_curation(cfg, Path(out) if out is not None else None)
-    return _result(run_dir, kind)
+    return _result(run_dir, kind, added)
 
 
-def _result(run_dir: Path, kind: str) -> SelectResult:
+def _result(run_dir: Path, kind: str, added: list[str]) -> SelectResult:
     from curate.store import read_json
 
     selection = pl.read_parquet(run_dir / "selection.parquet")
     subset = pl.read_parquet(run_dir / "subset" / "subset.parquet")
     subset = subset.join(selection.select("id", "reason"), on="id", how="left",
                          maintain_order="left")
-    subset = subset.drop([c for c in ("__embedding",) if c in subset.columns])
+    subset = subset.drop([c for c in added if c in subset.columns])
     return SelectResult(ids=selection["id"].to_list(), selection=selection,
                         subset=from_polars(subset, kind),
                         manifest=read_json(run_dir / "manifest.json"), run_dir=run_dir)

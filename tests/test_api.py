@@ -99,7 +99,9 @@ def test_list_of_dicts_and_precomputed_embeddings(tmp_path):
                            out=tmp_path / "runs", cache_dir=tmp_path / "cache")
     assert isinstance(result.subset, list) and len(result.subset) == 10
     assert {"name", "label", "reason"} <= set(result.subset[0])
-    assert "__embedding" not in result.subset[0]
+    # the vectors were curate's input, not a column of the user's: they stay out of the subset
+    assert not any(isinstance(value, list) for value in result.subset[0].values())
+    assert "embedding" not in result.subset[0]
 
 
 def test_pandas_in_pandas_out(tmp_path, digits):
