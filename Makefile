@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # The CPU wheel; a bare `torch` requirement would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
-DEBIAN_DATA := wordnet-base dataset-fashion-mnist
+DEBIAN_DATA := wordnet-base dataset-fashion-mnist dict-gcide dict-foldoc dict-jargon dict-vera dict-devil
 # The report test renders report.html in headless Chromium.
 DEBIAN_TEST := chromium
 

@@ -325,8 +325,11 @@ def datasets() -> None:
             frame, schema = builtin.load()
             rows, labels = str(frame.height), str(frame[schema.label].n_unique())
         except CurateError as err:
-            rows, labels = "missing", str(err)
+            rows, labels, frame = "missing", str(err), None
         table.add_row(f"builtin:{name}", rows, labels, builtin.description, builtin.package)
+        if builtin.per_label and frame is not None:
+            for label, count in frame[schema.label].value_counts(sort=True).rows():
+                table.add_row(f"  {label}", str(count), "", "", "")
     Console().print(table)
 
 

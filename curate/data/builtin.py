@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,25 +51,32 @@ def _package_dir(module: str, pip_name: str) -> Path:
 
 
 def _debian_dir(path: Path, package: str) -> Path:
-    if not path.is_dir():
+    """`path` (a folder or file a Debian package installs), or the error naming the package."""
+    if not path.exists():
         raise CurateError(f"{path} is missing (Debian package {package})",
                           f"run `sudo apt-get install {package}` or `make data`")
     return path
 
 
-def load_wordnet() -> tuple[pl.DataFrame, Schema]:
+def iter_wordnet() -> Iterator[tuple[list[str], str]]:
+    """Each synset of wordnet-base's data.* files: the fields of its line before the gloss
+    (synset_offset lex_filenum ss_type w_cnt word lex_id ..., wndb(5WN)) and the gloss."""
     root = _debian_dir(WORDNET_DIR, "wordnet-base")
-    ids, glosses, labels = [], [], []
     for pos in ("noun", "verb", "adj", "adv"):
         with open(root / f"data.{pos}", encoding="utf-8", errors="replace") as lines:
             for line in lines:
                 if line.startswith("  "):  # licence header
                     continue
                 head, _, gloss = line.partition(" | ")
-                offset, lex_filenum, ss_type = head.split(" ", 3)[:3]
-                ids.append(f"{ss_type}{offset}")
-                glosses.append(gloss.strip())
-                labels.append(WORDNET_LEXNAMES[int(lex_filenum)])
+                yield head.split(" "), gloss.strip()
+
+
+def load_wordnet() -> tuple[pl.DataFrame, Schema]:
+    ids, glosses, labels = [], [], []
+    for (offset, lex_filenum, ss_type, *_), gloss in iter_wordnet():
+        ids.append(f"{ss_type}{offset}")
+        glosses.append(gloss)
+        labels.append(WORDNET_LEXNAMES[int(lex_filenum)])
     frame = pl.DataFrame({"id": ids, "text": glosses, "label": labels})
     return frame, Schema(text="text", label="label")
 
@@ -133,11 +140,19 @@ def load_digits() -> tuple[pl.DataFrame, Schema]:
     return frame, Schema(image="pixels", label="label", image_shape=(8, 8))
 
 
+def _load_dictionaries() -> tuple[pl.DataFrame, Schema]:
+    # Imported here: curate.data.dictionaries imports this module (WordNet, _debian_dir).
+    from curate.data.dictionaries import load_dictionaries
+
+    return load_dictionaries()
+
+
 @dataclass(frozen=True)
 class Builtin:
     load: Callable[[], tuple[pl.DataFrame, Schema]]
     description: str
     package: str
+    per_label: bool = False  # `curate datasets` also lists rows per label (its sources)
 
 
 BUILTINS: dict[str, Builtin] = {
@@ -149,6 +164,9 @@ BUILTINS: dict[str, Builtin] = {
     "fashion-mnist": Builtin(load_fashion_mnist, "28x28 clothing images, 10 classes",
                              "Debian dataset-fashion-mnist"),
     "digits": Builtin(load_digits, "8x8 handwritten digits", "PyPI scikit-learn"),
+    "dictionaries": Builtin(_load_dictionaries, "Define-this-word prompt/response pairs by "
+                            "dictionary", "Debian dict-gcide dict-foldoc dict-jargon dict-vera "
+                            "dict-devil wordnet-base", per_label=True),
 }
 
 
