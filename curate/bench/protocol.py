@@ -3,14 +3,20 @@
 The test part is held out before selection and is never selectable. Each seed draws its
 own split (`bench.resplit`): with one split for every seed, a selector that happens to
 suit that test part leads on every seed, and the interval over seeds cannot show it
-(chatterbot at 10 per label, 15 seeds: dealrec +1.9 +- 1.0 points over random on split
-0, -0.4, +0.1 and +1.0 on splits 1-3). Every selector of a seed shares its split, so the
+(dealrec's lead at chatterbot 10 per label on one split, gone on three others:
+benchmarks/selection.md, "Why a split per seed"). Every selector of a seed shares its split, so the
 differences to random stay paired. Embeddings come from the run cache and are computed
 once per dataset; the k-means clusterings of each train part are cached too.
+
+A bench seed is a run: the dataset goes through the run's load, dedup (`dedup:`, before the
+split, so no test row repeats a train row) and embed stages, and the train part keeps the
+pool's ids, from which every keyed draw comes. `curate select` on a split's train rows
+with the same seed, budget and selector picks the same rows the bench scores.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -28,7 +34,13 @@ from curate.errors import CurateError
 from curate.index import kmeans_clusterer
 from curate.progress import progress_bar
 from curate.selectors import SelectionView, make_selector
-from curate.stages import embed_stage, load_stage, numeric_columns, target_embeddings
+from curate.stages import (
+    dedup_stage,
+    embed_stage,
+    load_stage,
+    numeric_columns,
+    target_embeddings,
+)
 from curate.store import ArtifactCache
 
 RESULT_SCHEMA = {"dataset": pl.Utf8, "selector": pl.Utf8, "budget": pl.Utf8, "rows": pl.Int64,
@@ -62,6 +74,19 @@ class Workload:
     target_metrics: TargetMetrics | None = None  # with a target set: distances to it
     pool: Pool | None = None  # the rows themselves, for generators (bench.synth)
 
+    def pool_rows(self, ids) -> np.ndarray:
+        """Pool positions of the view's rows with these ids (a selection's)."""
+        ids = np.asarray(ids, dtype=str)
+        order = self._id_order
+        at = order[np.searchsorted(self.view.ids, ids, sorter=order).clip(0, len(order) - 1)]
+        if not np.array_equal(self.view.ids[at], ids):
+            raise RuntimeError("a selection holds ids that are not in the train part")
+        return self.train_rows[at]
+
+    @functools.cached_property
+    def _id_order(self) -> np.ndarray:
+        return np.argsort(self.view.ids, kind="stable")
+
     def score(self, pool_rows: np.ndarray, seed: int) -> dict[str, float]:
         scores = self.evaluator.score(pool_rows, seed)
         return scores | (self.target_metrics(pool_rows) if self.target_metrics else {})
@@ -89,7 +114,7 @@ class Loaded:
 
 def load(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Loaded:
     bench = cfg.bench
-    pool_ref = load_stage(cfg, cache, refresh)
+    pool_ref = dedup_stage(load_stage(cfg, cache, refresh), cfg, cache, refresh)
     embeddings_ref = embed_stage(pool_ref, cfg, cache, refresh)
     x = embeddings_ref.load()
     probe_x = None
@@ -129,7 +154,7 @@ def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False,
     else:
         evaluator = LoraEvaluator(pool, test, bench.lora, cfg.output.cache_dir)
 
-    view = SelectionView(ids=np.arange(len(train)).astype(str), embeddings=x[train],
+    view = SelectionView(ids=pool.ids[train], embeddings=x[train],
                          labels=None if labels is None else labels[train],
                          scores={k: v[train] for k, v in numeric_columns(pool).items()},
                          cluster_fn=kmeans_clusterer(cfg.cluster, cache, train_key),
@@ -207,13 +232,13 @@ def _run(workload: Workload, augmenter: Augmenter | None, name: str, selector, s
     when it failed: the failure is a row too)."""
     started = time.perf_counter()
     try:
-        chosen = selector.select(workload.view, budget, seed)["id"].cast(pl.Int64)
-        scores = workload.score(workload.train_rows[chosen.to_numpy()], seed)
+        chosen = workload.pool_rows(selector.select(workload.view, budget, seed)["id"])
+        scores = workload.score(chosen, seed)
         records = _rows(workload.name, name, spec, budget.total, seed, scores,
                         time.perf_counter() - started)
         for arm, n, arm_scores, seconds, error in (
-                augmenter.arms(workload.train_rows[chosen.to_numpy()], seed,
-                               metric_names or list(scores)) if augmenter else []):
+                augmenter.arms(chosen, seed, metric_names or list(scores))
+                if augmenter else []):
             records += _rows(workload.name, f"{name}+{arm}", spec, n, seed, arm_scores,
                              seconds, error)
         return records, list(scores)

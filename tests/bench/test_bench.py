@@ -3,12 +3,12 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from curate.bench.evaluators import ProbeEvaluator
 from curate.bench.protocol import split_seeds, stratified_split
-from curate.bench.report import paired_difference
+from curate.bench.summary import paired_difference
 from curate.cli import app
 from curate.config import BenchConfig
 from curate.errors import CurateError
+from curate.models.probe import ProbeEvaluator
 from curate.selectors import Picks, Selector, register
 from curate.selectors.registry import _REGISTRY
 
@@ -199,3 +199,46 @@ def test_each_seed_runs_on_its_own_split(tmp_path, jsonl):
     assert split_seeds(BenchConfig(seeds=2, first_seed=3, resplit=False)) == {3: 0, 4: 0}
     tests = [stratified_split(np.repeat(["a", "b"], 20), 40, 0.2, seed)[1] for seed in (4, 5)]
     assert not np.array_equal(*tests)  # the seeds' test parts differ
+
+
+def test_a_bench_seed_picks_what_curate_select_picks_on_its_train_rows(tmp_path, glosses):
+    """bench = run: the bench selects from its train part with the pool's own ids after
+    the run's dedup, so `curate select` on those rows (duplicates and all) with the same
+    seed, budget and selector chooses the same rows."""
+    from curate.bench.protocol import prepare, resolve_budgets
+    from curate.config import ClusterConfig, Config, DataConfig, OutputConfig
+    from curate.run import run_curation
+    from curate.selectors import make_selector
+    from curate.store import ArtifactCache
+
+    copies = glosses.head(40).with_columns(pl.col("id") + "-copy",
+                                           pl.col("text").str.to_uppercase())
+    path = tmp_path / "pool.jsonl"
+    pl.concat([glosses, copies]).write_ndjson(path)  # 40 exact duplicates (case folded)
+    cfg = Config(data=DataConfig(path=path), cluster=ClusterConfig(k=8, niter=10, nredo=1),
+                 output=OutputConfig(dir=tmp_path / "runs", cache_dir=tmp_path / "cache"))
+    seed, spec = 3, "5%"
+    workload = prepare(cfg, ArtifactCache(cfg.output.cache_dir),
+                       split_seed=split_seeds(cfg.bench)[seed])
+    train = workload.pool.frame[workload.train_rows]
+    assert not train["id"].str.ends_with("-copy").any()  # deduplicated like a run
+    # The user's rows: the train part plus the duplicates of its rows that dedup dropped.
+    with_copies = pl.concat([train, copies.filter(
+        pl.col("id").str.strip_suffix("-copy").is_in(train["id"].implode()))])
+    assert with_copies.height > train.height
+    rows_path = tmp_path / "train.jsonl"
+    with_copies.write_ndjson(rows_path)
+    pool_row = dict(zip(workload.view.ids, workload.train_rows, strict=True))
+    # Per label (stratified), and on the whole pool's clustering (the run's cluster stage).
+    for name, stratify in (("random", "auto"), ("kmeans-nearest", "auto"),
+                           ("kmeans-nearest", False), ("auto", "auto")):
+        budget = resolve_budgets(workload, [spec], stratify)[spec]
+        picked = make_selector(name).select(workload.view, budget, seed)["id"]
+        bench_ids = set(workload.pool.ids[[pool_row[i] for i in picked]])
+        run_cfg = cfg.model_copy(update={
+            "data": DataConfig(path=rows_path),
+            "select": cfg.select.model_copy(update={"selector": name, "budget": spec,
+                                                    "stratify": stratify}),
+            "run": cfg.run.model_copy(update={"seed": seed, "name": f"{name}-{stratify}"})})
+        run_ids = set(pl.read_parquet(run_curation(run_cfg) / "selection.parquet")["id"])
+        assert len(bench_ids) == budget.total and bench_ids == run_ids, (name, stratify)
