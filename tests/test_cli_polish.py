@@ -373,3 +373,23 @@ def test_schema_is_json_with_the_config_sections_and_checks_the_configs(tmp_path
     assert [p.name for p in out.parent.iterdir()] == ["curate.schema.json"]  # no temp left
     folder = runner.invoke(app, ["schema", "--out", str(tmp_path)])
     assert folder.exit_code == 2 and "cannot write" in folder.stderr
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ({"select": {"selector": "kmq", "params": {"temperature": 0}}},
+     "selector 'kmq': temperature=0 is not in (0, inf); change select.params.temperature"),
+    ({"synth": {"generator": "mh-gan", "params": {"calibration": "iso"}}},
+     "generator 'mh-gan': calibration='iso' is not one of 'logistic', 'isotonic'"),
+])
+def test_a_bad_parameter_value_is_one_line_before_any_data_is_read(tmp_path, section, message):
+    """The data file does not exist: the parameter is reported, so nothing was loaded."""
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": {"source": str(tmp_path / "missing.jsonl"), "text_column": "text"},
+        "select": {"selector": "random", "budget": 4},
+        "output": {"dir": str(tmp_path / "runs"), "cache_dir": str(tmp_path / "cache")},
+        **section}))
+    result = runner.invoke(app, ["select", str(config)])
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "runs").exists()

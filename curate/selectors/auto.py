@@ -1,21 +1,23 @@
 """auto: choose the selector from the regime, by one rule table backed by the benchmark.
 
-The first rule that matches wins. Each rule names the figures behind it
-(`benchmarks/selection.md`: probe on frozen MiniLM / pixel embeddings, 5 to 15 seeds).
-A rule with more than one candidate runs each when the pool has labels, scores each
-selection by the probe it trains on held-out pool rows (`curate.selectors.validate`), and
-keeps the first candidate unless another leads it by more than `switch_margin` standard
-errors; without labels it takes the first.
+The first rule that matches wins. A rule is an id (named in every reason), a predicate over
+the regime and a link to the section of `benchmarks/*.md` whose measurements back it: the
+figures live there, not here. A rule with more than one candidate runs each when the
+pool has labels, scores each selection by the probe it trains on held-out pool rows
+(`curate.selectors.validate`), and keeps the first candidate unless another leads it by
+more than `switch_margin` standard errors; without labels it takes the first.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
 
 from curate.budget import Budget
 from curate.errors import CurateError
+from curate.params import Boolean, Interval, Text, constraints
 from curate.selectors.base import SelectionView, Selector
 from curate.selectors.registry import make_selector, register
 from curate.selectors.sharded import Shard, ShardedPool
@@ -32,45 +34,44 @@ class Regime:
     rows_per_group: float  # budget rows per group (label, or the whole pool)
     rows: int  # the budget
     pool_rows: int
+    few_shot: bool  # within auto's max_fraction, or its max_per_label with labels
+    labelled: bool  # the pool has labels (what validation scores on)
 
     def describe(self) -> str:
         where = "per label" if self.per_label else "of the pool"
         return (f"{self.rows_per_group:.0f} rows {where}, "
-                f"{self.rows / max(self.pool_rows, 1):.2%} of the pool")
+                f"{self.rows / max(self.pool_rows, 1):.2%} of the pool, "
+                f"{'labelled' if self.labelled else 'unlabelled'}")
 
 
 @dataclass(frozen=True)
 class Rule:
-    when: str
-    selectors: tuple[str, ...]  # candidates, the default first
-    evidence: str
+    """One row of auto's table: `id` names it in reasons, `when` decides it from the
+    regime, `selectors` are its candidates (the default first) and `evidence` links the
+    benchmark section behind it (`benchmarks/<page>.md#<heading anchor>`)."""
 
-    def matches(self, regime: Regime, max_fraction: float, max_per_label: int) -> bool:
-        # as resolve_budget rounds: a "10%" budget is few-shot at max_fraction 0.1
-        few_shot = (regime.rows <= round(max_fraction * regime.pool_rows)
-                    or (regime.per_label and regime.rows_per_group <= max_per_label))
-        return {"target": regime.has_target, "quality": regime.has_quality,
-                "few-shot": few_shot,
-                "otherwise": True}[self.when]
+    id: str
+    when: Callable[[Regime], bool]
+    selectors: tuple[str, ...]
+    evidence: str
 
 
 RULES = (
-    Rule("target", ("ot",), "GOT-D moves the selection toward the target set: on WordNet "
-         "with a 3-category target, the TV distance of ot's label mix to the target's is "
-         "0.25-0.26 at 1-5% against random's 0.91 (benchmarks/selection-shift.md)"),
-    Rule("quality", ("kmq",), "a quality score was given: Diversify and Conquer's kMQ draws "
-         "by softmax(quality) inside k-means clusters"),
-    Rule("few-shot", ("kmeans-nearest", "typiclust"), "the two best shipped selectors from "
-         "1% to 10% and at 1/5/10 per label on wordnet, bbc-news, chatterbot, fashion-mnist "
-         "and digits, neither best everywhere: at 1 per label kmeans-nearest gains +13.0 to "
-         "+21.0 points over random where typiclust gains -0.8 to +13.6; typiclust leads by "
-         "up to 0.5 at some fractions (fashion-mnist 1%: +2.0 against +1.5), and validated "
-         "auto gets +2.0 there; without labels to validate on, kmeans-nearest "
-         "(benchmarks/selection.md)"),
-    Rule("otherwise", ("random",), "above 10% of the pool and 10 rows per label no selector "
-         "has been measured to beat random by much on the builtin sets (at 10% the best "
-         "gains +0.7 to +2.2 points), and B-means "
-         "clustering grows with B (benchmarks/selection.md)"),
+    # a target set: GOT-D moves the selection's distribution toward it
+    Rule("target-set", lambda regime: regime.has_target, ("ot",),
+         "benchmarks/selection-shift.md#distribution-shift-toward-a-target-got-d-ot"),
+    # a quality score: kMQ (Diversify and Conquer) draws by softmax(quality) inside k-means
+    # clusters; the builtin benchmark has no quality score, so this rule is by design
+    Rule("quality-score", lambda regime: regime.has_quality, ("kmq",),
+         "benchmarks/selection.md#autos-quality-score-rule"),
+    # few-shot: the two best shipped selectors there, neither best everywhere, so with
+    # labels validation chooses between them; without labels, kmeans-nearest
+    Rule("few-shot", lambda regime: regime.few_shot, ("kmeans-nearest", "typiclust"),
+         "benchmarks/selection.md#what-it-says"),
+    # above few-shot no selector was measured to beat random by much, and B-means
+    # clustering grows with B
+    Rule("large-budget", lambda regime: True, ("random",),
+         "benchmarks/selection.md#what-it-says"),
 )
 
 
@@ -86,15 +87,22 @@ class AutoSelector(Selector):
         validation_rows: at most this many held-out pool rows score the candidates.
         switch_margin: another candidate replaces the first only when its probe leads by
             more than this many standard errors of the paired difference on the held-out
-            rows. 1 from the builtin benchmarks (bbc-news, chatterbot, digits, 15 seeds on
-            one shared split, 1% to 5% and 1/5/10 per label): 0 (the higher score) chose
-            typiclust on 7-73% of the seeds where it trails by up to 0.7 points (chatterbot
-            10 per label) and 2 kept kmeans-nearest where typiclust led (digits 2%: 1.0
-            points short of it, against 0.7 at 1). On a split per seed, auto at 1 is within
-            -0.05 to +0.6 points of kmeans-nearest in all 32 cells (benchmarks/selection.md).
+            rows. 1 from the builtin benchmarks: 0 switched to typiclust on seeds where it
+            trails, 2 kept kmeans-nearest where typiclust led, and at 1 auto stays level
+            with or ahead of kmeans-nearest (benchmarks/selection.md, "What it says":
+            "Validation is safe" and "Why validate rather than rule").
     """
 
     name = "auto"
+
+    parameter_constraints = constraints(
+        quality=[None, Text()],
+        max_fraction=Interval(float, 0, 1),
+        max_per_label=Interval(int, 0, None),
+        validate=Boolean(),
+        validation_rows=Interval(int, 1, None),
+        switch_margin=Interval(float, 0, None),
+    )
 
     def __init__(self, quality: str | None = None, max_fraction: float = 0.10,
                  max_per_label: int = 10, validate: bool = True,
@@ -109,21 +117,29 @@ class AutoSelector(Selector):
     def regime(self, view: SelectionView | ShardedPool, budget: Budget) -> Regime:
         per_label = budget.per_label is not None
         groups = len(budget.per_label) if per_label else 1
+        rows_per_group = budget.total / groups
+        # as resolve_budget rounds: a "10%" budget is few-shot at max_fraction 0.1
+        few_shot = (budget.total <= round(self.max_fraction * len(view))
+                    or (per_label and rows_per_group <= self.max_per_label))
+        labels = view.labels() if isinstance(view, ShardedPool) else view.labels
         return Regime(has_target=view.target is not None, has_quality=self.quality is not None,
-                      per_label=per_label, rows_per_group=budget.total / groups,
-                      rows=budget.total, pool_rows=len(view))
+                      per_label=per_label, rows_per_group=rows_per_group,
+                      rows=budget.total, pool_rows=len(view), few_shot=few_shot,
+                      labelled=labels is not None)
 
-    def rule(self, view: SelectionView | ShardedPool, budget: Budget) -> tuple[Rule, str]:
-        """The rule for this view (or sharded pool) and budget, and why (one line)."""
+    def rule(self, view: SelectionView | ShardedPool, budget: Budget) -> tuple[Rule, Regime]:
+        """The first rule that matches this view (or sharded pool) and budget, and the
+        regime it matched."""
         regime = self.regime(view, budget)
-        rule = next(r for r in RULES
-                    if r.matches(regime, self.max_fraction, self.max_per_label))
-        return rule, f"{rule.when}: {regime.describe()}; {rule.evidence}"
+        return next(rule for rule in RULES if rule.when(regime)), regime
 
     def candidates(self, rule: Rule) -> list[Selector]:
         names = rule.selectors if self.validate else rule.selectors[:1]
         return [make_selector(name, {"quality": self.quality} if name == "kmq" else {})
                 for name in names]
+
+    def choice(self) -> dict | None:
+        return {"selector": self.choice_, "reason": self.reason_}
 
     def select(self, view: SelectionView, budget: Budget, seed: int) -> pl.DataFrame:
         whole = ShardedPool([Shard(view.ids, view.embeddings, view.labels,
@@ -137,25 +153,39 @@ class AutoSelector(Selector):
 
     def _as_auto(self, where, pool: ShardedPool, budget: Budget, seed: int, run
                  ) -> pl.DataFrame:
-        rule, reason = self.rule(where, budget)
+        """Run the rule's candidates and keep one. `reason_` (the choice a run records): the
+        rule's id and evidence link, the regime and the validation; each row's reason: the
+        choice, the rule's id, the regime and whether it was validated, then the chosen
+        selector's own reason. Neither quotes a benchmark figure."""
+        rule, regime = self.rule(where, budget)
         candidates = self.candidates(rule)
+        outcome = ("the rule's only candidate" if len(rule.selectors) == 1
+                   else "not validated: validation is off")
         if len(candidates) > 1 and (why_not := cannot_validate(pool.labels())):
-            candidates, reason = candidates[:1], f"{reason}; not validated: {why_not}"
+            candidates, outcome = candidates[:1], f"not validated: {why_not}"
         tables = {candidates[0].name: run(candidates[0])}
+        skipped = {}
         for other in candidates[1:]:
             try:
                 tables[other.name] = run(other)
             except CurateError as error:  # a candidate that cannot gather a huge pool
-                reason = f"{reason}; {other.name} skipped ({error})"
+                skipped[other.name] = f"{other.name} skipped ({error})"
+        if skipped and len(tables) == 1:
+            outcome = f"not validated: {', '.join(skipped)} skipped"
         self.validation_ = None
-        chosen = candidates[0].name
+        chosen, detail = candidates[0].name, outcome
         if len(tables) > 1:
             self.validation_ = validate(pool, {name: t["id"].to_numpy()
                                                for name, t in tables.items()},
                                         seed, self.validation_rows)
             chosen = self.validation_.best(list(tables), self.switch_margin)
-            reason = f"{reason}; {self.validation_.describe()}"
-        self.choice_, self.reason_ = chosen, reason
+            detail = self.validation_.describe()
+            outcome = (f"validated between {' and '.join(tables)}"
+                       if self.validation_.held_out else detail)
+        self.choice_ = chosen
+        self.reason_ = "; ".join([f"rule {rule.id} ({rule.evidence}): {regime.describe()}",
+                                  detail, *skipped.values()])
         return tables[chosen].with_columns(
             selector=pl.lit(self.name),
-            reason=pl.lit(f"auto chose {chosen}: ") + pl.col("reason"))
+            reason=pl.lit(f"auto chose {chosen} by rule {rule.id} ({regime.describe()}; "
+                          f"{outcome}): ") + pl.col("reason"))

@@ -8,7 +8,7 @@ Selection table: one row per chosen example saying which method chose it and why
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, ClassVar
 
@@ -17,6 +17,7 @@ import polars as pl
 
 from curate.budget import Budget
 from curate.exec.keys import id_hashes, row_gumbel, row_keys
+from curate.params import constraints
 
 if TYPE_CHECKING:
     from curate.selectors.sharded import Group, ShardedPool
@@ -175,9 +176,12 @@ class Picks:
 
 
 class Selector:
-    """Base class: subclasses set `name` and implement `pick(view, n, rng)`."""
+    """Base class: subclasses set `name` and `parameter_constraints` and implement
+    `pick(view, n, rng)`."""
 
     name: ClassVar[str]
+    # __init__ parameter -> allowed values (`curate.params`), checked by make_selector
+    parameter_constraints: ClassVar[Mapping[str, object]] = constraints()
     needs_clusters: ClassVar[bool] = False
     # False where the budget follows another distribution (a target set) than the pool's
     # label mix: a stratified split is then ignored (an explicit "N per label" is not).
@@ -186,6 +190,11 @@ class Selector:
     def pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
         """Choose exactly `n` distinct rows of `view` (n <= len(view))."""
         raise NotImplementedError
+
+    def choice(self) -> dict | None:
+        """What the last `select` chose that the run should record (`auto`'s candidate and
+        why); None for a selector that runs one method."""
+        return None
 
     def get_params(self) -> dict:
         import inspect

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from curate.exec.keys import smallest
+from curate.params import Interval, constraints
 from curate.selectors.base import Picks, SelectionView, Selector
 from curate.selectors.registry import register
 
@@ -66,6 +67,12 @@ class DEALRecSelector(Selector):
 
     name = "dealrec"
     needs_clusters = True  # unlabelled pools train the surrogate on cluster pseudo-labels
+
+    parameter_constraints = constraints(
+        lam=Interval(float, 0, None),
+        prune=Interval(float, 0, 1, closed="left"),  # pruning every row leaves no bins
+        bins=Interval(int, 1, None),
+    )
 
     def __init__(self, lam: float = 0.5, prune: float = 0.1, bins: int = 50):
         self.lam = lam

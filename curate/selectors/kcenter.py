@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from curate.exec.keys import row_keys, smallest
+from curate.params import Interval, constraints
 from curate.selectors.base import Picks, PlannedPicks, SelectionView, Selector
 from curate.selectors.registry import register
 
@@ -21,6 +22,8 @@ class KCenterSelector(Selector):
     """
 
     name = "kcenter"
+
+    parameter_constraints = constraints(chunk=Interval(int, 1, None))
 
     def __init__(self, chunk: int = 65536):
         self.chunk = chunk

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from curate.index import nearest
+from curate.params import Interval, constraints
 from curate.selectors.base import Picks, PlannedPicks, SelectionView, Selector
 from curate.selectors.registry import register
 
@@ -25,6 +26,8 @@ class KMeansNearestSelector(Selector):
     """
 
     name = "kmeans-nearest"
+
+    parameter_constraints = constraints(niter=Interval(int, 1, None), nredo=Interval(int, 1, None))
 
     def __init__(self, niter: int = 20, nredo: int = 1):
         self.niter = niter

@@ -19,6 +19,7 @@ import numpy as np
 from curate.errors import CurateError
 from curate.exec.keys import row_gumbel, smallest
 from curate.index.kmeans import assign
+from curate.params import Interval, Text, constraints
 from curate.selectors.base import Picks, PlannedPicks, SelectionView, Selector
 from curate.selectors.registry import register
 
@@ -38,10 +39,8 @@ def allocate_quota(sizes: np.ndarray, n: int, rng: np.random.Generator) -> np.nd
     integer part is 0, so this gives the n largest clusters one row each: density first.
     An unbiased rounding (systematic sampling of the fractional parts) was measured and
     not kept: it is random sampling in expectation there, and lost what density first
-    gains (WordNet, 5 seeds on one split, kmq vs random: 1 per label -2.8 +- 3.1 against
-    +3.3 +- 2.3, 1% -0.0 against +1.7 +- 0.8), while gaining at bbc-news 5 per label (+0.6
-    against -1.7; the largest-remainder figures are benchmarks/selection.md's at commit
-    911830c; on a split per seed they are +3.7, +1.7 and -0.7).
+    gains on WordNet, gaining only at bbc-news 5 per label (benchmarks/selection.md,
+    "What it says": cluster-balanced sampling).
     """
     sizes = np.asarray(sizes, dtype=np.int64)
     if n < len(sizes):
@@ -68,8 +67,9 @@ def weighted_sample(quality: np.ndarray, k: int, gumbel: np.ndarray) -> np.ndarr
     Gumbel-top-k: the k largest quality + Gumbel(0, 1) keys (`gumbel`: the rows' keyed
     noise, `SelectionView.gumbel`) are a draw without replacement
     with probabilities proportional to exp(quality) (successive softmax draws). Adding noise
-    to the raw scores is the max-shifted form: nothing is exponentiated, so scores of
-    +-1e4 stay finite, and points whose softmax weight underflows can still fill a quota.
+    to the raw scores is the max-shifted form: nothing is exponentiated, so scores as
+    large as 1e4 either way stay finite, and points whose softmax weight underflows can
+    still fill a quota.
     """
     if k >= len(quality):
         return np.arange(len(quality))
@@ -95,6 +95,11 @@ class KMQSelector(Selector):
 
     name = "kmq"
     needs_clusters = True
+
+    parameter_constraints = constraints(
+        quality=[None, Text()],
+        temperature=Interval(float, 0, None, closed="neither"),
+    )
 
     def __init__(self, quality: str | None = None, temperature: float = 1.0):
         self.quality = quality

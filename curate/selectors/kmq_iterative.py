@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from curate.params import Function, Interval, constraints
 from curate.selectors.base import Picks, SelectionView, Selector
 from curate.selectors.kmq import allocate_quota, cluster_groups
 from curate.selectors.registry import register
@@ -76,6 +77,12 @@ class KMQIterativeSelector(Selector):
 
     name = "kmq-iterative"
     needs_clusters = True
+
+    parameter_constraints = constraints(
+        rounds=Interval(int, 1, None),
+        temperature=Interval(float, 0, None, closed="neither"),
+        reward=[None, Function()],
+    )
 
     def __init__(self, rounds: int = 3, temperature: float = 1.0,
                  reward: Callable[[SelectionView, np.ndarray], np.ndarray] | None = None):

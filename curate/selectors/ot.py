@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from curate.errors import CurateError
+from curate.params import Interval, constraints
 from curate.scoring.ot import SinkhornSettings, candidate_potentials, cluster_costs
 from curate.selectors.base import Picks, SelectionView, Selector
 from curate.selectors.registry import register
@@ -34,11 +35,16 @@ class OTSelector(Selector):
     name = "ot"
     stratifies = False  # the target set, not the pool's label mix, sets the budget's shape
 
+    parameter_constraints = constraints(
+        eps=Interval(float, 0, None, closed="neither"),
+        max_iter=Interval(int, 1, None),
+        anchor_size=Interval(int, 1, None),
+        keep_clusters=[None, Interval(float, 0, 1, closed="right")],
+        cluster_sample=Interval(int, 1, None),
+    )
+
     def __init__(self, eps: float = 0.1, max_iter: int = 1000, anchor_size: int = 20000,
                  keep_clusters: float | None = None, cluster_sample: int = 256):
-        if keep_clusters is not None and not 0 < keep_clusters <= 1:
-            raise CurateError(f"ot: keep_clusters must be in (0, 1], got {keep_clusters}",
-                              "set select.params.keep_clusters to a fraction such as 0.25")
         self.eps = eps
         self.max_iter = max_iter
         self.anchor_size = anchor_size

@@ -21,6 +21,7 @@ import numpy as np
 
 from curate.errors import CurateError
 from curate.exec.keys import smallest
+from curate.params import Interval, constraints
 from curate.selectors.base import Picks, SelectionView, Selector
 from curate.selectors.registry import register
 
@@ -32,9 +33,10 @@ def ball_graph(x: np.ndarray, delta: float, chunk: int = 4096, max_edges: int = 
     """CSR (offsets (N+1,), neighbours) of ||x_i - x_j|| < delta, self included.
 
     Up to `exact_below` rows the search is exhaustive. Above it, a flat range search costs
-    N^2 d (about a minute at 100k x 384 on 2 cores), so it goes through a faiss inverted
-    file (4 sqrt(N) lists, 8 probed): a ball may miss neighbours that fall in unprobed
-    lists, which makes coverage gains slight underestimates, never false edges.
+    N^2 d (too slow at 100k rows: benchmarks/selection.md, "ProbCover's ball graph above
+    20k rows"), so it goes through a faiss inverted file (4 sqrt(N) lists, 8 probed): a
+    ball may miss neighbours that fall in unprobed lists, which makes coverage gains slight
+    underestimates, never false edges.
     """
     import faiss
 
@@ -130,6 +132,13 @@ class ProbCoverSelector(Selector):
     """
 
     name = "probcover"
+
+    parameter_constraints = constraints(
+        delta=[None, Interval(float, 0, None, closed="neither")],
+        purity=Interval(float, 0, 1, closed="right"),
+        classes=[None, Interval(int, 1, None)],
+        purity_sample=Interval(int, 1, None),
+    )
 
     def __init__(self, delta: float | None = None, purity: float = 0.95,
                  classes: int | None = None, purity_sample: int = 2000):

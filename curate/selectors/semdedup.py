@@ -18,6 +18,7 @@ import hashlib
 import numpy as np
 
 from curate.exec.keys import smallest
+from curate.params import Interval, constraints
 from curate.selectors.base import Picks, SelectionView, Selector
 from curate.selectors.kmq import allocate_quota, cluster_groups
 from curate.selectors.registry import register
@@ -79,6 +80,8 @@ class SemDeDupSelector(Selector):
 
     name = "semdedup"
     needs_clusters = True
+
+    parameter_constraints = constraints(threshold=Interval(float, -1, 1))  # a cosine similarity
 
     def __init__(self, threshold: float = 0.95):
         self.threshold = threshold

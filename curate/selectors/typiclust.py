@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from curate.params import Interval, constraints
 from curate.selectors.base import Picks, SelectionView, Selector
 from curate.selectors.kmq import cluster_groups
 from curate.selectors.registry import register
@@ -62,6 +63,14 @@ class TypiClustSelector(Selector):
     """
 
     name = "typiclust"
+
+    parameter_constraints = constraints(
+        max_clusters=Interval(int, 1, None),
+        min_cluster_size=Interval(int, 0, None),
+        neighbours=Interval(int, 1, None),
+        niter=Interval(int, 1, None),
+        nredo=Interval(int, 1, None),
+    )
 
     def __init__(self, max_clusters: int = 500, min_cluster_size: int = 5,
                  neighbours: int = 20, niter: int = 20, nredo: int = 1):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -23,6 +23,7 @@ import polars as pl
 
 from curate.data.pool import Pool, stable_ids
 from curate.errors import CurateError
+from curate.params import constraints
 
 SYNTH_COLUMNS = ("id", "source", "parent_id", "reason")
 
@@ -37,12 +38,14 @@ class Services:
 
 
 class Generator:
-    """Base class: subclasses set `name` and `modalities` and implement `_fit` and
-    `_generate(label, n, rng, filtered)`, which returns the content columns (without the
-    label) plus `parent_id` and `reason`, at most `n` rows."""
+    """Base class: subclasses set `name`, `modalities` and `parameter_constraints` and
+    implement `_fit` and `_generate(label, n, rng, filtered)`, which returns the content
+    columns (without the label) plus `parent_id` and `reason`, at most `n` rows."""
 
     name: ClassVar[str]
     modalities: ClassVar[tuple[str, ...]]
+    # __init__ parameter -> allowed values (`curate.params`), checked by make_generator
+    parameter_constraints: ClassVar[Mapping[str, object]] = constraints()
 
     def get_params(self) -> dict:
         return {p: getattr(self, p) for p in inspect.signature(type(self).__init__).parameters
@@ -104,8 +107,8 @@ class Generator:
 @contextlib.contextmanager
 def single_thread():
     """Run torch on one thread. On a shared CPU, intra-op threads fight the other processes
-    for cores: GAN training ran about 5x and SmolLM2 generation about 12x faster on one
-    thread than on two (measured on this project's 2-core machine under load)."""
+    for cores: GAN training and SmolLM2 generation ran several times faster on one thread
+    than on two (benchmarks/synth.md#one-torch-thread-for-generators)."""
     import torch
 
     before = torch.get_num_threads()

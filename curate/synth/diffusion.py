@@ -19,9 +19,11 @@ import polars as pl
 
 from curate.data.pool import Pool
 from curate.errors import CurateError
+from curate.params import Interval, Options, Text, TextList, constraints
 from curate.synth.base import Generator, Services, single_thread, vector_column
 from curate.synth.bob import bank_from_columns, marginal_plan
 from curate.synth.captions import caption_bank, load_captioner, rgb_images
+from curate.synth.registry import register
 
 IMAGE_TEMPLATE = "a photo of a {label}, {context}"
 UNET_LORA_MODULES = ["to_q", "to_k", "to_v", "to_out.0"]
@@ -116,6 +118,7 @@ def fine_tune(pipe, images: np.ndarray, prompts: list[str], steps: int, batch_si
     pipe.text_encoder.eval()
 
 
+@register
 class BobDiffusionGenerator(Generator):
     """Image rows from a LoRA fine-tuned diffusers text-to-image model, conditioned on a
     class and a marginalised context.
@@ -141,6 +144,22 @@ class BobDiffusionGenerator(Generator):
 
     name = "bob-diffusion"
     modalities = ("image",)
+
+    parameter_constraints = constraints(
+        model=[None, Text()],  # None: refused by fit, with the setting to fill in
+        captioner=[None, Text()],
+        context_columns=[None, TextList()],
+        template=Text(),
+        steps=Interval(int, 0, None),
+        batch_size=Interval(int, 1, None),
+        lr=Interval(float, 0, None, closed="neither"),
+        rank=Interval(int, 1, None),
+        resolution=Interval(int, 1, None),
+        inference_steps=Interval(int, 1, None),
+        guidance_scale=Interval(float, 0, None),
+        caption_tokens=Interval(int, 1, None),
+        device=Options("auto", "cpu", "cuda"),
+    )
 
     def __init__(self, model: str | None = None, captioner: str | None = None,
                  context_columns: list[str] | None = None, template: str = IMAGE_TEMPLATE,

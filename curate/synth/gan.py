@@ -31,8 +31,10 @@ import numpy as np
 import polars as pl
 
 from curate.data.pool import Pool
+from curate.params import Interval, Options, constraints
 from curate.synth.base import Generator, Services, single_thread, vector_column, vector_rows
 from curate.synth.mh import Calibrator, ensemble_probability, mh_select
+from curate.synth.registry import register
 
 
 def _mlp(sizes: list[int], out_activation=None):
@@ -57,6 +59,7 @@ def stratified_folds(labels: np.ndarray, n_folds: int, rng: np.random.Generator)
     return folds
 
 
+@register
 class MhGanGenerator(Generator):
     """Conditional GAN with K discriminators; rows filtered by an MH independence sampler.
 
@@ -78,6 +81,19 @@ class MhGanGenerator(Generator):
 
     name = "mh-gan"
     modalities = ("image", "vectors")
+
+    parameter_constraints = constraints(
+        discriminators=Interval(int, 1, None),
+        steps=Interval(int, 0, None),
+        batch_size=Interval(int, 1, None),
+        noise_dim=Interval(int, 1, None),
+        hidden=Interval(int, 1, None),
+        learning_rate=Interval(float, 0, None, closed="neither"),
+        refine_steps=Interval(int, 0, None),
+        calibration=Options("logistic", "isotonic"),
+        chain_length=Interval(int, 1, None),
+        max_restarts=Interval(int, 0, None),
+    )
 
     def __init__(self, discriminators: int = 3, steps: int = 1500, batch_size: int = 64,
                  noise_dim: int = 32, hidden: int = 256, learning_rate: float = 2e-4,

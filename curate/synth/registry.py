@@ -1,39 +1,27 @@
-"""Generators by name. Unlike selectors, generators are listed here as import paths rather
-than discovered by importing every module: their modules pull in torch, transformers or
-diffusers, which a run without synthesis should never pay for."""
+"""Generators by name: `curate.registry.Registry` over this package, as for selectors. A
+generator module registers its class with `@register`; every module in this package is
+imported on first lookup (they import torch, transformers and diffusers only inside the
+methods that use them, so a run without synthesis never pays for those). Outside generators
+come from the entry-point group `curate.generators`, or by dotted path
+(`package.module:Class`). `make_generator` checks parameter names and values (each
+generator's `parameter_constraints`) before any data is read."""
 
 from __future__ import annotations
 
-import difflib
-import importlib
-import inspect
-
-from curate.errors import CurateError
+from curate.registry import Registry
 from curate.synth.base import Generator
 
-GENERATORS = {
-    "mh-gan": "curate.synth.gan:MhGanGenerator",
-    "bob-text": "curate.synth.bob:BobTextGenerator",
-    "bob-diffusion": "curate.synth.diffusion:BobDiffusionGenerator",
-}
+REGISTRY: Registry[Generator] = Registry(
+    "generator", Generator, package="curate.synth", entry_point_group="curate.generators",
+    setting="synth.params", contract="_fit and _generate")
+# name -> class, filled on first lookup; a "package.module:Class" value is loaded when used
+GENERATORS = REGISTRY.entries
 
+register = REGISTRY.register
+available = REGISTRY.available
+generator_class = REGISTRY.lookup
+load_generator_class = REGISTRY.load_class
+make_generator = REGISTRY.make
 
-def generator_class(name: str) -> type[Generator]:
-    if name not in GENERATORS:
-        close = difflib.get_close_matches(name, GENERATORS, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise CurateError(f"unknown generator '{name}'",
-                          f"{hint}valid generators: {', '.join(GENERATORS)}")
-    module, cls = GENERATORS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
-
-
-def make_generator(name: str, params: dict | None = None) -> Generator:
-    """Build a registered generator; unknown names and parameters are CurateErrors."""
-    cls = generator_class(name)
-    valid = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    for key in params or {}:
-        if key not in valid:
-            raise CurateError(f"generator '{name}' has no parameter '{key}'",
-                              f"valid parameters: {', '.join(valid) or 'none'}")
-    return cls(**(params or {}))
+__all__ = ["GENERATORS", "REGISTRY", "available", "generator_class", "load_generator_class",
+           "make_generator", "register"]

@@ -10,6 +10,11 @@ from curate.errors import CurateError
 from curate.selectors import available, make_selector
 from curate.selectors.base import SELECTION_SCHEMA
 from tests.conftest import unit_rows
+from tests.constraint_checks import (
+    check_declared_for_every_parameter,
+    check_defaults_satisfy_constraints,
+    check_invalid_values_refused,
+)
 from tests.selectors.helpers import view_of
 
 SELECTORS = sorted(available())
@@ -88,3 +93,23 @@ def test_unknown_selector_and_parameter():
         make_selector("kmqq")
     with pytest.raises(CurateError, match="selector 'kmq' has no parameter 'qualty'"):
         make_selector("kmq", {"qualty": "x"})
+
+
+@pytest.mark.parametrize("name", SELECTORS)
+def test_parameter_constraints_cover_every_parameter_and_default(name):
+    cls = available()[name]
+    check_declared_for_every_parameter(cls)
+    check_defaults_satisfy_constraints(cls)
+
+
+@pytest.mark.parametrize("name", SELECTORS)
+def test_invalid_parameter_values_are_refused_when_built(name):
+    check_invalid_values_refused(make_selector, "selector", name, available()[name])
+
+
+def test_kmq_temperature_zero_is_refused_not_divided_by():
+    """Previously kmq divided the quality by 0 (infinities and NaN, a numpy warning) in the
+    select stage, after the pool was loaded and embedded."""
+    with pytest.raises(CurateError, match=r"selector 'kmq': temperature=0 is not in \(0, inf\); "
+                                          r"change select.params.temperature"):
+        make_selector("kmq", {"temperature": 0})

@@ -9,6 +9,14 @@ from curate.data import Pool, Schema, load_pool
 from curate.errors import CurateError
 from curate.synth import GENERATORS, Generator, make_generator
 from curate.synth.base import SYNTH_COLUMNS, vector_column, vector_rows
+from curate.synth.registry import available
+from tests.constraint_checks import (
+    check_declared_for_every_parameter,
+    check_defaults_satisfy_constraints,
+    check_invalid_values_refused,
+)
+
+GENERATORS_REGISTERED = sorted(available())
 
 
 class JitterGenerator(Generator):
@@ -72,3 +80,32 @@ def test_interface_errors(toy_registered, digits):
                  schema=Schema(text="text", label="label"), origin="t")
     with pytest.raises(CurateError, match="cannot make text rows"):
         make_generator("jitter").fit(texts)
+
+
+def test_the_builtin_generators_are_registered():
+    assert GENERATORS_REGISTERED == ["bob-diffusion", "bob-text", "mh-gan"]
+
+
+@pytest.mark.parametrize("name", GENERATORS_REGISTERED)
+def test_parameter_constraints_cover_every_parameter_and_default(name):
+    cls = available()[name]
+    check_declared_for_every_parameter(cls)
+    check_defaults_satisfy_constraints(cls)
+
+
+@pytest.mark.parametrize("name", GENERATORS_REGISTERED)
+def test_invalid_parameter_values_are_refused_when_built(name):
+    check_invalid_values_refused(make_generator, "generator", name, available()[name])
+
+
+def test_a_number_yaml_read_as_text_gets_its_own_hint():
+    with pytest.raises(CurateError, match=r"lr='1e-4' is not in \(0, inf\); write "
+                                          r"synth.params.lr as a number"):
+        make_generator("bob-diffusion", {"lr": "1e-4"})
+
+
+def test_a_generator_by_dotted_path_without_declared_constraints():
+    gen = make_generator("tests.synth.test_base:JitterGenerator", {"scale": 0.05})
+    assert gen.name == "jitter" and gen.scale == 0.05
+    with pytest.raises(CurateError, match=r"is not a curate\.synth\.base\.Generator subclass"):
+        make_generator("tests.synth.test_base:digits")
