@@ -11,12 +11,21 @@ from rich.console import Console
 from rich.table import Table
 from typer.core import TyperOption
 
+from curate.cli_bench import bench
+from curate.cli_common import (
+    ConfigArg,
+    OutOpt,
+    RefreshOpt,
+    SetOpt,
+    SmallerOpt,
+    err_console,
+    fail,
+)
 from curate.config import load_config
 from curate.errors import CurateError
 
 app = typer.Typer(help="Choose the subset of a data pool that fine-tunes best.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
-err_console = Console(stderr=True)
 _quiet = False  # --quiet: no summary of the run's parts on stderr either
 
 
@@ -52,23 +61,6 @@ def main_options(
     global _quiet
     _quiet = quiet
     configure(-1 if quiet else 1 if verbose else 0)
-
-ConfigArg = Annotated[Path, typer.Argument(help="YAML config (see configs/demo.yaml).")]
-OutOpt = Annotated[Path | None, typer.Option("--out", help="Parent folder for run folders "
-                                                           "(default: output.dir).")]
-RefreshOpt = Annotated[bool, typer.Option("--refresh", help="Recompute every stage, "
-                                                            "ignoring the cache.")]
-SmallerOpt = Annotated[bool, typer.Option("--allow-smaller",
-                                          help="If the budget exceeds the pool, take the "
-                                               "whole pool instead of failing.")]
-SetOpt = Annotated[list[str] | None, typer.Option(
-    "--set", metavar="KEY=VALUE", help="Override a config key, e.g. --set select.budget=20 "
-    "or --set select.params.temperature=0.5; the value is read as YAML. Repeatable.")]
-
-
-def _fail(err: CurateError) -> None:
-    err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
-    raise typer.Exit(CurateError.exit_code)
 
 
 def _echo_run(run_dir: str | Path) -> None:
@@ -118,7 +110,7 @@ def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
             run_dir = curation(str(config), str(out) if out else None, refresh, allow_smaller,
                                set_ or [])
     except CurateError as err:
-        _fail(err)
+        fail(err)
     _echo_run(run_dir)
 
 
@@ -131,7 +123,7 @@ def select(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
     try:
         run_dir = run_curation(load_config(config, allow_smaller, set_ or ()), out, refresh)
     except CurateError as err:
-        _fail(err)
+        fail(err)
     _echo_run(run_dir)
 
 
@@ -152,7 +144,7 @@ def serve(config: ConfigArg,
     try:
         serve_curation(config, cron, name, out, allow_smaller)
     except CurateError as err:
-        _fail(err)
+        fail(err)
 
 
 server_app = typer.Typer(help="A local Prefect server (with its UI) that `curate run` and "
@@ -185,7 +177,7 @@ def server_start(cache_dir: CacheOpt = Path(".curate-cache"),
             while True:
                 time.sleep(3600)
     except CurateError as err:
-        _fail(err)
+        fail(err)
     except KeyboardInterrupt:
         pass
 
@@ -205,109 +197,7 @@ def server_stop(cache_dir: CacheOpt = Path(".curate-cache")) -> None:
     typer.echo(f"stopped {running['api_url']} (pid {running['pid']})")
 
 
-def _origin(entry: str) -> dict:
-    """A data/target section's origin: a local path when one exists, else a source."""
-    if entry.startswith("builtin:") or not Path(entry).exists():
-        return {"source": entry}
-    return {"path": entry}
-
-
-def _bench_configs(config: Path | None, data: str | None, overrides: dict,
-                   target: str | None = None) -> list:
-    """One Config per dataset: the config file's, or one per `--data` entry."""
-    from curate.config import parse_config
-
-    raw = {}
-    if config is not None:
-        raw = load_config(config).model_dump(mode="json", exclude_unset=True)
-    elif data is None:
-        raise CurateError("curate bench needs a CONFIG or --data", "see `curate bench --help`")
-    raw["bench"] = {**raw.get("bench", {}), **{k: v for k, v in overrides.items()
-                                              if v is not None}}
-    if target is not None:
-        raw["target"] = _origin(target)
-    if data is None:
-        return [parse_config(raw)]
-    configs = []
-    for entry in data.split(","):
-        columns = {k: v for k, v in raw.get("data", {}).items() if k.endswith("_column")}
-        configs.append(parse_config({**raw, "data": {**_origin(entry), **columns}}))
-    return configs
-
-
-def _per_label_count(spec: str) -> int:
-    """`5`, `5-per-label` or `5 per label` -> 5."""
-    from curate.budget import PER_LABEL
-
-    match = PER_LABEL.match(spec) or PER_LABEL.match(f"{spec} per label")
-    if not match or int(match.group(1)) == 0:
-        raise CurateError(f"cannot read --synth '{spec}'", "write a count per label: 5-per-label")
-    return int(match.group(1))
-
-
-@app.command()
-def bench(
-    config: Annotated[Path | None, typer.Argument(help="YAML config; its bench: section "
-                                                       "and the flags below set the grid.")] = None,
-    data: Annotated[str | None, typer.Option(help="Dataset(s), comma-separated: a file, a "
-                                                  "datasets folder, builtin:NAME or a Hub id.")
-                    ] = None,
-    selectors: Annotated[str | None, typer.Option(help="Comma-separated selector names "
-                                                       "(default: random,kmq).")] = None,
-    budgets: Annotated[str | None, typer.Option(help="Comma-separated budgets, e.g. "
-                                                     "0.01,2%,10-per-label.")] = None,
-    seeds: Annotated[int | None, typer.Option(help="Seeds per (selector, budget).")] = None,
-    evaluator: Annotated[str | None, typer.Option(help="probe (logistic regression on "
-                                                       "embeddings), finetune (fine-tune the "
-                                                       "text encoder) or lora.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Folder for results.parquet, results.md, "
-                                                  "results.png and results.html.")] = None,
-    target_labels: Annotated[str | None, typer.Option(
-        help="Target-shift bench: comma-separated labels; the target is a sample of their "
-             "train rows (removed from the pool), the test part keeps only them, and "
-             "tv_distance/ot_cost to the target are reported.")] = None,
-    target_size: Annotated[int | None, typer.Option(help="Rows in the --target-labels "
-                                                         "target (default 200).")] = None,
-    target: Annotated[str | None, typer.Option(
-        help="Your own target set instead (a file, datasets folder, builtin:NAME or Hub id); "
-             "reports ot_cost to it.")] = None,
-    synth: Annotated[str | None, typer.Option(
-        help="N-per-label: also score each selection plus N synthetic rows per label "
-             "(synth.generator, default mh-gan), with and without its filter.")] = None,
-    refresh: RefreshOpt = False,
-) -> None:
-    """Compare selectors against random at equal budgets: train on each selection, score on a
-    held-out split (each seed its own: bench.resplit), and write results.parquet, results.md,
-    results.png and results.html."""
-    import polars as pl
-
-    from curate.bench import run_benchmark
-    from curate.bench.report import write_outputs
-    from curate.store import ArtifactCache
-
-    overrides = {"selectors": selectors.split(",") if selectors else None,
-                 "budgets": budgets.split(",") if budgets else None, "seeds": seeds,
-                 "evaluator": evaluator, "out": str(out) if out else None,
-                 "target_labels": target_labels.split(",") if target_labels else None,
-                 "target_size": target_size}
-    try:
-        overrides["synth"] = _per_label_count(synth) if synth else None
-        configs = _bench_configs(config, data, overrides, target)
-        results = pl.concat([run_benchmark(cfg, ArtifactCache(cfg.output.cache_dir), refresh)
-                             for cfg in configs])
-    except CurateError as err:
-        _fail(err)
-    paths = write_outputs(results, configs[0].bench.out)
-    typer.echo(paths["markdown"].read_text())
-    failed = results.filter(pl.col("error").is_not_null())
-    if failed.height:
-        first = failed.row(0, named=True)
-        n_failed = failed.select("dataset", "selector", "budget", "seed").n_unique()
-        err_console.print(f"[bold red]error:[/] {n_failed} runs failed (first: "
-                          f"{first['selector']} {first['budget']} seed {first['seed']}: "
-                          f"{first['error']}); see {paths['markdown']}", highlight=False,
-                          soft_wrap=True)
-        raise typer.Exit(1)
+app.command()(bench)  # curate/cli_bench.py: the command and its config assembly
 
 
 @app.command()
@@ -373,7 +263,7 @@ def schema(out: Annotated[Path | None, typer.Option(
         with atomic_path(out) as tmp:  # an editor never reads a half-written schema
             tmp.write_text(text, encoding="utf-8")
     except OSError as err:
-        _fail(CurateError(f"cannot write {out} ({err.strerror or err})",
+        fail(CurateError(f"cannot write {out} ({err.strerror or err})",
                           "choose a writable file for --out"))
     typer.echo(out)
 
@@ -397,7 +287,7 @@ def export(
     try:
         where = export_run(run_dir, repo, private, dry_run)
     except CurateError as err:
-        _fail(err)
+        fail(err)
     typer.echo(where)
 
 
@@ -411,7 +301,7 @@ def report(
     from curate.report.html import write_html_report
 
     if not (Path(run_dir) / "manifest.json").is_file():
-        _fail(CurateError(f"{run_dir} is not a run folder (no manifest.json)",
+        fail(CurateError(f"{run_dir} is not a run folder (no manifest.json)",
                           "pass runs/<name>/<timestamp>"))
     path = write_html_report(run_dir)
     if open_:
@@ -436,7 +326,7 @@ def cache_verify(cache_dir: CacheArg = Path(".curate-cache")) -> None:
     try:
         results = verify_cache(cache_dir)
     except CurateError as err:
-        _fail(err)
+        fail(err)
     for folder, ok, bad in results:
         typer.echo(f"{folder}: {ok} shards ok, {bad} quarantined")
     if not results:
@@ -456,7 +346,7 @@ def cache_prune(cache_dir: CacheArg = Path(".curate-cache"),
     try:
         removed, freed = prune_cache(cache_dir, older_than)
     except CurateError as err:
-        _fail(err)
+        fail(err)
     typer.echo(f"removed {removed} items ({freed / 1e6:.1f} MB) from {cache_dir}")
 
 

@@ -1,0 +1,126 @@
+"""`curate bench`: the command and how its flags become one Config per dataset.
+
+Registered on the app by `curate.cli`; the benchmark itself is `curate.bench`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from curate.cli_common import RefreshOpt, err_console, fail
+from curate.config import load_config
+from curate.errors import CurateError
+
+
+def _origin(entry: str) -> dict:
+    """A data/target section's origin: a local path when one exists, else a source."""
+    if entry.startswith("builtin:") or not Path(entry).exists():
+        return {"source": entry}
+    return {"path": entry}
+
+
+def _bench_configs(config: Path | None, data: str | None, overrides: dict,
+                   target: str | None = None) -> list:
+    """One Config per dataset: the config file's, or one per `--data` entry."""
+    from curate.config import parse_config
+
+    raw = {}
+    if config is not None:
+        raw = load_config(config).model_dump(mode="json", exclude_unset=True)
+    elif data is None:
+        raise CurateError("curate bench needs a CONFIG or --data", "see `curate bench --help`")
+    raw["bench"] = {**raw.get("bench", {}), **{k: v for k, v in overrides.items()
+                                              if v is not None}}
+    if target is not None:
+        raw["target"] = _origin(target)
+    if data is None:
+        return [parse_config(raw)]
+    configs = []
+    for entry in data.split(","):
+        columns = {k: v for k, v in raw.get("data", {}).items() if k.endswith("_column")}
+        configs.append(parse_config({**raw, "data": {**_origin(entry), **columns}}))
+    return configs
+
+
+def _per_label_count(spec: str) -> int:
+    """`5`, `5-per-label` or `5 per label` -> 5."""
+    from curate.budget import PER_LABEL
+
+    match = PER_LABEL.match(spec) or PER_LABEL.match(f"{spec} per label")
+    if not match or int(match.group(1)) == 0:
+        raise CurateError(f"cannot read --synth '{spec}'", "write a count per label: 5-per-label")
+    return int(match.group(1))
+
+
+def bench(
+    config: Annotated[Path | None, typer.Argument(help="YAML config; its bench: section "
+                                                       "and the flags below set the grid.")] = None,
+    data: Annotated[str | None, typer.Option(help="Dataset(s), comma-separated: a file, a "
+                                                  "datasets folder, builtin:NAME or a Hub id.")
+                    ] = None,
+    selectors: Annotated[str | None, typer.Option(help="Comma-separated selector names "
+                                                       "(default: random,kmq).")] = None,
+    budgets: Annotated[str | None, typer.Option(help="Comma-separated budgets, e.g. "
+                                                     "0.01,2%,10-per-label.")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Seeds per (selector, budget).")] = None,
+    evaluator: Annotated[str | None, typer.Option(help="probe (logistic regression on "
+                                                       "embeddings), finetune (fine-tune the "
+                                                       "text encoder) or lora.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for results.parquet, results.md, "
+                                                  "results.png and results.html.")] = None,
+    target_labels: Annotated[str | None, typer.Option(
+        help="Target-shift bench: comma-separated labels; the target is a sample of their "
+             "train rows (removed from the pool), the test part keeps only them, and "
+             "tv_distance/ot_cost to the target are reported.")] = None,
+    target_size: Annotated[int | None, typer.Option(help="Rows in the --target-labels "
+                                                         "target (default 200).")] = None,
+    target: Annotated[str | None, typer.Option(
+        help="Your own target set instead (a file, datasets folder, builtin:NAME or Hub id); "
+             "reports ot_cost to it.")] = None,
+    synth: Annotated[str | None, typer.Option(
+        help="N-per-label: also score each selection plus N synthetic rows per label "
+             "(synth.generator, default mh-gan), with and without its filter.")] = None,
+    refresh: RefreshOpt = False,
+) -> None:
+    """Compare selectors against random at equal budgets: train on each selection, score on a
+    held-out split (each seed its own: bench.resplit), and write results.parquet, results.md,
+    results.png and results.html."""
+    import polars as pl
+
+    from curate.bench import run_benchmark
+    from curate.bench.report import write_outputs
+    from curate.store import ArtifactCache
+
+    overrides = {"selectors": selectors.split(",") if selectors else None,
+                 "budgets": budgets.split(",") if budgets else None, "seeds": seeds,
+                 "evaluator": evaluator, "out": str(out) if out else None,
+                 "target_labels": target_labels.split(",") if target_labels else None,
+                 "target_size": target_size}
+    try:
+        overrides["synth"] = _per_label_count(synth) if synth else None
+        configs = _bench_configs(config, data, overrides, target)
+        results = pl.concat([run_benchmark(cfg, ArtifactCache(cfg.output.cache_dir), refresh)
+                             for cfg in configs])
+    except CurateError as err:
+        fail(err)
+    paths = write_outputs(results, configs[0].bench.out)
+    typer.echo(paths["markdown"].read_text())
+    _exit_if_failed(results, paths["markdown"])
+
+
+def _exit_if_failed(results, markdown: Path) -> None:
+    """Name the first failed run and exit 1 when any run failed (they are in `results`)."""
+    import polars as pl
+
+    failed = results.filter(pl.col("error").is_not_null())
+    if failed.height:
+        first = failed.row(0, named=True)
+        n_failed = failed.select("dataset", "selector", "budget", "seed").n_unique()
+        err_console.print(f"[bold red]error:[/] {n_failed} runs failed (first: "
+                          f"{first['selector']} {first['budget']} seed {first['seed']}: "
+                          f"{first['error']}); see {markdown}", highlight=False,
+                          soft_wrap=True)
+        raise typer.Exit(1)

@@ -1,0 +1,32 @@
+"""What the `curate` commands share (`curate.cli`, `curate.cli_bench`): the stderr console,
+the one-line error exit, and the options several commands take."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from curate.errors import CurateError
+
+err_console = Console(stderr=True)
+
+ConfigArg = Annotated[Path, typer.Argument(help="YAML config (see configs/demo.yaml).")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Parent folder for run folders "
+                                                           "(default: output.dir).")]
+RefreshOpt = Annotated[bool, typer.Option("--refresh", help="Recompute every stage, "
+                                                            "ignoring the cache.")]
+SmallerOpt = Annotated[bool, typer.Option("--allow-smaller",
+                                          help="If the budget exceeds the pool, take the "
+                                               "whole pool instead of failing.")]
+SetOpt = Annotated[list[str] | None, typer.Option(
+    "--set", metavar="KEY=VALUE", help="Override a config key, e.g. --set select.budget=20 "
+    "or --set select.params.temperature=0.5; the value is read as YAML. Repeatable.")]
+
+
+def fail(err: CurateError) -> None:
+    """Print `err` as one line on stderr and exit with CurateError's code."""
+    err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+    raise typer.Exit(CurateError.exit_code)
