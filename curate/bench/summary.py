@@ -47,7 +47,8 @@ def mean_std(row: dict) -> str:
 
 
 def versus_random(row: dict) -> str:
-    """A summary row's paired difference to random, as `+0.0123 ± 0.0045` (95% CI)."""
+    """A summary row's paired difference to random: the signed mean, ± the half-width of
+    its 95% interval, 4 decimals each."""
     if row["selector"] == "random":
         return "baseline"
     return f"{row['diff_vs_random']:+.4f} ± {fmt(row['ci95'])}"

@@ -83,8 +83,9 @@ def _as_matrix(series: pl.Series, dtype=None) -> np.ndarray:
     """A list or array column as a 2-D numpy array (rows must have equal length), owned and
     writable. An array column keeps its dtype and a list column becomes float64 (as its
     values did through Python floats), unless `dtype` is given. A list of numbers is read
-    from the column's buffer: no Python float per value, no float64 detour (a 1M x 64
-    float32 list column took 3.2x the memory of an array column that way)."""
+    from the column's buffer: no Python float per value, no float64 detour, which cost a
+    large list column several times the memory of an array column (benchmarks/embedding.md,
+    "Vector columns read from the buffer")."""
     if isinstance(series.dtype, pl.Array):
         matrix = series.to_numpy()
         return matrix.astype(dtype or matrix.dtype, order="C", copy=not matrix.flags.writeable)

@@ -1,8 +1,9 @@
 """Pick the device and the precision at run time.
 
 `precision: auto` follows one rule table, `CPU_RULES`: the first rule whose CPU flags the
-machine has wins. Each rule names the measurement behind it; a CPU that no measured rule
-covers keeps fp32. On a CUDA GPU, auto is bf16 where the GPU computes it natively.
+machine has wins. Each rule links the section of `benchmarks/embedding.md` that holds the
+measurement behind it (the figures live there); a CPU that no measured rule covers keeps
+fp32. On a CUDA GPU, auto is bf16 where the GPU computes it natively.
 """
 
 from __future__ import annotations
@@ -22,29 +23,23 @@ class PrecisionRule:
 
     flags: frozenset[str]
     precision: str
-    evidence: str
+    evidence: str  # benchmarks/<page>.md#<heading anchor>
 
 
-# Measured with `python benchmarks/run.py --only embedding` (benchmarks/results/) on
-# all-MiniLM-L6-v2; "cos" is the cosine of each text's vector to the fp32 one.
 CPU_RULES = (
+    # AMX: bf16 weights were the fastest precision, per thread too, at fp32's fidelity
     PrecisionRule(frozenset({"amx_bf16"}), "bf16",
-                  "Intel Xeon with AMX, 2 cores, make bench: bf16 weights 3.5x sentence-"
-                  "transformers fp32 on 2,000 WordNet glosses (1,043 texts/s; ONNX Runtime "
-                  "int8 420, fp32 406); per thread 675 vs int8 494 glosses/s and 47 vs 20 BBC "
-                  "articles/s. cos >= 0.9999"),
+                  "benchmarks/embedding.md#intel-xeon-with-amx-bf16"),
+    # VNNI without AMX: ONNX Runtime int8 beat bf16 weights on short texts and tied on long
+    # ones (bf16 has dot-product instructions only there)
     PrecisionRule(frozenset({"avx512_vnni", "avx_vnni"}), "int8",
-                  "AMD EPYC Zen 4 (avx512_bf16 and avx512_vnni, no AMX), 2 cores, make bench "
-                  "at load ~6: ONNX Runtime int8 280 glosses/s against bf16 weights 162 and "
-                  "sentence-transformers fp32 46 (6.1x); per thread, two runs: int8 369 and "
-                  "587 vs bf16 271 and 404 glosses/s, 19.9 and 24.6 vs 15.7 and 27.4 BBC "
-                  "articles/s (short texts gain, long ones about tie). Without AMX, bf16 has "
-                  "dot-product instructions only. cos to fp32 0.993 mean on glosses, 0.995 on "
-                  "articles"),
+                  "benchmarks/embedding.md#amd-epyc-zen-4-vnni-without-amx-int8"),
+    # bf16 dot-product units without VNNI: not measured (every CPU measured with
+    # avx512_bf16 had VNNI too); bf16 keeps fp32's fidelity
     PrecisionRule(frozenset({"avx512_bf16"}), "bf16",
-                  "bf16 dot-product units without VNNI (not measured: the CPUs measured with "
-                  "avx512_bf16 also have VNNI); bf16 weights hold cos >= 0.9999 to fp32"),
-    PrecisionRule(frozenset(), "fp32", "no native bf16 or int8 units"),
+                  "benchmarks/embedding.md#avx512-bf16-without-vnni-bf16-not-measured"),
+    # no native bf16 or int8 units
+    PrecisionRule(frozenset(), "fp32", "benchmarks/embedding.md#any-other-cpu-fp32"),
 )
 
 

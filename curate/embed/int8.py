@@ -1,26 +1,25 @@
 """`embed.precision: int8`: the encoder run by ONNX Runtime with dynamically quantized int8
 MatMuls (weights int8 per output channel, activations uint8 quantized per batch).
 
-Why ONNX Runtime and not torch's own `quantize_dynamic` (all-MiniLM-L6-v2 on WordNet
-glosses, Intel Xeon with AMX, 2 cores shared with other work, torch 2.13, onnxruntime 1.31):
+Why ONNX Runtime and not torch's own `quantize_dynamic` (measured in
+benchmarks/embedding.md#int8-through-onnx-runtime-not-torchs-quantize_dynamic):
 - torch's `torch.ao.quantization.quantize_dynamic` still exists in 2.13 but is deprecated
   (slated for removal in favour of torchao). Its x86 kernels quantize activations to 7 bits
-  (reduce_range): cosine to fp32 0.946 mean with per-tensor weights, 0.977 per channel, and
-  it ran slower than the bf16 weights curate already uses (70 vs 144 texts/s, same run).
-- ONNX Runtime's dynamic quantizer with per-channel weights reaches 0.993 mean cosine
-  (0.980 min); per-tensor weights give 0.964, so per channel it is. Its int8 GEMMs ran 1.9x
-  torch fp32 per thread (177 vs 92 glosses/s, 1 thread each, best of 3).
+  (reduce_range): its vectors sat further from fp32's, and it ran slower than the bf16
+  weights curate already uses.
+- ONNX Runtime's dynamic quantizer with per-channel weights stays closest to fp32
+  (per-tensor weights fall further), so per channel it is; its int8 GEMMs ran faster than
+  torch fp32 per thread.
 - optimum / optimum-onnx would pin transformers < 4.58; the export here is torch's own
   `torch.onnx.export` and the quantizer is onnxruntime's, so nothing else is needed.
-Graph fusions (onnxruntime.transformers' BERT optimizer) were not faster on this CPU and
-are not used. Pooling and normalisation stay curate's (`TextEncoder._pool`), in fp32.
-On a CPU with bf16 units, bf16 weights are the faster choice (AMX: 258 vs 177 glosses/s
-per thread, 18 vs 7.4 BBC articles/s), so `precision: auto` uses int8 only on CPUs with
-VNNI and no bf16 units (`curate.embed.device.CPU_RULES`).
+Graph fusions (onnxruntime.transformers' BERT optimizer) were not faster on the CPU measured
+and are not used. Pooling and normalisation stay curate's (`TextEncoder._pool`), in fp32.
+On a CPU with AMX, bf16 weights were the faster choice, so `precision: auto` uses int8 only
+where VNNI comes without AMX (`curate.embed.device.CPU_RULES`).
 
 Caveat: activations are quantized with one scale per batch, so a row's int8 vector moves
-slightly with its batch neighbours (a gloss embedded alone vs in a batch of 64: cos 0.992
-mean, 0.983 min); either is within 0.98 of the fp32 vector. The cache keeps whichever was
+slightly with its batch neighbours; either vector stays close to the fp32 one
+(benchmarks/embedding.md#int8-vectors-and-their-batch). The cache keeps whichever was
 computed first.
 
 The quantized model is written once per base model into the derived-models folder

@@ -297,8 +297,9 @@ class StaticEncoder:
         """The words reordered, their token ids one after another (unknown tokens kept)
         and each word's count of them, as the tokenizer gives them for the word alone.
 
-        The tokenizer costs ~5 us a word, so printable ASCII words are looked up in the
-        vocabulary first: there BERT normalization is at most lowercasing, the
+        The tokenizer is slow per word (benchmarks/embedding.md, "Static model: word lookups
+        and the sparse mean"), so printable ASCII words are looked up in the vocabulary
+        first: there BERT normalization is at most lowercasing, the
         pre-tokenizer splits runs of letters and digits from each punctuation character,
         and WordPiece keeps a piece that is in the vocabulary whole. The words this cannot
         resolve (a piece not in the vocabulary, non-ASCII, an added token inside) go to the
@@ -346,7 +347,8 @@ class StaticEncoder:
 
     def _means(self, batch: list[str]) -> np.ndarray:
         """Mean token row per text: a sparse (texts x vocabulary) count matrix times the
-        table (gathering a row per token and summing was 20x slower)."""
+        table, much faster than gathering a row per token and summing (benchmarks/embedding.md,
+        "Static model: word lookups and the sparse mean")."""
         tokens = self._token_counts(batch)
         counts = np.asarray(tokens.sum(axis=1)).ravel()
         return np.asarray(tokens @ self.table_) / np.maximum(counts, 1)[:, None]

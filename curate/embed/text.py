@@ -179,9 +179,8 @@ class TextEncoder:
                                     Path(self.models_dir or models_dir()), torch.get_num_threads())
             return self
         # bf16 casts the weights once instead of running under autocast, which re-casts every
-        # weight on every forward and keeps layer norms and adds in fp32. On a 2-core Zen 5 CPU
-        # (avx512_bf16) this was ~3x faster than autocast on WordNet glosses, at cosine >= 0.9999
-        # to fp32 (benchmarks/results/README.md).
+        # weight on every forward and keeps layer norms and adds in fp32: faster, at fp32's
+        # fidelity (benchmarks/embedding.md#bf16-weights-cast-once-not-autocast).
         self.model_.to(self.device_, self.dtype_)
         return self
 

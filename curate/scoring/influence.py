@@ -65,9 +65,10 @@ def softmax_ce_hvp(a: np.ndarray, p: np.ndarray, h: np.ndarray) -> np.ndarray:
     """Hessian of one sample's softmax cross-entropy w.r.t. the last layer's weight, times h.
 
     For logits z = W a + b, d2L/dW2 = (diag(p) - p p^T) (x) a a^T, so H h = (S (h a)) a^T
-    with S = diag(p) - p p^T. The same product through torch.func's jvp-of-grad costs
-    about 4.5 ms a call here (Python dispatch), 22 s for LiSSA's 5000 steps; this is
-    microseconds. A test checks it against torch.func.
+    with S = diag(p) - p p^T. The same product through torch.func's jvp-of-grad is
+    Python-dispatch bound, orders of magnitude slower over LiSSA's steps
+    (benchmarks/selection.md, "DEALRec's Hessian-vector product"). A test checks it
+    against torch.func.
     """
     u = h @ a
     return np.outer(p * u - p * (p @ u), a)

@@ -41,8 +41,8 @@ class SinkhornSettings:
     max_iter: int = 1000
     # On the largest change of f per iteration, relative to eps. 1e-4 eps is about 20 float32
     # ulps of a potential near 4: a tighter tolerance sits below float32 rounding noise and
-    # never stops before max_iter (measured: 1,000 iterations instead of 8, same cost to 7
-    # digits). ott-jax, which the official code uses, stops at a 1e-3 marginal error.
+    # never stops before max_iter (benchmarks/selection-shift.md#sinkhorns-tolerance).
+    # ott-jax, which the official code uses, stops at a 1e-3 marginal error.
     tol: float = 1e-4
     chunk: int = 8192
     anchor_size: int = 20000  # pools larger than this use the anchored approximation

@@ -1,12 +1,15 @@
 """auto: one rule table from the regime; its choice and reason reach the selection; between
 a rule's candidates the probe on held-out pool rows decides."""
 
+import itertools
+import re
+
 import numpy as np
 import pytest
 
 from curate.budget import resolve_budget
 from curate.selectors import make_selector
-from curate.selectors.auto import RULES
+from curate.selectors.auto import RULES, Regime
 from tests.selectors.helpers import view_of
 
 
@@ -49,8 +52,19 @@ def test_rule_table(labelled, target, params, spec, expected):
     rule = next(r for r in RULES if r.selectors == expected)
     assert selector.choice_ in expected and table.height == budget.total
     assert (table["selector"] == "auto").all()
-    assert table["reason"].str.starts_with(f"auto chose {selector.choice_}: ").all()
-    assert selector.reason_.startswith(f"{rule.when}: ") and "% of the pool" in selector.reason_
+    # each row: the choice, the rule's id, the regime, whether it was validated; then the
+    # chosen selector's own reason
+    regime = f"% of the pool, labelled; {'validated between ' if len(expected) > 1 else ''}"
+    prefix = f"auto chose {selector.choice_} by rule {rule.id} ("
+    assert table["reason"].str.starts_with(prefix).all()
+    assert table["reason"].str.contains(regime, literal=True).all()
+    if len(expected) > 1:
+        assert table["reason"].str.contains(" and ".join(expected) + "): ", literal=True).all()
+    else:
+        assert table["reason"].str.contains("the rule's only candidate): ", literal=True).all()
+    # the recorded choice: the rule's id and its evidence link, the regime, the validation
+    assert selector.reason_.startswith(f"rule {rule.id} ({rule.evidence}): ")
+    assert "% of the pool, labelled" in selector.reason_
     assert ("validated on" in selector.reason_) == (len(expected) > 1)
 
 
@@ -109,11 +123,14 @@ def test_without_labels_auto_takes_the_first_candidate_unvalidated(labelled):
     unlabelled = view_of(labelled.embeddings)
     unlabelled.target = None
     selector = make_selector("auto")
-    table = selector.select(unlabelled, resolve_budget("3%", len(unlabelled), None), seed=0)
-    direct = make_selector("kmeans-nearest").select(
-        unlabelled, resolve_budget("3%", len(unlabelled), None), seed=0)
+    budget = resolve_budget("3%", len(unlabelled), None)
+    table = selector.select(unlabelled, budget, seed=0)
+    direct = make_selector("kmeans-nearest").select(unlabelled, budget, seed=0)
     assert selector.choice_ == "kmeans-nearest" and selector.validation_ is None
     assert "not validated: the pool has no labels" in selector.reason_
+    assert table["reason"].str.starts_with(
+        f"auto chose kmeans-nearest by rule few-shot ({budget.total} rows of the pool, 3.00% "
+        "of the pool, unlabelled; not validated: the pool has no labels): ").all()
     assert table["id"].to_list() == direct["id"].to_list()
 
 
@@ -121,8 +138,10 @@ def test_validate_false_takes_the_first_candidate(labelled):
     labelled.target = None
     budget = resolve_budget("3 per label", len(labelled), labelled.labels)
     selector = make_selector("auto", {"validate": False})
-    selector.select(labelled, budget, seed=0)
+    table = selector.select(labelled, budget, seed=0)
     assert selector.choice_ == "kmeans-nearest" and "validated on" not in selector.reason_
+    assert table["reason"].str.contains("; not validated: validation is off): ",
+                                        literal=True).all()
 
 
 def test_with_a_target_the_stratified_split_is_ignored(labelled):
@@ -136,5 +155,18 @@ def test_with_a_target_the_stratified_split_is_ignored(labelled):
 
 
 def test_every_rule_names_its_evidence():
-    assert all(rule.evidence and rule.selectors for rule in RULES)
-    assert RULES[-1].when == "otherwise"
+    """An id (a slug, unique), candidates and a benchmarks link (that the link names a
+    heading, and that no rule quotes a figure: tests/test_no_figures_in_code.py)."""
+    ids = [rule.id for rule in RULES]
+    assert len(set(ids)) == len(ids)
+    assert all(re.fullmatch(r"[a-z]+(-[a-z]+)*", rule_id) for rule_id in ids)
+    assert all(rule.selectors and rule.evidence.startswith("benchmarks/") for rule in RULES)
+    assert [rule.id for rule in RULES] == ["target-set", "quality-score", "few-shot",
+                                           "large-budget"]
+    # the last rule is the fallback: it matches every regime
+    for flags in itertools.product([False, True], repeat=5):
+        target, quality, per_label, few_shot, labelled = flags
+        regime = Regime(has_target=target, has_quality=quality, per_label=per_label,
+                        rows_per_group=50.0, rows=100, pool_rows=1000, few_shot=few_shot,
+                        labelled=labelled)
+        assert RULES[-1].when(regime)
