@@ -102,8 +102,8 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
         ref = runner(name, guarded(fn, cfg.output.cache_dir, CACHE_SETTING), *args)
         stages[name] = {"seconds": round(time.perf_counter() - started, 3),
                         "cache_hit": ref.cache_hit, "key": ref.key,
-                        "artifact": str(getattr(ref, "folder", None) or ref.path),
-                        **getattr(ref, "stats", {})}  # e.g. embed: rows_new, rows_cached
+                        "artifact": str(ref.path),
+                        **ref.stats}  # e.g. embed: rows_new, rows_cached
         log.debug("stage %s: %.1f s (%s)", name, stages[name]["seconds"],
                   "cache hit" if ref.cache_hit else "computed")
         return ref

@@ -13,7 +13,8 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -83,3 +84,43 @@ class ArtifactCache:
 
     def finish(self, stage: str, key: str, manifest: dict[str, Any]) -> None:
         write_json(self.entry(stage, key) / MANIFEST, {"key": key, "stage": stage, **manifest})
+
+
+@dataclass(frozen=True, kw_only=True)
+class StageRef:
+    """What every stage returns: where its artifact is (`path`), the cache key it was
+    stored under, whether this call found it in the cache, and the counts it reports into
+    the run's manifest (`stats`). Stages add what their consumers need."""
+
+    path: Path
+    key: str
+    cache_hit: bool
+    stats: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CachedEntry:
+    """A stage's cache entry once `cached_stage` made sure it exists."""
+
+    folder: Path
+    key: str
+    manifest: dict[str, Any]
+    hit: bool
+
+
+def cached_stage(cache: ArtifactCache, stage: str, key: dict[str, Any],
+                 compute: Callable[[Path], dict[str, Any]], refresh: bool = False,
+                 still_valid: Callable[[dict[str, Any]], bool] | None = None) -> CachedEntry:
+    """The one cache skeleton of every stage: hash `key`; on a complete entry (unless
+    `refresh`, or `still_valid(manifest)` says its files are damaged) return it; else run
+    `compute(folder)`, which writes the artifacts atomically into the entry folder and
+    returns the manifest, and mark the entry complete by writing that manifest last."""
+    digest = hash_json(key)
+    folder = cache.entry(stage, digest)
+    if not refresh and cache.is_complete(stage, digest):
+        manifest = cache.manifest(stage, digest)
+        if still_valid is None or still_valid(manifest):
+            return CachedEntry(folder, digest, manifest, hit=True)
+    manifest = compute(folder)
+    cache.finish(stage, digest, manifest)
+    return CachedEntry(folder, digest, cache.manifest(stage, digest), hit=False)

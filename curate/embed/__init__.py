@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,23 +25,37 @@ from curate.embed.text import TextEncoder
 from curate.errors import CurateError
 from curate.exec.local import LocalExecutor
 from curate.progress import progress_bar
-from curate.store import MANIFEST, ArtifactCache, atomic_path, hash_json, read_json
+from curate.store import (
+    MANIFEST,
+    ArtifactCache,
+    StageRef,
+    atomic_path,
+    cached_stage,
+    hash_json,
+    read_json,
+)
 
 STAGE = "embed"
 ROWS_STAGE = "embed-rows"
 
 
-@dataclass(frozen=True)
-class EmbeddingsRef:
-    """Where a pool's embeddings live, and what this run computed (`stats`)."""
+@dataclass(frozen=True, kw_only=True)
+class EmbeddingsRef(StageRef):
+    """Where a pool's embeddings live (`path`: the pool's entry; `shards`: the encoder's
+    row shards), and what this run computed (`stats`)."""
 
-    folder: Path
     shards: Path
-    key: str
     rows: int
     dim: int
-    cache_hit: bool
-    stats: dict = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, folder: Path) -> EmbeddingsRef:
+        """The reference to an embed-stage entry folder, as its manifest describes it (the
+        report reads a run's embeddings this way)."""
+        meta = read_json(Path(folder) / MANIFEST)
+        shards = Path(folder).parent.parent / ROWS_STAGE / _encoder_key(meta["encoder"])[:32]
+        return cls(path=Path(folder), key=meta["key"], cache_hit=True, shards=shards,
+                   rows=meta["rows"], dim=meta["dim"])
 
     def load(self) -> np.ndarray:
         """The (rows, dim) matrix in pool row order, gathered shard by shard."""
@@ -51,8 +65,8 @@ class EmbeddingsRef:
 
     def load_rows(self, rows: np.ndarray) -> np.ndarray:
         """The vectors of pool rows `rows` (in that order), read from their shards only."""
-        names = read_json(self.folder / MANIFEST)["shards"]
-        where = np.load(self.folder / "rows.npy", mmap_mode="r")[rows]
+        names = read_json(self.path / MANIFEST)["shards"]
+        where = np.load(self.path / "rows.npy", mmap_mode="r")[rows]
         out = np.empty((len(rows), self.dim), dtype=np.float32)
         for i in np.unique(where[:, 0]):
             mine = np.flatnonzero(where[:, 0] == i)
@@ -73,12 +87,20 @@ def _encoder(modality: str, cfg: EmbedConfig):
 
 
 def embedding_key(pool: Pool, cfg: EmbedConfig) -> str:
-    return hash_json({"pool": pool.fingerprint, "encoder": embedding_key_parts(pool, cfg),
-                      "version": 2})
+    return hash_json(_embedding_key_parts(pool, cfg))
+
+
+def _embedding_key_parts(pool: Pool, cfg: EmbedConfig) -> dict:
+    return {"pool": pool.fingerprint, "encoder": embedding_key_parts(pool, cfg), "version": 2}
 
 
 def encoder_key(pool: Pool, cfg: EmbedConfig) -> str:
-    return hash_json({"encoder": embedding_key_parts(pool, cfg), "version": 1})
+    return _encoder_key(embedding_key_parts(pool, cfg))
+
+
+def _encoder_key(parts: dict) -> str:
+    """The key of an encoder's row shards (`ROWS_STAGE`), from its settings."""
+    return hash_json({"encoder": parts, "version": 1})
 
 
 def check_finite(vectors: np.ndarray, what: str, positions: np.ndarray | None = None) -> None:
@@ -136,18 +158,39 @@ def _damaged(shards: Path, wanted: set[str], checked: set[str]) -> set[str]:
 def embed_pool(pool: Pool, cfg: EmbedConfig, cache: ArtifactCache,
                refresh: bool = False, executor=None) -> EmbeddingsRef:
     """Embed the rows whose content no shard holds yet (every row with `refresh`), shard by
-    shard on `executor` (default: this process)."""
-    key = embedding_key(pool, cfg)
-    folder = cache.entry(STAGE, key)
+    shard on `executor` (default: this process). A cached entry is verified on every run:
+    a damaged shard must be re-embedded, not read."""
     shards = cache.entry(ROWS_STAGE, encoder_key(pool, cfg))
     checked: set[str] = set()
-    if cache.is_complete(STAGE, key) and not refresh:
-        meta = cache.manifest(STAGE, key)
-        # Verified on every run: a damaged shard must be re-embedded, not read.
-        if not _damaged(shards, set(meta["shards"]), checked):
-            return EmbeddingsRef(folder, shards, key, meta["rows"], meta["dim"],
-                                 cache_hit=True,
-                                 stats={"rows_new": 0, "rows_cached": meta["rows"]})
+
+    def compute(folder: Path) -> dict:
+        names, stats = _embed_rows(pool, cfg, shards, checked, refresh, executor)
+        number = {name: i for i, name in enumerate(sorted({name for name, _ in names}))}
+        with atomic_path(folder / "rows.npy") as tmp, open(tmp, "wb") as f:
+            np.save(f, np.array([(number[n], r) for n, r in names], dtype=np.int64
+                                ).reshape(-1, 2))
+        first = next(iter(number), None)
+        dim = np.load(shards / f"{first}.vectors.npy", mmap_mode="r").shape[1] if first else 0
+        encoder = _encoder(pool.schema.modality, cfg)
+        ran = {"ran": encoder.describe()} if isinstance(encoder, TextEncoder) else {}
+        return {"rows": len(pool), "dim": dim, "pool": pool.fingerprint,
+                "encoder": embedding_key_parts(pool, cfg), "shards": list(number), **ran,
+                **stats}
+
+    entry = cached_stage(cache, STAGE, _embedding_key_parts(pool, cfg), compute, refresh,
+                         still_valid=lambda meta: not _damaged(shards, set(meta["shards"]),
+                                                               checked))
+    meta = entry.manifest
+    stats = ({"rows_new": 0, "rows_cached": meta["rows"]} if entry.hit else
+             {"rows_new": meta["rows_new"], "rows_cached": meta["rows_cached"]})
+    return EmbeddingsRef(path=entry.folder, key=entry.key, cache_hit=entry.hit, shards=shards,
+                         rows=meta["rows"], dim=meta["dim"], stats=stats)
+
+
+def _embed_rows(pool: Pool, cfg: EmbedConfig, shards: Path, checked: set[str], refresh: bool,
+                executor) -> tuple[list[tuple[str, int]], dict]:
+    """Embed the pool's rows that no intact shard holds; returns (shard, row) of every pool
+    row and the counts of new and cached rows."""
     contents = _contents(pool)
     if pool.schema.modality == "vectors":
         check_finite(contents, f"column '{pool.schema.vectors}' of {pool.origin}")
@@ -171,19 +214,8 @@ def embed_pool(pool: Pool, cfg: EmbedConfig, cache: ArtifactCache,
             name = hashlib.blake2b(keys[rows].tobytes(), digest_size=16).hexdigest()
             shard_files.write_shard(shards, name, keys[rows], vectors.astype(np.float32))
             index.update({k: (name, i) for i, k in enumerate(keys[rows].tolist())})
-    located = [index[k] for k in keys.tolist()]
-    names = sorted({name for name, _ in located})
-    number = {name: i for i, name in enumerate(names)}
-    with atomic_path(folder / "rows.npy") as tmp, open(tmp, "wb") as f:
-        np.save(f, np.array([(number[n], r) for n, r in located], dtype=np.int64).reshape(-1, 2))
-    dim = np.load(shards / f"{names[0]}.vectors.npy", mmap_mode="r").shape[1] if names else 0
     stats = {"rows_new": int(unseen.sum()), "rows_cached": int(len(pool) - unseen.sum())}
-    encoder = _encoder(pool.schema.modality, cfg)
-    ran = {"ran": encoder.describe()} if isinstance(encoder, TextEncoder) else {}
-    cache.finish(STAGE, key, {"rows": len(pool), "dim": dim, "pool": pool.fingerprint,
-                              "encoder": embedding_key_parts(pool, cfg), "shards": names,
-                              **ran, **stats})
-    return EmbeddingsRef(folder, shards, key, len(pool), dim, cache_hit=False, stats=stats)
+    return [index[k] for k in keys.tolist()], stats
 
 
 def embedding_key_parts(pool: Pool, cfg: EmbedConfig) -> dict:

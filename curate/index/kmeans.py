@@ -4,6 +4,7 @@ nearest-centroid assignment."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from curate.config import ClusterConfig
 from curate.errors import CurateError
 from curate.exec.keys import keyed_sample
 from curate.index.torch_kmeans import fit_centroids_torch, nearest_torch
-from curate.store import ArtifactCache, atomic_path, hash_json
+from curate.store import ArtifactCache, StageRef, atomic_path, cached_stage
 
 STAGE = "cluster"
 log = logging.getLogger(__name__)
@@ -68,16 +69,13 @@ def nearest(x: np.ndarray, centers: np.ndarray, k: int = 1, *, inner_product: bo
     return indices, scores
 
 
-@dataclass(frozen=True)
-class ClustersRef:
-    folder: Path
-    key: str
+@dataclass(frozen=True, kw_only=True)
+class ClustersRef(StageRef):
     k: int
-    cache_hit: bool
 
     def load(self) -> tuple[np.ndarray, np.ndarray]:
         """(centroids (k, d), assignment (N,))."""
-        return np.load(self.folder / "centroids.npy"), np.load(self.folder / "assignment.npy")
+        return np.load(self.path / "centroids.npy"), np.load(self.path / "assignment.npy")
 
 
 def cache_params(cfg: ClusterConfig) -> dict:
@@ -88,24 +86,25 @@ def cache_params(cfg: ClusterConfig) -> dict:
     return cfg.model_dump(exclude={"backend"}) | torch | {"sample": "keyed"}
 
 
-def cluster_embeddings(embeddings: np.ndarray, embeddings_key: str, cfg: ClusterConfig,
-                       seed: int, cache: ArtifactCache, refresh: bool = False,
-                       hashes: np.ndarray | None = None) -> ClustersRef:
-    """Fit k-means on the embeddings and assign every row; cached by content key.
-    `hashes`: the rows' id hashes, which draw the training sample (`training_rows`)."""
-    k = max(1, min(cfg.k, len(embeddings)))
+def cluster_embeddings(load: Callable[[], np.ndarray], rows: int, embeddings_key: str,
+                       cfg: ClusterConfig, seed: int, cache: ArtifactCache,
+                       refresh: bool = False, hashes: np.ndarray | None = None) -> ClustersRef:
+    """Fit k-means on the `rows` embeddings `load()` returns and assign every row; cached by
+    content key, so a cache hit never loads the vectors. `hashes`: the rows' id hashes,
+    which draw the training sample (`training_rows`)."""
+    k = max(1, min(cfg.k, rows))
     params = cache_params(cfg) | {"k": k}
-    key = hash_json({"embeddings": embeddings_key, "params": params, "seed": seed})
-    folder = cache.entry(STAGE, key)
-    if cache.is_complete(STAGE, key) and not refresh:
-        return ClustersRef(folder, key, k, cache_hit=True)
-    centroids, assignment, objective, backend = fit_and_assign(embeddings, cfg, seed, hashes)
-    for name, array in (("centroids", centroids), ("assignment", assignment)):
-        with atomic_path(folder / f"{name}.npy") as tmp, open(tmp, "wb") as f:
-            np.save(f, array)
-    cache.finish(STAGE, key, {"k": k, "params": params, "objective": objective,
-                              "backend": backend})
-    return ClustersRef(folder, key, k, cache_hit=False)
+
+    def compute(folder: Path) -> dict:
+        centroids, assignment, objective, backend = fit_and_assign(load(), cfg, seed, hashes)
+        for name, array in (("centroids", centroids), ("assignment", assignment)):
+            with atomic_path(folder / f"{name}.npy") as tmp, open(tmp, "wb") as f:
+                np.save(f, array)
+        return {"k": k, "params": params, "objective": objective, "backend": backend}
+
+    entry = cached_stage(cache, STAGE, {"embeddings": embeddings_key, "params": params,
+                                        "seed": seed}, compute, refresh)
+    return ClustersRef(path=entry.folder, key=entry.key, cache_hit=entry.hit, k=k)
 
 
 def resolve_backend(backend: str) -> str:
@@ -188,6 +187,7 @@ def kmeans_clusterer(cfg: ClusterConfig, cache: ArtifactCache | None = None,
         if cache is None:
             return fit_and_assign(x, group_cfg, seed, hashes)[:2]
         key = embeddings_key if group == "all" else f"{embeddings_key}:{group}"
-        return cluster_embeddings(x, key, group_cfg, seed, cache, hashes=hashes).load()
+        return cluster_embeddings(lambda: x, len(x), key, group_cfg, seed, cache,
+                                  hashes=hashes).load()
 
     return cluster

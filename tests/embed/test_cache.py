@@ -44,7 +44,7 @@ def test_cache_hit_and_resume_from_shards(tmp_path, pool, monkeypatch):
     assert again.cache_hit and again.stats == {"rows_new": 0, "rows_cached": 50}
 
     # A crash after two of three shards: only the missing shard is embedded again.
-    (first.folder / "manifest.json").unlink()
+    (first.path / "manifest.json").unlink()
     last = embed.row_keys(pool.texts()[40:])
     (shard,) = [p for p in first.shards.glob("*.keys.npy")
                 if np.array_equal(np.load(p), last)]

@@ -48,7 +48,7 @@ def test_cache_key_and_manifest_per_precision(tmp_path, glosses):
     cache = ArtifactCache(tmp_path / "c")
     refs = {p: embed_pool(pool, EmbedConfig(precision=p), cache) for p in ("fp32", "int8")}
     assert refs["fp32"].key != refs["int8"].key
-    manifest = json.loads((refs["int8"].folder / "manifest.json").read_text())
+    manifest = json.loads((refs["int8"].path / "manifest.json").read_text())
     assert manifest["encoder"]["precision"].startswith("int8")
     assert manifest["ran"]["precision"] == "int8" and manifest["ran"]["cpu"]
     again = embed_pool(pool, EmbedConfig(precision="int8"), cache)

@@ -57,7 +57,7 @@ def test_model2vec_folder_as_embed_model(tiny_static, tmp_path):
     pool = load_pool(DataConfig(path=path, text_column="text"))
     ref = embed_pool(pool, EmbedConfig(model=str(tiny_static)), ArtifactCache(tmp_path / "c"))
     assert ref.dim == 8
-    manifest = json.loads((ref.folder / "manifest.json").read_text())
+    manifest = json.loads((ref.path / "manifest.json").read_text())
     assert manifest["encoder"]["pooling"] == "static-mean"
     assert np.allclose(ref.load(), static.StaticEncoder(tiny_static).encode(TEXTS[:4]))
 

@@ -40,13 +40,17 @@ def test_cluster_stage_caches_by_content(tmp_path, blobs):
     x, _ = blobs
     cache = ArtifactCache(tmp_path)
     cfg = ClusterConfig(k=6, niter=10, nredo=1)
-    first = cluster_embeddings(x, "emb-key", cfg, 0, cache)
+    first = cluster_embeddings(lambda: x, len(x), "emb-key", cfg, 0, cache)
     centroids, assignment = first.load()
     assert centroids.shape == (6, 16) and assignment.shape == (600,)
-    again = cluster_embeddings(x, "emb-key", cfg, 0, cache)
+
+    def must_not_load():
+        raise AssertionError("a cache hit loaded the vectors")
+
+    again = cluster_embeddings(must_not_load, len(x), "emb-key", cfg, 0, cache)
     assert again.cache_hit and again.key == first.key
-    assert cluster_embeddings(x, "emb-key", cfg, 1, cache).key != first.key
-    assert cluster_embeddings(x, "other", cfg, 0, cache).key != first.key
+    assert cluster_embeddings(lambda: x, len(x), "emb-key", cfg, 1, cache).key != first.key
+    assert cluster_embeddings(lambda: x, len(x), "other", cfg, 0, cache).key != first.key
 
 
 @pytest.mark.requires_gpu

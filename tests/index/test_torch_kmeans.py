@@ -69,9 +69,10 @@ def test_empty_clusters_are_split_not_left_nan():
 def test_cluster_stage_on_the_torch_backend_keys_apart(tmp_path, blobs):
     x, labels = blobs
     cache = ArtifactCache(tmp_path)
-    torch_ref = cluster_embeddings(x, "emb", ClusterConfig(k=6, niter=20, nredo=2,
+    torch_ref = cluster_embeddings(lambda: x, len(x), "emb", ClusterConfig(k=6, niter=20, nredo=2,
                                                            backend="torch"), 0, cache)
-    faiss_ref = cluster_embeddings(x, "emb", ClusterConfig(k=6, niter=20, nredo=2), 0, cache)
+    faiss_ref = cluster_embeddings(lambda: x, len(x), "emb",
+                                   ClusterConfig(k=6, niter=20, nredo=2), 0, cache)
     assert torch_ref.key != faiss_ref.key
     assert cache.manifest("cluster", torch_ref.key)["backend"] == "torch"
     assert adjusted_rand_score(labels, torch_ref.load()[1]) == 1.0

@@ -1,0 +1,143 @@
+"""The pool's stages: load the source, drop duplicates, embed, cluster; and the target set's
+embeddings for distribution-shift selection."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from curate.config import Config, DataConfig
+from curate.data import Pool, Schema, load_pool
+from curate.data.builtin import BUILTINS
+from curate.embed import EmbeddingsRef, embed_pool
+from curate.errors import CurateError
+from curate.exec import make_executor
+from curate.exec.keys import id_hashes
+from curate.index import ClustersRef, cluster_embeddings
+from curate.store import ArtifactCache, StageRef, atomic_path, cached_stage
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolRef(StageRef):
+    """A pool parquet in the cache; `stats` holds rows dropped by reason (load) or the
+    duplicates found (dedup)."""
+
+    fingerprint: str
+    schema: dict
+    origin: str
+    rows: int
+
+    def load(self) -> Pool:
+        return Pool(frame=pl.read_parquet(self.path), schema=Schema(**self.schema),
+                    origin=self.origin, fingerprint=self.fingerprint)
+
+
+def _source_signature(cfg: Config) -> dict:
+    """What identifies the source's content without reading it: file sizes and times."""
+    data = cfg.data
+    if data.path is not None:
+        path = Path(data.path)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        return {"files": [(str(f), f.stat().st_size, f.stat().st_mtime_ns)
+                          for f in files if f.exists()]}
+    if data.source.startswith("builtin:"):
+        name = data.source.removeprefix("builtin:")
+        package = BUILTINS[name].package.split()[-1] if name in BUILTINS else name
+        try:
+            version = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            version = "system"
+        return {"builtin": name, "version": version}
+    return {"hub": data.source, "split": data.split}
+
+
+def load_stage(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> PoolRef:
+    """Source -> validated pool parquet in the cache."""
+
+    def compute(folder: Path) -> dict:
+        pool = load_pool(cfg.data, seed=cfg.run.seed)
+        with atomic_path(folder / "pool.parquet") as tmp:
+            pool.frame.write_parquet(tmp)
+        return {"fingerprint": pool.fingerprint, "schema": asdict(pool.schema),
+                "origin": pool.origin, "rows": len(pool), "dropped": pool.dropped}
+
+    entry = cached_stage(cache, "load", {
+        "data": cfg.data.model_dump(mode="json"), "seed": cfg.run.seed,
+        "source": _source_signature(cfg), "version": 4}, compute, refresh)  # 4: blank text
+    meta = entry.manifest
+    return PoolRef(path=entry.folder / "pool.parquet", key=entry.key, cache_hit=entry.hit,
+                   fingerprint=meta["fingerprint"], schema=meta["schema"],
+                   origin=meta["origin"], rows=meta["rows"],
+                   stats={"rows_dropped": meta["dropped"]})
+
+
+def dedup_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
+                refresh: bool = False) -> PoolRef:
+    """Pool -> the pool without duplicates (`curate.dedup`): exact ones always (unless
+    dedup.exact is off), near ones with dedup.near (embedding the pool through the shared
+    embedding cache, so the embed stage after this one reuses those vectors). Dropped rows,
+    with the row kept in their place, go to `duplicates.parquet` beside the pool."""
+    from curate.dedup import find_duplicates
+
+    dedup = cfg.dedup
+
+    def compute(folder: Path) -> dict:
+        pool = pool_ref.load()
+        found = find_duplicates(pool, dedup.exact, dedup.near, dedup.keep,
+                                embed=lambda rows: embed_pool(rows, cfg.embed, cache, False,
+                                                              make_executor(cfg.run)).load())
+        kept = Pool(frame=pool.frame.filter(pl.Series(found.keep)), schema=pool.schema,
+                    origin=pool.origin)
+        with atomic_path(folder / "pool.parquet") as tmp:
+            kept.frame.write_parquet(tmp)
+        with atomic_path(folder / "duplicates.parquet") as tmp:
+            found.table(pool.ids).write_parquet(tmp)
+        stats = {"rows_in": len(pool), "rows_out": len(kept), **found.counts(),
+                 "keep": dedup.keep, "near_threshold": dedup.near, "exact_on": dedup.exact}
+        return {"fingerprint": kept.fingerprint, "rows": len(kept), "stats": stats}
+
+    entry = cached_stage(cache, "dedup", {
+        "pool": pool_ref.fingerprint, "dedup": dedup.model_dump(mode="json"),
+        "embed": cfg.embed.model_dump(mode="json") if dedup.near else None, "version": 1},
+        compute, refresh)
+    meta = entry.manifest
+    return PoolRef(path=entry.folder / "pool.parquet", key=entry.key, cache_hit=entry.hit,
+                   fingerprint=meta["fingerprint"], schema=pool_ref.schema,
+                   origin=pool_ref.origin, rows=meta["rows"], stats=meta["stats"])
+
+
+def embed_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
+                refresh: bool = False) -> EmbeddingsRef:
+    return embed_pool(pool_ref.load(), cfg.embed, cache, refresh, make_executor(cfg.run))
+
+
+def cluster_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, cfg: Config,
+                  cache: ArtifactCache, refresh: bool = False) -> ClustersRef:
+    """The whole pool's k-means (the select stage's "all" group at cluster.k): its training
+    sample is drawn by row key, so the pool's ids come with the vectors."""
+    ids = pl.read_parquet(pool_ref.path, columns=["id"])["id"].to_numpy().astype(str)
+    return cluster_embeddings(embeddings.load, embeddings.rows, embeddings.key, cfg.cluster,
+                              cfg.run.seed, cache, refresh, hashes=id_hashes(ids))
+
+
+def target_embeddings(cfg: Config, cache: ArtifactCache, refresh: bool = False):
+    """The target set's embeddings (same model and cache as the pool), or None."""
+    if cfg.target is None:
+        return None
+    target = load_pool(DataConfig(**cfg.target.model_dump(exclude={"labels"})), cfg.run.seed)
+    if cfg.target.labels is not None:
+        labels = target.labels()
+        if labels is None:
+            raise CurateError("target.labels filters by label but the target has no label column",
+                              "set target.label_column")
+        keep = np.isin(labels, cfg.target.labels)
+        if not keep.any():
+            raise CurateError(f"no target rows have labels {cfg.target.labels}",
+                              f"choose from: {', '.join(sorted(set(labels))[:20])}")
+        target = Pool(frame=target.frame.filter(pl.Series(keep)), schema=target.schema,
+                      origin=target.origin)
+    return embed_pool(target, cfg.embed, cache, refresh).load()
