@@ -37,8 +37,10 @@ data:
 demo: setup data
 	$(VENV)/bin/curate run configs/demo.yaml
 
+# ruff, then the import layers and the no-cycles rule (import-linter, pyproject.toml).
 lint: setup
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 test: setup data lint
 	@$(MAKE) --no-print-directory data DEBIAN_DATA="$(DEBIAN_TEST)"

@@ -116,7 +116,8 @@ def select(data: Any, budget: str | int | float, selector: str = "auto", *,
     import numpy as np
     import yaml
 
-    from curate.config import OutputConfig, parse_config
+    from curate.config import OutputConfig
+    from curate.config_load import parse_config
     from curate.run import run_curation
 
     frame, kind = to_polars(data)

@@ -21,7 +21,7 @@ from curate.cli_common import (
     err_console,
     fail,
 )
-from curate.config import load_config
+from curate.config_load import load_config
 from curate.errors import CurateError
 
 app = typer.Typer(help="Choose the subset of a data pool that fine-tunes best.",
@@ -252,7 +252,7 @@ def schema(out: Annotated[Path | None, typer.Option(
     language server: `# yaml-language-server: $schema=curate.schema.json`)."""
     import json
 
-    from curate.config import config_json_schema
+    from curate.config_load import config_json_schema
     from curate.store import atomic_path
 
     text = json.dumps(config_json_schema(), indent=2) + "\n"

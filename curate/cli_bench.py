@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from curate.cli_common import RefreshOpt, err_console, fail
-from curate.config import load_config
+from curate.config_load import load_config
 from curate.errors import CurateError
 
 
@@ -25,7 +25,7 @@ def _origin(entry: str) -> dict:
 def _bench_configs(config: Path | None, data: str | None, overrides: dict,
                    target: str | None = None) -> list:
     """One Config per dataset: the config file's, or one per `--data` entry."""
-    from curate.config import parse_config
+    from curate.config_load import parse_config
 
     raw = {}
     if config is not None:

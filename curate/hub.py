@@ -22,7 +22,8 @@ from pathlib import Path
 import polars as pl
 import yaml
 
-from curate.config import ExportConfig, parse_config
+from curate.config import ExportConfig
+from curate.config_load import parse_config
 from curate.errors import CurateError
 from curate.store import atomic_path, read_json
 

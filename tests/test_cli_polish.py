@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 import curate
 from curate.cli import app
-from curate.config import load_config
+from curate.config_load import load_config
 from curate.errors import CurateError
 from curate.progress import PlainProgress, capture_log
 

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.config import load_config, parse_config
+from curate.config_load import load_config, parse_config
 from curate.errors import CurateError
 
 

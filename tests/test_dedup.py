@@ -7,7 +7,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from curate.config import parse_config
+from curate.config_load import parse_config
 from curate.data.pool import Pool, Schema
 from curate.dedup import find_duplicates, near_duplicates, near_pairs
 from curate.errors import CurateError

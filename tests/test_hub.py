@@ -10,7 +10,7 @@ from huggingface_hub import DatasetCard, HfApi, constants
 from typer.testing import CliRunner
 
 from curate.cli import app
-from curate.config import parse_config
+from curate.config_load import parse_config
 from curate.errors import CurateError
 from curate.hub import export_run, provenance, size_category
 from curate.run import run_curation

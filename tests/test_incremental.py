@@ -6,7 +6,7 @@ import shutil
 
 import polars as pl
 
-from curate.config import parse_config
+from curate.config_load import parse_config
 from curate.run import run_curation
 
 

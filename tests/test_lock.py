@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 import curate.run
-from curate.config import parse_config
+from curate.config_load import parse_config
 from curate.errors import CurateError
 from curate.lock import lock_path, run_lock
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,25 +16,11 @@ import numpy as np
 import polars as pl
 import yaml
 
+from curate.data.debian import WORDNET_LEXNAMES, debian_dir, iter_wordnet
 from curate.data.pool import Schema
 from curate.errors import CurateError
 
-WORDNET_DIR = Path("/usr/share/wordnet")
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-# WordNet 3.0 lexicographer files, indexed by the lex_filenum field of data.* lines
-# (lexnames(5WN)); Debian's wordnet-base ships the data files but not this table.
-WORDNET_LEXNAMES = (
-    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact",
-    "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event",
-    "noun.feeling", "noun.food", "noun.group", "noun.location", "noun.motive", "noun.object",
-    "noun.person", "noun.phenomenon", "noun.plant", "noun.possession", "noun.process",
-    "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time",
-    "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition",
-    "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion",
-    "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather",
-    "adj.ppl",
-)
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -48,27 +34,6 @@ def _package_dir(module: str, pip_name: str) -> Path:
         raise CurateError(f"the Python package {pip_name} is not installed",
                           f"run `pip install {pip_name}`")
     return Path(next(iter(spec.submodule_search_locations)))
-
-
-def _debian_dir(path: Path, package: str) -> Path:
-    """`path` (a folder or file a Debian package installs), or the error naming the package."""
-    if not path.exists():
-        raise CurateError(f"{path} is missing (Debian package {package})",
-                          f"run `sudo apt-get install {package}` or `make data`")
-    return path
-
-
-def iter_wordnet() -> Iterator[tuple[list[str], str]]:
-    """Each synset of wordnet-base's data.* files: the fields of its line before the gloss
-    (synset_offset lex_filenum ss_type w_cnt word lex_id ..., wndb(5WN)) and the gloss."""
-    root = _debian_dir(WORDNET_DIR, "wordnet-base")
-    for pos in ("noun", "verb", "adj", "adv"):
-        with open(root / f"data.{pos}", encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                if line.startswith("  "):  # licence header
-                    continue
-                head, _, gloss = line.partition(" | ")
-                yield head.split(" "), gloss.strip()
 
 
 def load_wordnet() -> tuple[pl.DataFrame, Schema]:
@@ -114,7 +79,7 @@ def _read_idx(path: Path) -> np.ndarray:
 
 
 def load_fashion_mnist() -> tuple[pl.DataFrame, Schema]:
-    root = _debian_dir(FASHION_MNIST_DIR, "dataset-fashion-mnist")
+    root = debian_dir(FASHION_MNIST_DIR, "dataset-fashion-mnist")
     frames = []
     for split, prefix in (("train", "train"), ("test", "t10k")):
         images = _read_idx(root / f"{prefix}-images-idx3-ubyte.gz")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.data.builtin import _debian_dir, iter_wordnet
+from curate.data.debian import debian_dir, iter_wordnet
 from curate.data.pool import Schema
 
 DICTD_DIR = Path("/usr/share/dictd")
@@ -71,7 +71,7 @@ def decode_b64(digits: str) -> int:
 
 def index_entries(name: str) -> list[tuple[int, int, list[str]]]:
     """(offset, length, headwords) of each distinct body in file order; meta entries left out."""
-    path = _debian_dir(DICTD_DIR / f"{name}.index", f"dict-{name}")
+    path = debian_dir(DICTD_DIR / f"{name}.index", f"dict-{name}")
     bodies: dict[tuple[int, int], list[str]] = {}
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         headword, offset, length = line.split("\t")[:3]
@@ -225,7 +225,7 @@ def _keep(response: str) -> bool:
 def load_dictionaries() -> tuple[pl.DataFrame, Schema]:
     missing = [name for name in PARSERS if not (DICTD_DIR / f"{name}.index").exists()]
     if missing:  # one error naming every package to install
-        _debian_dir(DICTD_DIR / f"{missing[0]}.index", " ".join(f"dict-{n}" for n in missing))
+        debian_dir(DICTD_DIR / f"{missing[0]}.index", " ".join(f"dict-{n}" for n in missing))
     rows = []
     for name, parse in PARSERS.items():
         seen: dict[str, int] = {}

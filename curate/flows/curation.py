@@ -9,7 +9,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
-from curate.config import load_config
+from curate.config_load import load_config
 from curate.lifetime import bind_ephemeral_server
 from curate.run import run_curation
 

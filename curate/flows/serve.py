@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from curate.config import load_config
+from curate.config_load import load_config
 from curate.errors import CurateError
 from curate.prefect_server import api_server, server_home
 

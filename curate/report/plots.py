@@ -15,7 +15,7 @@ import polars as pl
 from curate.report.page import png_uri, pyplot
 
 if TYPE_CHECKING:
-    from curate.report.html import RunArtifacts
+    from curate.report.artifacts import RunArtifacts
 
 MAX_LABELS = 25  # label bars shown; the rest are summed into "other"
 MAX_SCORES = 6

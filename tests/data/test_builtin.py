@@ -4,11 +4,14 @@ import pytest
 
 from curate.config import DataConfig
 from curate.data import BUILTINS, load_pool
-from curate.data.builtin import FASHION_MNIST_DIR, WORDNET_DIR
+from curate.data.builtin import FASHION_MNIST_DIR
+from curate.data.debian import WORDNET_DIR
+from curate.data.dictionaries import DICTD_DIR
 
-DEBIAN = {"wordnet": WORDNET_DIR, "fashion-mnist": FASHION_MNIST_DIR}
+DEBIAN = {"wordnet": WORDNET_DIR, "fashion-mnist": FASHION_MNIST_DIR, "dictionaries": DICTD_DIR}
 SIZES = {"wordnet": (117_659, 45), "bbc-news": (2_225, 5), "chatterbot": (2_026, 21),
-         "fashion-mnist": (70_000, 10), "digits": (1_797, 10)}
+         "fashion-mnist": (70_000, 10), "digits": (1_797, 10),
+         "dictionaries": (271_264, 6)}
 
 
 @pytest.mark.parametrize("name", sorted(BUILTINS))

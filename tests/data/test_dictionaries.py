@@ -7,7 +7,7 @@ import re
 import pytest
 
 from curate.data import dictionaries as dicts
-from curate.data.builtin import WORDNET_DIR
+from curate.data.debian import WORDNET_DIR
 from curate.errors import CurateError
 
 MARKUP = re.compile(r"[{}\\]|\[1913 Webster\]|\[PJC\]|\[WordNet|<--|^\s|\s$|  ")

@@ -68,7 +68,7 @@ def test_selector_ids_unchanged(name, kind, spec):
 @pytest.mark.slow
 def test_demo_config_ids_unchanged(tmp_path):
     """The demo's selection (auto, 2% per label, MiniLM) on a seeded 5k WordNet sample."""
-    from curate.config import load_config
+    from curate.config_load import load_config
     from curate.run import run_curation
 
     config = Path(__file__).parents[2] / "configs" / "demo.yaml"

@@ -38,7 +38,7 @@ def test_a_few_aliases_are_fine(tmp_path):
                       "data: {source: builtin:digits}\n"
                       f"output: {{dir: {tmp_path / 'runs'}, cache_dir: {tmp_path / 'c'}}}\n"
                       "bench: {seeds: 1}\n")
-    from curate.config import load_config
+    from curate.config_load import load_config
 
     assert load_config(config).run.seed == 3
 

@@ -6,7 +6,7 @@ import json
 import polars as pl
 import pytest
 
-from curate.config import parse_config
+from curate.config_load import parse_config
 from curate.run import run_curation
 from curate.selectors import available
 

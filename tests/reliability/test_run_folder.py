@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 import curate.run
-from curate.config import parse_config
+from curate.config_load import parse_config
 from curate.errors import CurateError
 from curate.hub import export_run
 from curate.run import run_curation

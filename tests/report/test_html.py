@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from curate.config import parse_config
+from curate.config_load import parse_config
 from curate.report.html import write_html_report
 from curate.run import run_curation
 from tests.report.browser import assert_renders

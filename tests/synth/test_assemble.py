@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from curate.config import parse_config
+from curate.config_load import parse_config
 from curate.data import Schema
 from curate.run import run_curation
 from curate.synth import GENERATORS

@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from curate.config import parse_config
+from curate.config_load import parse_config
 from curate.data import Schema
 from curate.errors import CurateError
 from curate.run import run_curation

@@ -1,0 +1,87 @@
+"""What a run left behind, loaded once for its report: the run folder's files and the
+cache entries its manifest's stages point to (the pool, its embeddings, the whole-pool
+clustering); a missing entry leaves a note instead of failing."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from curate.store import read_json
+
+
+@dataclass
+class RunArtifacts:
+    """What a run left behind, loaded once; None where an artifact is absent."""
+
+    folder: Path
+    manifest: dict
+    selection: pl.DataFrame
+    config: dict = field(default_factory=dict)
+    handoff: dict | None = None
+    pool: pl.DataFrame | None = None
+    schema: dict = field(default_factory=dict)
+    embeddings: np.ndarray | None = None
+    assignment: np.ndarray | None = None  # whole-pool k-means cluster of every pool row
+    scores: pl.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @functools.cached_property
+    def chosen(self) -> np.ndarray:
+        """Boolean mask over pool rows: selected."""
+        return self.pool["id"].is_in(self.selection["id"].implode()).to_numpy()
+
+
+def _artifact(manifest: dict, stage: str) -> Path | None:
+    where = manifest.get("stages", {}).get(stage, {}).get("artifact")
+    return Path(where) if where else None
+
+
+def _embeddings(folder: Path) -> np.ndarray:
+    """The pool's embeddings, read through the embed stage's own reference to its entry."""
+    from curate.embed import EmbeddingsRef
+
+    return EmbeddingsRef.read(folder).load()
+
+
+def load_artifacts(run_dir: Path) -> RunArtifacts:
+    import yaml
+
+    run_dir = Path(run_dir)
+    manifest = read_json(run_dir / "manifest.json")
+    art = RunArtifacts(run_dir, manifest, pl.read_parquet(run_dir / "selection.parquet"))
+    if (run_dir / "config.yaml").exists():
+        art.config = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    if (run_dir / "handoff.json").exists():
+        art.handoff = read_json(run_dir / "handoff.json")
+    if (run_dir / "scores.parquet").exists():
+        art.scores = pl.read_parquet(run_dir / "scores.parquet")
+    # The pool the selector saw: after dedup when the run deduplicated.
+    pool_path = _artifact(manifest, "dedup") or _artifact(manifest, "load")
+    if pool_path is not None and pool_path.suffix != ".parquet":
+        pool_path = _artifact(manifest, "load")
+    if pool_path is None or not pool_path.exists():
+        art.notes.append(f"pool not found in the cache ({pool_path}): map, label mix, "
+                         "clusters and examples of unselected rows are left out")
+        return art
+    art.pool = pl.read_parquet(pool_path)
+    load_path = _artifact(manifest, "load")
+    meta = load_path.with_name("manifest.json") if load_path else None
+    art.schema = read_json(meta)["schema"] if meta is not None and meta.exists() else {}
+    embed = _artifact(manifest, "embed")
+    try:
+        vectors = _embeddings(embed) if embed else None
+        if vectors is not None and len(vectors) == art.pool.height:
+            art.embeddings = vectors
+    except (OSError, KeyError, ValueError) as err:
+        art.notes.append(f"embeddings not readable from the cache ({embed}): {err}")
+    clusters = _artifact(manifest, "cluster")
+    if clusters is not None and (clusters / "assignment.npy").exists():
+        assignment = np.load(clusters / "assignment.npy")
+        if len(assignment) == art.pool.height:
+            art.assignment = assignment
+    return art
