@@ -20,6 +20,15 @@ class CurateError(Exception):
         super().__init__(message.replace("\n", " "))
 
 
+def missing_package(feature: str, package: str, install: str,
+                    alternative: str | None = None) -> CurateError:
+    """The one wording for a feature whose package is absent: `install` is what to pass to
+    pip (an extra such as "'curate[ray]'", or a package with its flags); `alternative`, a
+    setting that avoids the package."""
+    fix = f"run `pip install {install}`" + (f", or {alternative}" if alternative else "")
+    return CurateError(f"{feature} needs {package}, which is not installed", fix)
+
+
 # errno -> (what went wrong, how to fix it) for faults of the machine rather than the input.
 _READ_ONLY = (errno.EACCES, errno.EPERM, errno.EROFS)
 _FULL = (errno.ENOSPC, errno.EDQUOT)

@@ -18,7 +18,7 @@ import yaml
 
 from curate.data.debian import WORDNET_LEXNAMES, debian_dir, iter_wordnet
 from curate.data.pool import Schema
-from curate.errors import CurateError
+from curate.errors import CurateError, missing_package
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
@@ -31,8 +31,7 @@ FASHION_MNIST_CLASSES = (
 def _package_dir(module: str, pip_name: str) -> Path:
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.submodule_search_locations:
-        raise CurateError(f"the Python package {pip_name} is not installed",
-                          f"run `pip install {pip_name}`")
+        raise missing_package(f"builtin dataset from {pip_name}", pip_name, pip_name)
     return Path(next(iter(spec.submodule_search_locations)))
 
 

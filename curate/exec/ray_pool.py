@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from curate.errors import CurateError
+from curate.errors import CurateError, missing_package
 
 
 class ShardWorker:
@@ -44,8 +44,8 @@ class RayExecutor:
         try:
             import ray
         except ImportError as err:
-            raise CurateError("run.executor is ray but Ray is not installed",
-                              "pip install 'curate[ray]', or set run.executor: local") from err
+            raise missing_package("run.executor ray", "Ray", "'curate[ray]'",
+                                  "set run.executor: local") from err
         if ray.is_initialized():
             return False
         address = os.environ.get("RAY_ADDRESS") or self.address

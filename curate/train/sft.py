@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.config import SFTConfig
-from curate.errors import CurateError
+from curate.errors import CurateError, missing_package
 from curate.models.lora import Example, heldout_loss, peft_lora_config
 
 log = logging.getLogger(__name__)
 
-TRL_INSTALL = "pip install 'curate[train]'  (or: pip install 'trl>=1.16,<2')"
 CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -117,8 +116,7 @@ def make_trainer(model, tokenizer, train_rows, eval_rows, settings: SFTConfig, s
     try:
         from trl import SFTTrainer
     except ImportError:
-        raise CurateError("train.mode lora needs TRL, which is not installed", TRL_INSTALL
-                          ) from None
+        raise missing_package("train.mode lora", "TRL", "'curate[train]'") from None
     import datasets
     from transformers import PrinterCallback
 

