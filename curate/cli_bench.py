@@ -62,7 +62,8 @@ def bench(
                                                   "datasets folder, builtin:NAME or a Hub id.")
                     ] = None,
     selectors: Annotated[str | None, typer.Option(help="Comma-separated selector names "
-                                                       "(default: random,kmq).")] = None,
+                                                       "(default: random,kmq); parameters in "
+                                                       "brackets: kmq[quality=ifd].")] = None,
     budgets: Annotated[str | None, typer.Option(help="Comma-separated budgets, e.g. "
                                                      "0.01,2%,10-per-label.")] = None,
     seeds: Annotated[int | None, typer.Option(help="Seeds per (selector, budget).")] = None,
@@ -91,10 +92,11 @@ def bench(
     import polars as pl
 
     from curate.bench import run_benchmark
+    from curate.bench.specs import split_specs
     from curate.bench.report import write_outputs
     from curate.store import ArtifactCache
 
-    overrides = {"selectors": selectors.split(",") if selectors else None,
+    overrides = {"selectors": split_specs(selectors) if selectors else None,
                  "budgets": budgets.split(",") if budgets else None, "seeds": seeds,
                  "evaluator": evaluator, "out": str(out) if out else None,
                  "target_labels": target_labels.split(",") if target_labels else None,

@@ -123,6 +123,15 @@ class ScoringConfig(Section):
     effort_model: str | None = None
     effort_batch_size: int = Field(8, gt=0)
     effort_max_length: int = Field(256, gt=0)
+    # LM scores of prompt/response rows (curate.scoring.lm_scores): computed when a selector
+    # parameter names one (kmq quality: ifd; longest reads response_tokens) or when asked.
+    lm_scores: bool = Field(False, description="compute lm_loss, lm_loss_alone, ifd and "
+                            "response_tokens for prompt/response pools even when no selector "
+                            "asks (they reach scores.parquet and the report)")
+    lm_model: str = Field("builtin:smollm2", description="causal LM of the LM scores: "
+                          "builtin:smollm2, a local folder or a Hub id")
+    lm_batch_size: int = Field(16, gt=0)
+    lm_max_length: int = Field(512, gt=0, description="tokens per row, prompt and response")
 
 
 class SynthConfig(Section):
@@ -185,6 +194,9 @@ class LoraConfig(Section):
     max_length: int = Field(256, gt=0)
     target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
     max_test_rows: int = Field(200, gt=0)
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 mixed precision on a GPU or CPU with bf16 units "
+        "(AMX, AVX512-BF16), else fp32 (benchmarks/training.md)")
 
 
 class SFTConfig(LoraConfig):
@@ -246,7 +258,10 @@ class BenchConfig(Section):
                           "(split_seed + seed), so the interval over seeds also counts which "
                           "rows the test part holds; false: every seed shares split_seed's")
     out: Path = Path("bench-results")
-    lora: LoraConfig = LoraConfig()
+    lora: SFTConfig = Field(SFTConfig(), description="the lora evaluator's fine-tune: the "
+                            "trainer of train.mode lora (TRL), one per selection")
+    generate_rows: int = Field(100, ge=0, description="lora evaluator: test prompts answered "
+                               "greedily and scored by ROUGE-L against the reference (0: off)")
     finetune: FinetuneConfig = FinetuneConfig()
     ceiling: bool = Field(True, description="also train on the whole train part (the "
                           "'full' row), once per split (with resplit, once per seed); hours "

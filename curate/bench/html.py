@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from curate.bench.evaluators import METRIC_DIRECTION
+from curate.bench.evaluators import metric_direction
 from curate.bench.summary import mean_std, summary, versus_random
 from curate.report.page import png_uri, pyplot, render, write_page
 
@@ -54,7 +54,7 @@ def panel_grid(table: pl.DataFrame, metric: str, order: list[str] | None = None)
     """The grid of one dataset and metric: a panel per budget, a row per selector (in
     `order`, the same in every dataset's grid)."""
     plt = pyplot()
-    direction = METRIC_DIRECTION.get(metric, 1)
+    direction = metric_direction(metric)
     runs = table.filter(pl.col("selector") != "full")
     budgets = budget_order(runs)
     present = set(runs["selector"])
@@ -100,7 +100,7 @@ def results_context(results: pl.DataFrame) -> dict:
     for (dataset,), by_dataset in table.group_by(["dataset"], maintain_order=True):
         metrics = []
         for (metric,), group in by_dataset.group_by(["metric"], maintain_order=True):
-            direction = METRIC_DIRECTION.get(metric, 1)
+            direction = metric_direction(metric)
             full = group.filter(pl.col("selector") == "full")
             runs = group.filter(pl.col("selector") != "full")
             budgets = budget_order(runs)

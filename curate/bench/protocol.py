@@ -23,8 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from curate.bench.evaluators import LoraEvaluator, ProbeEvaluator
+from curate.bench.evaluators import ProbeEvaluator
 from curate.bench.finetune import FinetuneEvaluator
+from curate.bench.lora import LoraEvaluator
+from curate.bench.specs import make_selectors
 from curate.bench.synth import Augmenter
 from curate.bench.target import TargetMetrics, target_label_split
 from curate.budget import Budget, resolve_budget
@@ -33,7 +35,7 @@ from curate.data import Pool
 from curate.errors import CurateError
 from curate.index import kmeans_clusterer
 from curate.progress import progress_bar
-from curate.selectors import SelectionView, make_selector
+from curate.selectors import SelectionView
 from curate.stages import (
     dedup_stage,
     embed_stage,
@@ -152,7 +154,7 @@ def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False,
     elif bench.evaluator == "finetune":
         evaluator = FinetuneEvaluator(pool, test, bench.finetune)
     else:
-        evaluator = LoraEvaluator(pool, test, bench.lora, cfg.output.cache_dir)
+        evaluator = LoraEvaluator(pool, test, bench.lora, cache, bench.generate_rows)
 
     view = SelectionView(ids=pool.ids[train], embeddings=x[train],
                          labels=None if labels is None else labels[train],
@@ -193,7 +195,7 @@ def run_benchmark(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> p
     A run that fails is recorded with its error (value NaN) and the others go on.
     """
     bench = cfg.bench
-    selectors = {name: make_selector(name) for name in bench.selectors}
+    selectors = make_selectors(bench.selectors)
     seeds_of_split: dict[int, list[int]] = {}
     for seed, split in split_seeds(bench).items():
         seeds_of_split.setdefault(split, []).append(seed)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.bench.evaluators import METRIC_DIRECTION
+from curate.bench.evaluators import metric_direction
 from curate.bench.summary import fmt, mean_std, summary, versus_random
 from curate.store import atomic_path
 
@@ -16,7 +16,7 @@ def markdown(results: pl.DataFrame, title: str = "Selection benchmark") -> str:
     table = summary(results)
     lines = [f"# {title}", ""]
     for (dataset, metric), group in table.group_by(["dataset", "metric"], maintain_order=True):
-        better = "higher" if METRIC_DIRECTION.get(metric, 1) > 0 else "lower"
+        better = "higher" if metric_direction(metric) > 0 else "lower"
         lines += [f"## {dataset}: {metric} ({better} is better)", "",
                   "| selector | budget | rows | mean ± std | vs random (95% CI) | seeds |",
                   "|---|---|---|---|---|---|"]

@@ -1,18 +1,16 @@
 """The LoRA core that training, scoring and the bench share: tokenised prompt/response rows,
-padded batches, held-out loss per response token, and the small LoRA loop (peft) that
-`curate bench`'s `lora` evaluator trains with.
+padded batches, held-out loss per response token, and peft's adapter settings.
 
 The loss is over response tokens only (prompt tokens are masked with -100), the usual
 supervised fine-tuning objective; rows are formatted with the tokenizer's chat template
-when it has one, as TRL's prompt-completion format renders them. The training hand-off
-(`train.mode: lora`) runs on TRL instead (`curate.train.sft`): warm-up and cosine
-schedule, accumulation, clipping, eval during training, checkpoints and resume.
+when it has one, as TRL's prompt-completion format renders them. Training itself is TRL's
+(`curate.train.sft`), for the hand-off and the bench alike.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,12 +27,7 @@ class Example:
     labels: list[int]
 
 
-@dataclass
-class TrainResult:
-    losses: list[float] = field(default_factory=list)
-
-
-def _render(tokenizer, prompt: str, response: str) -> tuple[str, str]:
+def render_row(tokenizer, prompt: str, response: str) -> tuple[str, str]:
     """(prompt text, full text): the response is everything after the prompt text."""
     if getattr(tokenizer, "chat_template", None):
         messages = [{"role": "user", "content": prompt}]
@@ -51,7 +44,7 @@ def build_examples(tokenizer, prompts: list[str], responses: list[str],
     """Tokenise rows; labels copy the response tokens and mask the prompt."""
     examples = []
     for prompt, response in zip(prompts, responses, strict=True):
-        head, full = _render(tokenizer, prompt, response)
+        head, full = render_row(tokenizer, prompt, response)
         n_head = len(tokenizer(head, add_special_tokens=False)["input_ids"])
         ids = tokenizer(full, add_special_tokens=False)["input_ids"][:max_length]
         labels = [IGNORE] * min(n_head, len(ids)) + ids[n_head:]
@@ -108,32 +101,3 @@ def peft_lora_config(settings: LoraConfig):
 
     return PeftLoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=LORA_DROPOUT,
                           target_modules=list(settings.target_modules), task_type="CAUSAL_LM")
-
-
-def train_lora(model, examples: list[Example], pad_id: int, settings: LoraConfig, seed: int):
-    """Wrap `model` with LoRA adapters and train them; returns (peft model, TrainResult).
-
-    Constant rate, no accumulation, clipping or checkpoints: `curate bench` fine-tunes once
-    per selector, budget and seed under one protocol and needs none of them, and this loop
-    ran faster there than TRL's SFTTrainer on the same rows and settings
-    (benchmarks/training.md, "The bench's LoRA loop").
-    """
-    import torch
-    from peft import get_peft_model
-
-    torch.manual_seed(seed)
-    peft_model = get_peft_model(model, peft_lora_config(settings))
-    optimiser = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad],
-                                  lr=settings.learning_rate)
-    rng = np.random.default_rng(seed)
-    result = TrainResult()
-    peft_model.train()
-    for _ in range(settings.epochs):
-        for batch in batches(examples, settings.batch_size, pad_id,
-                              order=rng.permutation(len(examples))):
-            loss = peft_model(**batch).loss
-            loss.backward()
-            optimiser.step()
-            optimiser.zero_grad()
-            result.losses.append(float(loss.detach()))
-    return peft_model, result

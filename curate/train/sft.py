@@ -4,7 +4,7 @@ Rows go to TRL in its own dataset formats: prompt/response rows as prompt-comple
 (conversational, so rendered by the chat template, when the tokenizer has one), text rows
 as language modelling. TRL masks the prompt tokens (completion-only loss), truncates to
 `max_length` and drops rows left without a target token. Training uses a linear warm-up
-and cosine decay, gradient accumulation and clipping, bf16 where the GPU supports it,
+and cosine decay, gradient accumulation and clipping, bf16 where the hardware has it,
 evaluates on the held-out rows every `eval_steps`, and checkpoints every `save_steps`
 into `output_dir`; a rerun with the same `output_dir` resumes from the latest complete
 checkpoint (optimiser, scheduler, RNG and data order included).
@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.config import SFTConfig
+from curate.embed.device import cpu_has_bf16
 from curate.errors import CurateError, missing_package
 from curate.models.lora import Example, heldout_loss, peft_lora_config
 
@@ -77,11 +78,23 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def sft_config(settings: SFTConfig, seed: int, output_dir: Path):
+def use_bf16(precision: str) -> bool:
+    """bf16 mixed precision: asked for, or `auto` on a GPU or CPU with bf16 units (where it
+    trains faster at fp32's held-out loss: benchmarks/training.md)."""
+    import torch
+
+    if precision != "auto":
+        return precision == "bf16"
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return cpu_has_bf16()
+
+
+def sft_config(settings: SFTConfig, seed: int, output_dir: Path, evaluate: bool = True):
     import torch
     from trl import SFTConfig
 
-    bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    bf16 = use_bf16(settings.precision)
     return SFTConfig(
         output_dir=str(output_dir), seed=seed, data_seed=seed,
         learning_rate=settings.learning_rate, lr_scheduler_type="cosine",
@@ -92,9 +105,11 @@ def sft_config(settings: SFTConfig, seed: int, output_dir: Path):
         gradient_accumulation_steps=settings.grad_accum, max_grad_norm=settings.max_grad_norm,
         max_length=settings.max_length, bf16=bf16, fp16=False,
         gradient_checkpointing=settings.gradient_checkpointing,
-        eval_strategy="steps", eval_steps=settings.eval_steps,
+        eval_strategy="steps" if evaluate else "no", eval_steps=settings.eval_steps,
         save_strategy="steps", save_steps=settings.save_steps, save_total_limit=2,
         logging_steps=1, report_to="none", disable_tqdm=True,
+        # bf16 on a CPU needs the trainer told it runs there
+        use_cpu=not torch.cuda.is_available(),
         dataloader_pin_memory=torch.cuda.is_available())
 
 
@@ -123,12 +138,19 @@ def make_trainer(model, tokenizer, train_rows, eval_rows, settings: SFTConfig, s
     datasets.disable_progress_bars()  # TRL maps the rows in several passes, each with a bar
 
     trainer = SFTTrainer(
-        model=model, processing_class=tokenizer, args=sft_config(settings, seed, output_dir),
+        model=model, processing_class=tokenizer,
+        args=sft_config(settings, seed, output_dir, evaluate=eval_rows is not None),
         train_dataset=train_rows, eval_dataset=eval_rows,
         peft_config=peft_lora_config(settings),
         callbacks=[_log_callback(), *callbacks])
     trainer.remove_callback(PrinterCallback)
     return trainer
+
+
+def trained_model(trainer):
+    """The trained peft model without the trainer's bf16 autocast wrapper, so held-out
+    losses are fp32 forward passes whatever the training precision (as a reload gives)."""
+    return trainer.accelerator.unwrap_model(trainer.model, keep_fp32_wrapper=False)
 
 
 def prepared_examples(dataset) -> list[Example]:
@@ -163,10 +185,11 @@ def train_sft(model, tokenizer, train_rows, eval_rows, settings: SFTConfig, seed
     if checkpoint:
         log.info("resuming LoRA training from %s", checkpoint)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    after = heldout_loss(trainer.model, held, pad, settings.batch_size)
+    model = trained_model(trainer)
+    after = heldout_loss(model, held, pad, settings.batch_size)
     history = trainer.state.log_history
     return SFTResult(
-        model=trainer.model,
+        model=model,
         losses=[h["loss"] for h in history if "loss" in h],
         eval_curve=[(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h],
         eval_loss={"before": before, "after": after}, steps=trainer.state.global_step,

@@ -1,3 +1,5 @@
+import traceback
+
 import numpy as np
 import polars as pl
 import pytest
@@ -15,7 +17,10 @@ from curate.selectors.registry import _REGISTRY
 
 def invoke(*args):
     result = CliRunner().invoke(app, list(map(str, args)))
-    return result.exit_code, result.stdout, result.stderr
+    err = result.stderr
+    if result.exc_info and not isinstance(result.exception, SystemExit):
+        err += "".join(traceback.format_exception(*result.exc_info))  # shown when it fails
+    return result.exit_code, result.stdout, err
 
 
 @pytest.fixture
@@ -128,25 +133,39 @@ def test_paired_difference_interval():
 
 
 def test_lora_evaluator_through_bench(tmp_path, tiny_lm, chat_rows):
+    """The lora evaluator trains with the hand-off's trainer (TRL), reports the held-out loss
+    per label and its mean over labels, and ROUGE-L; a rerun reads every fine-tune from the
+    cache instead of training again."""
     path = tmp_path / "chat.jsonl"
     prompts, responses = chat_rows
     pl.DataFrame({"prompt": prompts, "response": responses,
-                  "label": ["chat"] * len(prompts)}).write_ndjson(path)
+                  "label": ["ab"[i % 2] for i in range(len(prompts))]}).write_ndjson(path)
     config = tmp_path / "lora.yaml"
     config.write_text(
         f"data:\n  path: {path}\ncluster:\n  k: 4\n  niter: 10\n  nredo: 1\n"
         f"output:\n  cache_dir: {tmp_path / 'cache'}\n"
-        f"bench:\n  evaluator: lora\n  lora:\n    model: {tiny_lm}\n    learning_rate: 0.02\n"
-        f"    epochs: 4\n    batch_size: 16\n    max_length: 64\n"
+        f"bench:\n  evaluator: lora\n  generate_rows: 8\n  lora:\n    model: {tiny_lm}\n"
+        f"    learning_rate: 0.02\n    epochs: 4\n    batch_size: 16\n    max_length: 64\n"
         f"    target_modules: [q_proj, v_proj, o_proj, up_proj, down_proj]\n")
-    code, _, err = invoke("bench", config, "--selectors", "random", "--budgets", "10",
-                          "--seeds", "2", "--out", tmp_path / "out")
+    args = ("bench", config, "--selectors", "random", "--budgets", "10", "--seeds", "2")
+    code, _, err = invoke(*args, "--out", tmp_path / "out")
     assert code == 0, err
     results = pl.read_parquet(tmp_path / "out" / "results.parquet")
+    assert set(results["metric"]) == {"loss", "perplexity", "rouge_l", "loss[a]", "loss[b]"}
+    assert results["value"].is_finite().all()
+    wide = results.pivot("metric", index=["selector", "seed"], values="value")
+    assert np.allclose(wide["loss"], (wide["loss[a]"] + wide["loss[b]"]) / 2)
+    assert ((wide["rouge_l"] >= 0) & (wide["rouge_l"] <= 1)).all()
     loss = results.filter(pl.col("metric") == "loss")
-    assert set(results["metric"]) == {"loss", "perplexity"} and loss["value"].is_finite().all()
-    full = loss.filter(pl.col("selector") == "full")["value"][0]
+    full = loss.filter(pl.col("selector") == "full")["value"].max()
     assert full < loss.filter(pl.col("selector") == "random")["value"].min()  # more data helps
+    entries = list((tmp_path / "cache" / "bench-lora").iterdir())
+    assert len(entries) == 4  # two splits: a ceiling and a random subset each
+    code, _, err = invoke(*args, "--out", tmp_path / "again")
+    assert code == 0, err
+    again = pl.read_parquet(tmp_path / "again" / "results.parquet")
+    assert again.drop("seconds").equals(results.drop("seconds"))
+    assert len(list((tmp_path / "cache" / "bench-lora").iterdir())) == 4
 
 
 def test_bench_without_the_ceiling(tmp_path, jsonl):
@@ -242,3 +261,19 @@ def test_a_bench_seed_picks_what_curate_select_picks_on_its_train_rows(tmp_path,
             "run": cfg.run.model_copy(update={"seed": seed, "name": f"{name}-{stratify}"})})
         run_ids = set(pl.read_parquet(run_curation(run_cfg) / "selection.parquet")["id"])
         assert len(bench_ids) == budget.total and bench_ids == run_ids, (name, stratify)
+
+
+def test_selector_specs_carry_parameters():
+    from curate.bench.specs import make_selectors, parse_spec, split_specs
+    from curate.errors import CurateError
+
+    assert split_specs("random, kmq[quality=ifd,temperature=0.5],typiclust") == [
+        "random", "kmq[quality=ifd,temperature=0.5]", "typiclust"]
+    assert parse_spec("kmq[quality=ifd,temperature=0.5]") == (
+        "kmq", {"quality": "ifd", "temperature": 0.5})
+    built = make_selectors(["kmq[temperature=0.5]", "kmq"])
+    assert built["kmq[temperature=0.5]"].temperature == 0.5 and built["kmq"].temperature == 1.0
+    with pytest.raises(CurateError, match="temperature"):
+        make_selectors(["kmq[temperature=0]"])
+    with pytest.raises(CurateError, match="param=value"):
+        parse_spec("kmq[quality]")
