@@ -92,8 +92,8 @@ def bench(
     import polars as pl
 
     from curate.bench import run_benchmark
-    from curate.bench.specs import split_specs
     from curate.bench.report import write_outputs
+    from curate.bench.specs import split_specs
     from curate.store import ArtifactCache
 
     overrides = {"selectors": split_specs(selectors) if selectors else None,
