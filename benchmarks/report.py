@@ -8,6 +8,7 @@ from pathlib import Path
 from benchmarks import (
     driver_memory,
     embedding,
+    lm_scores,
     run_overhead,
     scale,
     selection_speed,
@@ -121,7 +122,8 @@ def _ot(d: dict) -> list[str]:
             f"({d['full_solve_iterations']} Sinkhorn iterations): {overlap}", ""]
 
 
-RENDER = {"embedding": _embedding, "kmeans": _kmeans, "scoring": _scoring, "ot": _ot,
+RENDER = {"embedding": _embedding, "kmeans": _kmeans, "scoring": _scoring,
+          "lm_scores": lm_scores.render, "ot": _ot,
           "semdedup": semdedup_speed.render, "run_overhead": run_overhead.render,
           "selection": selection_speed.render, "scale": scale.render,
           "driver_memory": driver_memory.render}

@@ -21,6 +21,7 @@ from tests.exec.helpers import (
     sharded,
     view_of,
 )
+from tests.selectors.stand_ins import lm_stand_ins
 
 
 # ot needs a target (below); kcenter's plan is an approximation (its own test below)
@@ -28,9 +29,14 @@ from tests.exec.helpers import (
 @pytest.mark.parametrize("spec", ["2%", "10 per label"])
 def test_sharded_selection_equals_in_memory(images, selector, spec):
     budget = budget_for(images, spec)
+    stand_ins = lm_stand_ins(images[0], make_selector(selector))  # longest, deita
     for seed in (2, 3):
-        local = make_selector(selector).select(view_of(images), budget, seed)
+        view = view_of(images)
+        view.scores.update(stand_ins)
+        local = make_selector(selector).select(view, budget, seed)
         pool = sharded(images)
+        for shard in pool.shards:
+            shard.columns.update(lm_stand_ins(shard.ids, make_selector(selector)))
         if selector in PLANNED:
             pool.gather_limit = 0  # picks from the maps alone
         spread = make_selector(selector).select_sharded(pool, budget, seed)

@@ -7,6 +7,7 @@ import pytest
 
 from curate.budget import resolve_budget
 from curate.errors import CurateError
+from curate.scoring.lm_scores import lm_scores_named
 from curate.selectors import available, make_selector
 from curate.selectors.base import SELECTION_SCHEMA
 from tests.conftest import unit_rows
@@ -16,13 +17,25 @@ from tests.constraint_checks import (
     check_invalid_values_refused,
 )
 from tests.selectors.helpers import view_of
+from tests.selectors.stand_ins import with_lm_stand_ins
 
 SELECTORS = sorted(available())
 
 
 def select(name, view, spec, seed=0, allow_smaller=False):
     budget = resolve_budget(spec, len(view), view.labels, allow_smaller)
-    return make_selector(name).select(view, budget, seed)
+    selector = make_selector(name)
+    return selector.select(with_lm_stand_ins(view, selector), budget, seed)
+
+
+@pytest.mark.parametrize("name", [n for n in SELECTORS
+                                  if lm_scores_named(make_selector(n).get_params())])
+def test_a_view_without_the_lm_scores_a_selector_names_is_refused(name, blobs):
+    """Without stand-ins: a one-line CurateError naming the score and the fix."""
+    view = view_of(blobs[0])
+    with pytest.raises(CurateError, match=r"reads the score '\w+', which this pool lacks "
+                                          r"\(the select stage computes it for pools with data"):
+        make_selector(name).select(view, resolve_budget(7, len(view), None), 0)
 
 
 @pytest.mark.parametrize("name", SELECTORS)

@@ -8,6 +8,7 @@ from curate.budget import resolve_budget
 from curate.selectors import available, make_selector
 from tests.conftest import unit_rows
 from tests.selectors.helpers import view_of
+from tests.selectors.stand_ins import with_lm_stand_ins
 
 CLUSTER_BASED = sorted(name for name, cls in available().items()
                        if cls.needs_clusters or name in ("kmeans-nearest", "typiclust",
@@ -50,7 +51,7 @@ def test_ten_per_label_draws_from_the_dense_mode(name):
 def test_a_label_budget_is_spent_on_that_label_only(name):
     x, labels, _ = dense_mode_with_outliers(labels=3, dense=60, outlier_clusters=5)
     budget = resolve_budget(24, len(x), labels, stratify=True)
-    view = view_of(x, k=8, labels=labels)
+    view = with_lm_stand_ins(view_of(x, k=8, labels=labels), make_selector(name))
     view.target = None  # with a target, auto hands the whole budget to ot
     table = make_selector(name).select(view, budget, seed=1)
     picked = labels[np.searchsorted(view.ids, table["id"].to_numpy())]
