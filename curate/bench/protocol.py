@@ -35,14 +35,15 @@ from curate.data import Pool
 from curate.errors import CurateError
 from curate.index import kmeans_clusterer
 from curate.progress import progress_bar
+from curate.scoring.lm_scores import lm_scores_named
 from curate.selectors import SelectionView
 from curate.stages import (
     dedup_stage,
     embed_stage,
     load_stage,
-    numeric_columns,
     target_embeddings,
 )
+from curate.stages.scores import pool_scores
 from curate.store import ArtifactCache
 
 RESULT_SCHEMA = {"dataset": pl.Utf8, "selector": pl.Utf8, "budget": pl.Utf8, "rows": pl.Int64,
@@ -112,6 +113,7 @@ class Loaded:
     x: np.ndarray  # the selection's embeddings
     probe_x: np.ndarray | None  # the probe's (bench.probe_embed), with the probe evaluator
     target_x: np.ndarray | None  # a target set's embeddings (target:)
+    scores: dict[str, np.ndarray]  # score columns as a run's select stage gathers them
 
 
 def load(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Loaded:
@@ -125,7 +127,14 @@ def load(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Loaded:
             pool_ref, cfg.model_copy(update={"embed": bench.probe_embed}), cache, refresh).load()
     target_x = (target_embeddings(cfg, cache, refresh)
                 if cfg.target is not None and not bench.target_labels else None)
-    return Loaded(pool_ref.origin, embeddings_ref.key, pool_ref.load(), x, probe_x, target_x)
+    pool = pool_ref.load()
+    # The scores a run would see (numeric columns, LM effort, LM scores): bench = run; the
+    # LM scores any selector of the grid names are computed for all of them.
+    if any(lm_scores_named(s.get_params()) for s in make_selectors(bench.selectors).values()):
+        cfg = cfg.model_copy(update={"scoring": cfg.scoring.model_copy(
+            update={"lm_scores": True})})
+    scores = pool_scores(pool, embeddings_ref, cfg, cache, refresh).columns
+    return Loaded(pool_ref.origin, embeddings_ref.key, pool, x, probe_x, target_x, scores)
 
 
 def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False,
@@ -158,7 +167,7 @@ def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False,
 
     view = SelectionView(ids=pool.ids[train], embeddings=x[train],
                          labels=None if labels is None else labels[train],
-                         scores={k: v[train] for k, v in numeric_columns(pool).items()},
+                         scores={k: v[train] for k, v in loaded.scores.items()},
                          cluster_fn=kmeans_clusterer(cfg.cluster, cache, train_key),
                          target=None if target_metrics is None else target_metrics.target)
     return Workload(loaded.origin, view, train, evaluator, split_seed, target_metrics, pool)
