@@ -13,6 +13,7 @@ from benchmarks import (
     scale,
     selection_speed,
     semdedup_speed,
+    training,
 )
 from benchmarks.embedding import PRECISIONS
 
@@ -126,7 +127,7 @@ RENDER = {"embedding": _embedding, "kmeans": _kmeans, "scoring": _scoring,
           "lm_scores": lm_scores.render, "ot": _ot,
           "semdedup": semdedup_speed.render, "run_overhead": run_overhead.render,
           "selection": selection_speed.render, "scale": scale.render,
-          "driver_memory": driver_memory.render}
+          "driver_memory": driver_memory.render, "training": training.render}
 
 
 def write_readme(folder: Path) -> None:

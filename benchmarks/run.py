@@ -25,6 +25,7 @@ from benchmarks import (
     scoring,
     selection_speed,
     semdedup_speed,
+    training,
 )
 from benchmarks.common import machine, peak_rss_mb
 from benchmarks.report import write_readme
@@ -41,6 +42,7 @@ SECTIONS = {
     "run_overhead": (run_overhead.run, {"repeats": 1}),
     "scale": (scale.run, {"n": 200, "shard_size": 50}),
     "driver_memory": (driver_memory.run, {"rows": 40_000}),
+    "training": (training.run, {"n": 24, "test_rows": 8}),
 }
 
 
