@@ -40,8 +40,8 @@ def child(folder: Path, case: str, selector: str, spec: str) -> dict:
     """One selection in this process: its peak RSS over the RSS after imports."""
     from curate.budget import resolve_budget
     from curate.config import ClusterConfig
+    from curate.exec.shards import Shard, ShardedPool
     from curate.selectors import SelectionView, make_selector
-    from curate.selectors.sharded import Shard, ShardedPool
 
     files = sorted(folder.glob("*.npy"))
     sizes = [np.load(f, mmap_mode="r").shape[0] for f in files]

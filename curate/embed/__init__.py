@@ -23,7 +23,7 @@ from curate.embed import shards as shard_files
 from curate.embed.image import EfficientNetLite0Encoder, l2_normalise, pixel_vectors
 from curate.embed.text import TextEncoder
 from curate.errors import CurateError
-from curate.exec.local import LocalExecutor
+from curate.exec import Executor, LocalExecutor
 from curate.progress import progress_bar
 from curate.store import (
     MANIFEST,
@@ -156,7 +156,7 @@ def _damaged(shards: Path, wanted: set[str], checked: set[str]) -> set[str]:
 
 
 def embed_pool(pool: Pool, cfg: EmbedConfig, cache: ArtifactCache,
-               refresh: bool = False, executor=None) -> EmbeddingsRef:
+               refresh: bool = False, executor: Executor | None = None) -> EmbeddingsRef:
     """Embed the rows whose content no shard holds yet (every row with `refresh`), shard by
     shard on `executor` (default: this process). A cached entry is verified on every run:
     a damaged shard must be re-embedded, not read."""
@@ -188,7 +188,7 @@ def embed_pool(pool: Pool, cfg: EmbedConfig, cache: ArtifactCache,
 
 
 def _embed_rows(pool: Pool, cfg: EmbedConfig, shards: Path, checked: set[str], refresh: bool,
-                executor) -> tuple[list[tuple[str, int]], dict]:
+                executor: Executor | None) -> tuple[list[tuple[str, int]], dict]:
     """Embed the pool's rows that no intact shard holds; returns (shard, row) of every pool
     row and the counts of new and cached rows."""
     contents = _contents(pool)

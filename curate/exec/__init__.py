@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from curate.config import RunConfig
 from curate.exec.local import LocalExecutor
+from curate.exec.shards import Executor
 
 
-def make_executor(run: RunConfig):
+def make_executor(run: RunConfig) -> Executor:
     if run.executor == "ray":
         from curate.exec.ray_pool import RayExecutor
 
@@ -18,4 +19,4 @@ def make_executor(run: RunConfig):
     return LocalExecutor()
 
 
-__all__ = ["LocalExecutor", "make_executor"]
+__all__ = ["Executor", "LocalExecutor", "make_executor"]

@@ -17,10 +17,10 @@ import polars as pl
 
 from curate.budget import Budget
 from curate.errors import CurateError
+from curate.exec.shards import ShardedPool
 from curate.params import Boolean, Interval, Text, constraints
-from curate.selectors.base import SelectionView, Selector
+from curate.selectors.base import SelectionView, Selector, one_shard
 from curate.selectors.registry import make_selector, register
-from curate.selectors.sharded import Shard, ShardedPool
 from curate.selectors.validate import cannot_validate, validate
 
 
@@ -142,9 +142,7 @@ class AutoSelector(Selector):
         return {"selector": self.choice_, "reason": self.reason_}
 
     def select(self, view: SelectionView, budget: Budget, seed: int) -> pl.DataFrame:
-        whole = ShardedPool([Shard(view.ids, view.embeddings, view.labels,
-                                   hashes=view.hashes)])
-        return self._as_auto(view, whole, budget, seed,
+        return self._as_auto(view, one_shard(view), budget, seed,
                              lambda chosen: chosen.select(view, budget, seed))
 
     def select_sharded(self, pool: ShardedPool, budget: Budget, seed: int) -> pl.DataFrame:

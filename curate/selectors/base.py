@@ -3,6 +3,11 @@
 A selector is shaped like a scikit-learn estimator: its parameters are explicit keyword
 arguments of `__init__`, stored as given. `select(view, budget, seed)` returns the
 Selection table: one row per chosen example saying which method chose it and why.
+
+A selector implements `pick` (rows of an in-memory view) or `plan` (ids from the shards of
+a `curate.exec.shards.ShardedPool`: a map over the shards, a reduce here). A selector with
+a plan and no pick selects in memory by its plan over the view as one shard
+(`one_shard`), so the in-memory and the sharded selections are one path.
 """
 
 from __future__ import annotations
@@ -10,17 +15,17 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, ClassVar
+from functools import partial
+from typing import ClassVar
 
 import numpy as np
 import polars as pl
 
 from curate.budget import Budget
-from curate.exec.keys import id_hashes, row_gumbel, row_keys
+from curate.exec.keys import id_hashes, row_keys
+from curate.exec.shards import Group, Shard, ShardedPool
+from curate.index.kmeans import assign, fit_sample, kmeans_clusterer
 from curate.params import constraints
-
-if TYPE_CHECKING:
-    from curate.selectors.sharded import Group, ShardedPool
 
 SELECTION_SCHEMA = {"id": pl.Utf8, "selector": pl.Utf8, "round": pl.Int32,
                     "cluster": pl.Int64, "score": pl.Float64, "reason": pl.Utf8}
@@ -95,10 +100,6 @@ class SelectionView:
         from (seed, row id) alone: the rows with the smallest keys are a uniform draw
         without replacement that no row order or sharding changes."""
         return row_keys(self.seed, self.hashes, draw)
-
-    def gumbel(self, draw: str) -> np.ndarray:
-        """(N,) keyed standard Gumbel noise (see `keys`)."""
-        return row_gumbel(self.seed, self.hashes, draw)
 
     def clustering(self, k: int | None = None, **overrides) -> tuple[np.ndarray, np.ndarray]:
         """(centroids, assignment) of a k-means of this view's rows; k None: cluster.k,
@@ -177,7 +178,8 @@ class Picks:
 
 class Selector:
     """Base class: subclasses set `name` and `parameter_constraints` and implement
-    `pick(view, n, rng)`."""
+    `pick(view, n, rng)`, or `plan(pool, group, n, seed, rng)` (which then selects in
+    memory too)."""
 
     name: ClassVar[str]
     # __init__ parameter -> allowed values (`curate.params`), checked by make_selector
@@ -221,29 +223,41 @@ class Selector:
                       for label, n in sorted(budget.per_label.items())]
         else:
             groups = [(view, budget.total)]
-        return pl.concat([self._table(group, self._checked_pick(group, n,
-                                                                group_rng(seed, group.group)))
+        return pl.concat([self._group_table(group, min(n, len(group)),
+                                            group_rng(seed, group.group))
                           for group, n in groups])
 
-    def _checked_pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
-        picks = self.pick(view, min(n, len(view)), rng)
-        rows = np.asarray(picks.rows)
-        if len(rows) != min(n, len(view)) or len(np.unique(rows)) != len(rows):
-            raise RuntimeError(f"selector {self.name} returned {len(rows)} rows "
-                               f"({len(np.unique(rows))} distinct) for a budget of {n}")
-        return picks
-
-    def _table(self, view: SelectionView, picks: Picks) -> pl.DataFrame:
+    def _group_table(self, view: SelectionView, n: int, rng: np.random.Generator
+                     ) -> pl.DataFrame:
+        """`n` rows of `view`: by `pick`, or by the plan over the view as one shard when
+        the selector has no pick of its own."""
+        if type(self).pick is Selector.pick:
+            group = Group(view.group, None, n, len(view))
+            return self._planned_table(self.plan(one_shard(view), group, n, view.seed, rng), n)
+        picks = self.pick(view, n, rng)
         rows = np.asarray(picks.rows, dtype=np.int64)
+        self._check(rows, n)
         clusters = picks.clusters if picks.clusters is not None else (
             view.clusters[rows] if self.needs_clusters else np.full(len(rows), -1))
         return selection_table(self.name, view.ids[rows], picks.scores, picks.reasons,
                                clusters, picks.rounds)
 
+    def _planned_table(self, picks: PlannedPicks, n: int) -> pl.DataFrame:
+        self._check(picks.ids, n)
+        return selection_table(self.name, picks.ids, picks.scores, picks.reasons,
+                               picks.clusters, None)
+
+    def _check(self, chosen: np.ndarray, n: int) -> None:
+        """Exactly `n` distinct rows (positions or ids) came back."""
+        if len(chosen) != n or len(np.unique(chosen)) != n:
+            raise RuntimeError(f"selector {self.name} returned {len(chosen)} rows "
+                               f"({len(np.unique(chosen))} distinct) for a budget of {n}")
+
     def plan(self, pool: ShardedPool, group: Group, n: int, seed: int,
              rng: np.random.Generator) -> PlannedPicks:
-        """Choose `n` rows of `group` from the shards of `pool`, as `pick` would on the
-        group's rows in memory (`curate.selectors.sharded`). Not every selector has one."""
+        """Choose `n` rows of `group` from the shards of `pool` (a map over the shards, a
+        reduce here). Without a `pick` of its own the selector selects in memory by this
+        plan over one shard. Not every selector has one."""
         raise NotImplementedError
 
     def has_plan(self, pool: ShardedPool | None = None) -> bool:
@@ -255,17 +269,15 @@ class Selector:
         selector's plan (a map over the shards, a reduce here), or by gathering the rows
         here when it has none (`ShardedPool.gather`, refused past its limit)."""
         if not self.has_plan(pool):
-            return self.select(pool.gather(self.name), budget, seed)
+            view = pool.gather(self.name, partial(SelectionView,
+                                                  cluster_fn=kmeans_clusterer(pool.cluster)))
+            return self.select(view, budget, seed)
         per_label = budget.per_label if self.selects_per_label(budget) else None
         tables = []
         for group in pool.groups(per_label, budget.total):
             n = min(group.n, group.size)
             picks = self.plan(pool, group, n, seed, group_rng(seed, group.name))
-            if len(picks.ids) != n or len(np.unique(picks.ids)) != n:
-                raise RuntimeError(f"selector {self.name}'s plan returned {len(picks.ids)} "
-                                   f"rows for a budget of {n}")
-            tables.append(selection_table(self.name, picks.ids, picks.scores, picks.reasons,
-                                          picks.clusters, None))
+            tables.append(self._planned_table(picks, n))
         return pl.concat(tables)
 
 
@@ -289,3 +301,57 @@ def selection_table(name: str, ids: np.ndarray, scores, reasons: list[str],
                               dtype=np.int64),
         "score": np.asarray(scores, dtype=np.float64), "reason": reasons,
     }, schema=SELECTION_SCHEMA)
+
+
+class _ViewScores(Mapping):
+    """A view's scores as a shard's columns: a score is computed when first read."""
+
+    def __init__(self, view: SelectionView):
+        self.view = view
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.view.score(name)
+
+    def __iter__(self):
+        return iter(self.view.scores)
+
+    def __len__(self) -> int:
+        return len(self.view.scores)
+
+
+def one_shard(view: SelectionView) -> ShardedPool:
+    """The view's rows as a pool of one shard in this process: a plan over it is the
+    in-memory selection. Its columns are the view's scores (computed when a plan reads
+    them) and its clustering is the view's (cached, with the view's cluster settings)."""
+    shard = Shard(view.ids, view.embeddings, view.labels, _ViewScores(view), view.hashes)
+    return ShardedPool([shard], dim=view.embeddings.shape[1], target=view.target,
+                       clustering=lambda k, overrides: view.clustering(k, **(overrides or {})))
+
+
+def plan_clustering(pool: ShardedPool, group: Group, k: int | None, seed: int,
+                    overrides: dict | None = None, *, assignment: bool = False
+                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    """(centroids, each group row's cluster in shard order or None without `assignment`):
+    the group's k-means as the in-memory clusterer fits it. k (None: cluster.k) is capped
+    by the group's size, `overrides` replaces cluster settings (niter, nredo), and it trains
+    on the group's keyed sample (`ShardedPool.sample`): only those rows' vectors travel,
+    and the shards assign their own rows. A view in memory (`one_shard`) has its own."""
+    if pool.clustering is not None and group.label is None:
+        return pool.clustering(k, overrides)
+    k = max(1, min(k or pool.cluster.k, group.size))
+    cfg = pool.cluster.model_copy(update={"k": k, **(overrides or {})})
+    train = pool.sample(group.label, seed, k * cfg.max_points_per_centroid)
+    centroids, _, backend = fit_sample(train, k, cfg, seed)
+    if not assignment:
+        return centroids, None
+    return centroids, np.concatenate(pool.map(_assignment, group.label, centroids, cfg,
+                                              backend))
+
+
+def _assignment(shard: Shard, label: str | None, centroids: np.ndarray, cfg, backend: str
+                ) -> np.ndarray:
+    """The nearest centroid of each of the group's rows in this shard."""
+    rows = shard.rows_of(label)
+    if not len(rows):
+        return np.zeros(0, dtype=np.int64)
+    return assign(shard.load(rows), centroids, cfg, backend)

@@ -6,7 +6,7 @@ import numpy as np
 
 from curate.index import nearest
 from curate.params import Interval, constraints
-from curate.selectors.base import Picks, PlannedPicks, SelectionView, Selector
+from curate.selectors.base import PlannedPicks, Selector, plan_clustering
 from curate.selectors.registry import register
 
 
@@ -33,62 +33,47 @@ class KMeansNearestSelector(Selector):
         self.niter = niter
         self.nredo = nredo
 
-    def pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
-        centroids, _ = view.clustering(n, niter=self.niter, nredo=self.nredo)
-
-        def search(pending: np.ndarray, depth: int):
-            found, similarity = nearest(centroids[pending], view.embeddings, k=depth)
-            return found, view.ids[found], similarity
-
-        rows, sims = resolve_nearest(len(centroids), len(view), search)
-        clusters = np.arange(len(centroids))
-        return Picks(rows=rows.astype(np.int64), scores=sims, clusters=clusters,
-                     reasons=_reasons(clusters, sims, n))
-
     def plan(self, pool, group, n, seed, rng) -> PlannedPicks:
-        """The group's B-means from its keyed sample; each shard sends the `depth` rows
-        nearest each centroid still unresolved, the merged lists resolve as `pick` does."""
-        centroids, _, _ = pool.fit(group, n, seed, {"niter": self.niter, "nredo": self.nredo})
+        """The group's B-means (`plan_clustering`); each shard sends the `depth` rows nearest
+        each centroid still unresolved, and the merged lists resolve here."""
+        centroids, _ = plan_clustering(pool, group, n, seed,
+                                       {"niter": self.niter, "nredo": self.nredo})
 
         def search(pending: np.ndarray, depth: int):
             parts = [p for p in pool.map(_nearest_rows, group.label, centroids[pending], depth)
                      if p is not None]
-            ids = np.concatenate([p[0] for p in parts], axis=1)
-            return ids, ids, np.concatenate([p[1] for p in parts], axis=1)
+            return (np.concatenate([p[0] for p in parts], axis=1),
+                    np.concatenate([p[1] for p in parts], axis=1))
 
         ids, sims = resolve_nearest(len(centroids), group.size, search)
         clusters = np.arange(len(centroids))
         return PlannedPicks(ids=ids.astype(str), scores=sims, clusters=clusters,
-                            reasons=_reasons(clusters, sims, n))
+                            reasons=[f"nearest to centroid {c} of {n} (cos {s:.3f})"
+                                     for c, s in zip(clusters, sims, strict=True)])
 
 
 def resolve_nearest(centroids: int, size: int, search) -> tuple[np.ndarray, np.ndarray]:
-    """(the row chosen for each centroid, its similarity): each takes its nearest row not
+    """(the id chosen for each centroid, its similarity): each takes its nearest row not
     taken by an earlier centroid, looking `depth` rows deep (8, then 4x deeper for those
-    left). `search(pending, depth)` -> (candidates, their ids, similarities), (P, <= depth)
-    each, for the pending centroids."""
+    left). `search(pending, depth)` -> (ids, similarities), (P, <= depth) each, for the
+    pending centroids."""
     taken: set = set()
     chosen = np.empty(centroids, dtype=object)
     sims = np.zeros(centroids)
     pending, depth = np.arange(centroids), min(size, 8)
     while len(pending):
-        candidates, ids, similarity = search(pending, depth)
+        ids, similarity = search(pending, depth)
         unresolved = []
         for i, centroid in enumerate(pending):
             order = by_similarity(similarity[i], ids[i])[:depth]
-            free = [j for j in order if candidates[i, j] not in taken]
+            free = [j for j in order if ids[i, j] not in taken]
             if not free:
                 unresolved.append(centroid)
                 continue
-            chosen[centroid], sims[centroid] = candidates[i, free[0]], similarity[i, free[0]]
+            chosen[centroid], sims[centroid] = ids[i, free[0]], similarity[i, free[0]]
             taken.add(chosen[centroid])
         pending, depth = np.array(unresolved, dtype=np.int64), min(size, depth * 4)
     return chosen, sims
-
-
-def _reasons(clusters: np.ndarray, sims: np.ndarray, n: int) -> list[str]:
-    return [f"nearest to centroid {c} of {n} (cos {s:.3f})"
-            for c, s in zip(clusters, sims, strict=True)]
 
 
 def by_similarity(similarity: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -102,5 +87,5 @@ def _nearest_rows(shard, label, centroids, depth):
     rows = shard.rows_of(label)
     if not len(rows):
         return None
-    found, similarity = nearest(centroids, shard.load()[rows], k=depth)
+    found, similarity = nearest(centroids, shard.load(rows), k=depth)
     return shard.ids[rows[found]].astype(str), similarity.astype(np.float64)

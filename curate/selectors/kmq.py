@@ -18,9 +18,8 @@ import numpy as np
 
 from curate.errors import CurateError
 from curate.exec.keys import row_gumbel, smallest
-from curate.index.kmeans import assign
 from curate.params import Interval, Text, constraints
-from curate.selectors.base import Picks, PlannedPicks, SelectionView, Selector
+from curate.selectors.base import PlannedPicks, Selector, plan_clustering
 from curate.selectors.registry import register
 
 
@@ -65,7 +64,7 @@ def weighted_sample(quality: np.ndarray, k: int, gumbel: np.ndarray) -> np.ndarr
     """k positions drawn without replacement with probability softmax(quality).
 
     Gumbel-top-k: the k largest quality + Gumbel(0, 1) keys (`gumbel`: the rows' keyed
-    noise, `SelectionView.gumbel`) are a draw without replacement
+    noise, `curate.exec.keys.row_gumbel`) are a draw without replacement
     with probabilities proportional to exp(quality) (successive softmax draws). Adding noise
     to the raw scores is the max-shifted form: nothing is exponentiated, so scores as
     large as 1e4 either way stay finite, and points whose softmax weight underflows can
@@ -105,21 +104,16 @@ class KMQSelector(Selector):
         self.quality = quality
         self.temperature = temperature
 
-    def pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
-        quality = self._quality(view)
-        rows, reasons = quota_draw(view.clusters, quality, view.gumbel("kmq"), n, rng)
-        return Picks(rows=rows, scores=quality[rows], reasons=reasons)
-
-    def _quality(self, view: SelectionView) -> np.ndarray:
+    def _quality_column(self, pool) -> list[str]:
+        """[the quality column's name], [] without one; a view computes it when first read
+        (`curate.selectors.base.one_shard`)."""
         if self.quality is None:
-            return np.zeros(len(view))
-        try:
-            quality = view.score(self.quality)
-        except KeyError:
+            return []
+        if self.quality not in pool.shards[0].columns:
             raise CurateError(f"kmq quality score '{self.quality}' is not available",
                               "use a numeric pool column, influence or effort "
-                              f"(present: {', '.join(view.scores) or 'none'})") from None
-        return checked_quality(quality, self.quality, self.temperature)
+                              f"(present: {', '.join(pool.shards[0].columns) or 'none'})")
+        return [self.quality]
 
     def has_plan(self, pool=None) -> bool:
         """A plan needs the quality per row in the shards: none, or a pool column (computed
@@ -128,24 +122,16 @@ class KMQSelector(Selector):
                                         and self.quality in pool.shards[0].columns)
 
     def plan(self, pool, group, n, seed, rng) -> PlannedPicks:
-        """The group's k-means from its keyed sample; the shards assign their rows, and the
-        quota draw runs here on the per-row columns (clusters, quality, keyed noise) in id
-        order, as `pick` sees them."""
-        centroids, cfg, backend = pool.fit(group, None, seed)
-        clusters = np.concatenate(pool.map(_assignment, group.label, centroids, cfg, backend))
-        rows_of = [s.rows_of(group.label) for s in pool.shards]
-        ids = np.concatenate([s.ids[r].astype(str) for s, r in zip(pool.shards, rows_of,
-                                                                   strict=True)])
-        order = np.argsort(ids, kind="stable")
-        hashes = np.concatenate([s.hashes[r] for s, r in zip(pool.shards, rows_of,
-                                                             strict=True)])[order]
-        quality = (np.zeros(len(ids)) if self.quality is None else checked_quality(
-            np.concatenate([s.columns[self.quality][r] for s, r in zip(pool.shards, rows_of,
-                                                                     strict=True)])[order],
-            self.quality, self.temperature))
-        clusters = clusters[order]
+        """The group's k-means (`plan_clustering`: the view's in memory; on shards, fit from
+        the keyed sample and assigned where the rows are), then the quota draw here on the
+        per-row columns (clusters, quality, keyed noise) in id order."""
+        names = self._quality_column(pool)
+        _, clusters = plan_clustering(pool, group, None, seed, assignment=True)
+        ids, hashes, _, _, clusters, *quality = pool.columns(group.label, clusters, *names)
+        quality = (checked_quality(quality[0], self.quality, self.temperature) if quality
+                   else np.zeros(len(ids)))
         rows, reasons = quota_draw(clusters, quality, row_gumbel(seed, hashes, "kmq"), n, rng)
-        return PlannedPicks(ids=ids[order][rows], scores=quality[rows], reasons=reasons,
+        return PlannedPicks(ids=ids[rows], scores=quality[rows], reasons=reasons,
                             clusters=clusters[rows])
 
 
@@ -168,10 +154,3 @@ def checked_quality(values: np.ndarray, name: str, temperature: float) -> np.nda
                           "fill them before selection")
     return quality / temperature
 
-
-def _assignment(shard, label, centroids, cfg, backend) -> np.ndarray:
-    """(rows of the group in this shard,) nearest centroid of each."""
-    rows = shard.rows_of(label)
-    if not len(rows):
-        return np.zeros(0, dtype=np.int64)
-    return assign(shard.load()[rows], centroids, cfg, backend)

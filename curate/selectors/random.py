@@ -3,7 +3,7 @@
 import numpy as np
 
 from curate.exec.keys import row_keys, smallest
-from curate.selectors.base import Picks, PlannedPicks, SelectionView, Selector
+from curate.selectors.base import PlannedPicks, Selector
 from curate.selectors.registry import register
 
 
@@ -18,10 +18,6 @@ class RandomSelector(Selector):
 
     def __init__(self):
         pass
-
-    def pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
-        rows = smallest(view.keys("random"), n)
-        return Picks(rows=rows, scores=np.zeros(n), reasons=["uniform random"] * n)
 
     def plan(self, pool, group, n, seed, rng) -> PlannedPicks:
         """Each shard sends its n smallest keys; the n smallest of those are the pool's."""

@@ -12,7 +12,7 @@ from curate.selectors.base import Selector
 
 REGISTRY: Registry[Selector] = Registry(
     "selector", Selector, package="curate.selectors", entry_point_group="curate.selectors",
-    setting="select.params", contract="pick(view, n, rng)")
+    setting="select.params", contract="pick(view, n, rng) or plan(pool, group, n, seed, rng)")
 _REGISTRY = REGISTRY.entries  # name -> class; tests remove the selectors they register
 
 register = REGISTRY.register

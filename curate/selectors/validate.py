@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from curate.exec.keys import row_keys, smallest
-from curate.selectors.sharded import ShardedPool
+from curate.exec.shards import ShardedPool, in_id_order
 
 DRAW = "auto-validation"
 
@@ -78,11 +78,8 @@ def validate(pool: ShardedPool, picks: dict[str, np.ndarray], seed: int, rows: i
         return Validation({name: np.zeros(0, dtype=bool) for name in picks})
     threshold = keys[held[smallest(keys[held], min(rows, len(held)))[-1]]]
     parts = [p for p in pool.map(_validation_rows, seed, threshold, picked) if p is not None]
-    found = np.concatenate([p[0] for p in parts])
-    order = np.argsort(found, kind="stable")  # id order, however the pool is sharded
-    found = found[order]
-    probe_x = np.concatenate([p[1] for p in parts])[order]
-    probe_y = np.concatenate([p[2] for p in parts])[order]
+    found, probe_x, probe_y = in_id_order(*(np.concatenate(part) for part in zip(*parts,
+                                                                              strict=True)))
     is_picked = np.isin(found, picked)
     held_out = np.flatnonzero(~is_picked)
     probe = ProbeEvaluator(probe_x, probe_y, held_out)

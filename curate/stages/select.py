@@ -13,12 +13,12 @@ from curate.budget import Budget, resolve_budget
 from curate.config import Config
 from curate.data import Pool
 from curate.embed import EmbeddingsRef, check_finite
-from curate.exec import make_executor
+from curate.exec import Executor, make_executor
+from curate.exec.shards import Shard, ShardedPool, split_rows
 from curate.index import ClustersRef, cache_params, kmeans_clusterer
 from curate.selectors import SelectionView, make_selector
 from curate.selectors.base import Selector
 from curate.selectors.registry import code_fingerprint
-from curate.selectors.sharded import Shard, ShardedPool, split_rows
 from curate.stages.pool import PoolRef, target_embeddings
 from curate.stages.scores import PoolScores, pool_scores, save_computed
 from curate.store import ArtifactCache, StageRef, atomic_path, cached_stage
@@ -106,7 +106,7 @@ def run_selector(selector: Selector, pool: Pool, embeddings: EmbeddingsRef, scor
 
 
 def sharded_pool(pool: Pool, embeddings: EmbeddingsRef, scores: dict, cfg: Config,
-                 target: np.ndarray | None, executor) -> ShardedPool:
+                 target: np.ndarray | None, executor: Executor) -> ShardedPool:
     """The pool as shards of embed.shard_size rows for the executor: each shard reads its
     vectors from the embedding cache where its map runs (the workers must see the cache
     folder), so the driver holds ids, labels and numeric columns only."""

@@ -6,9 +6,9 @@ import polars as pl
 from curate.budget import resolve_budget
 from curate.config import ClusterConfig
 from curate.data.builtin import load_fashion_mnist
+from curate.exec.shards import Shard, ShardedPool, split_rows
 from curate.index import kmeans_clusterer
 from curate.selectors import SelectionView
-from curate.selectors.sharded import Shard, ShardedPool, split_rows
 
 CLUSTER = ClusterConfig(k=24, niter=10, nredo=1, max_points_per_centroid=32)
 SHARDS = 12
