@@ -115,3 +115,18 @@ def test_pandas_in_pandas_out(tmp_path, digits):
 def test_unreadable_input_is_a_curate_error():
     with pytest.raises(CurateError, match="cannot read"):
         curate.select(object(), 10)
+
+
+def test_auto_takes_random_on_a_prompt_response_pool(tmp_path, chat_rows):
+    """benchmarks/selection-sft.md: no selector beat random on held-out response loss, so
+    auto's instruction-pool rule takes random for prompt/response rows and says why."""
+    prompts, responses = chat_rows
+    rows = [{"prompt": p, "response": r, "label": "ab"[i % 2]}
+            for i, (p, r) in enumerate(zip(prompts[:80], responses[:80], strict=True))]
+    result = curate.select(rows, 10, prompt="prompt", response="response", label="label",
+                           out=tmp_path / "runs", cache_dir=tmp_path / "cache")
+    choice = result.manifest["choice"]
+    assert choice["selector"] == "random"
+    assert choice["reason"].startswith("rule instruction-pool (benchmarks/selection-sft.md#")
+    assert all(r.startswith("auto chose random by rule instruction-pool") for r in
+               result.selection["reason"])

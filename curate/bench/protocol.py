@@ -169,7 +169,8 @@ def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False,
                          labels=None if labels is None else labels[train],
                          scores={k: v[train] for k, v in loaded.scores.items()},
                          cluster_fn=kmeans_clusterer(cfg.cluster, cache, train_key),
-                         target=None if target_metrics is None else target_metrics.target)
+                         target=None if target_metrics is None else target_metrics.target,
+                         instruction=pool.schema.instruction)
     return Workload(loaded.origin, view, train, evaluator, split_seed, target_metrics, pool)
 
 

@@ -27,6 +27,11 @@ class Schema:
     def modality(self) -> str:
         return "vectors" if self.vectors else "image" if self.image else "text"
 
+    @property
+    def instruction(self) -> bool:
+        """Prompt/response pairs: an instruction-tuning pool."""
+        return bool(self.prompt and self.response)
+
     def content_columns(self) -> list[str]:
         cols = [self.text, self.prompt, self.response, self.image, self.vectors, self.label]
         return [c for c in cols if c]

@@ -108,6 +108,7 @@ class ShardedPool:
         gather_limit: bytes of vectors a selector without a plan may gather here.
         dim: the vectors' width (for the gather guard's arithmetic).
         target: (M, d) target-set embeddings, for distribution-shift selectors.
+        instruction: the rows are prompt/response pairs (an instruction-tuning pool).
         clustering: where the rows are in memory already (a view as one shard), its
             clustering: (k, overrides) -> (centroids, each row's cluster); None: plans fit
             k-means from the shards' keyed sample.
@@ -119,6 +120,7 @@ class ShardedPool:
     gather_limit: int = 4 * 1024**3
     dim: int = 0
     target: np.ndarray | None = None
+    instruction: bool = False
     clustering: Callable[[int | None, dict | None], tuple[np.ndarray, np.ndarray]] | None = None
     gathered_: object = field(default=None, repr=False)  # the last gathered view
 

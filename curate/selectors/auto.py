@@ -36,12 +36,14 @@ class Regime:
     pool_rows: int
     few_shot: bool  # within auto's max_fraction, or its max_per_label with labels
     labelled: bool  # the pool has labels (what validation scores on)
+    instruction: bool = False  # prompt/response rows (an instruction-tuning pool)
 
     def describe(self) -> str:
         where = "per label" if self.per_label else "of the pool"
         return (f"{self.rows_per_group:.0f} rows {where}, "
                 f"{self.rows / max(self.pool_rows, 1):.2%} of the pool, "
-                f"{'labelled' if self.labelled else 'unlabelled'}")
+                f"{'labelled' if self.labelled else 'unlabelled'}"
+                f"{', prompt/response rows' if self.instruction else ''}")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,11 @@ RULES = (
     # clusters; the builtin benchmark has no quality score, so this rule is by design
     Rule("quality-score", lambda regime: regime.has_quality, ("kmq",),
          "benchmarks/selection.md#autos-quality-score-rule"),
+    # prompt/response rows for an LM fine-tune: no shipped selector beat random on held-out
+    # response loss there, so random, and the reason says so; the classifier rules below
+    # were measured with a probe, which says nothing about an LM's loss
+    Rule("instruction-pool", lambda regime: regime.instruction, ("random",),
+         "benchmarks/selection-sft.md#what-it-says"),
     # few-shot: the two best shipped selectors there, neither best everywhere, so with
     # labels validation chooses between them; without labels, kmeans-nearest
     Rule("few-shot", lambda regime: regime.few_shot, ("kmeans-nearest", "typiclust"),
@@ -125,7 +132,7 @@ class AutoSelector(Selector):
         return Regime(has_target=view.target is not None, has_quality=self.quality is not None,
                       per_label=per_label, rows_per_group=rows_per_group,
                       rows=budget.total, pool_rows=len(view), few_shot=few_shot,
-                      labelled=labels is not None)
+                      labelled=labels is not None, instruction=view.instruction)
 
     def rule(self, view: SelectionView | ShardedPool, budget: Budget) -> tuple[Rule, Regime]:
         """The first rule that matches this view (or sharded pool) and budget, and the

@@ -74,6 +74,7 @@ class SelectionView:
         seed: the seed of this group's clusterings and keyed draws.
         hashes: (N,) uint64 hashes of the ids (`curate.exec.keys.id_hashes`), computed on
             first use.
+        instruction: the rows are prompt/response pairs (an instruction-tuning pool).
     """
 
     ids: np.ndarray
@@ -86,6 +87,7 @@ class SelectionView:
     group: str = "all"
     seed: int = 0
     hashes: np.ndarray | None = None
+    instruction: bool = False
     _clusterings: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
@@ -154,6 +156,7 @@ class SelectionView:
             cluster_fn=self.cluster_fn,
             score_fn=lambda name: {name: self.score(name)[rows]},
             target=self.target, group=group, seed=self.seed, hashes=self.hashes[rows],
+            instruction=self.instruction,
         )
 
 

@@ -95,7 +95,8 @@ def run_selector(selector: Selector, pool: Pool, embeddings: EmbeddingsRef, scor
         view = SelectionView(ids=pool.ids, embeddings=vectors, labels=pool.labels(),
                              scores=scores.columns,
                              cluster_fn=kmeans_clusterer(cfg.cluster, cache, embeddings.key),
-                             target=target, seed=cfg.run.seed)
+                             target=target, seed=cfg.run.seed,
+                             instruction=pool.schema.instruction)
         return selector.select(view, budget, cfg.run.seed), view.scores
     executor = make_executor(cfg.run)
     sharded = sharded_pool(pool, embeddings, scores.columns, cfg, target, executor)
@@ -117,7 +118,8 @@ def sharded_pool(pool: Pool, embeddings: EmbeddingsRef, scores: dict, cfg: Confi
               for rows in split_rows(len(pool), -(-len(pool) // cfg.embed.shard_size))]
     return ShardedPool(shards=shards, cluster=cfg.cluster, executor=executor,
                        gather_limit=int(cfg.run.gather_limit_gb * 1024**3),
-                       dim=embeddings.dim, target=target)
+                       dim=embeddings.dim, target=target,
+                       instruction=pool.schema.instruction)
 
 
 def _shard_loader(embeddings: EmbeddingsRef, rows: np.ndarray, origin: str):

@@ -33,28 +33,37 @@ def labelled(blobs):
 FEW_SHOT = ("kmeans-nearest", "typiclust")
 
 
-@pytest.mark.parametrize(("target", "params", "spec", "expected"), [
-    (True, {}, "2%", ("ot",)),
-    (False, {"quality": "q"}, "2%", ("kmq",)),
-    (False, {}, "2%", FEW_SHOT),
-    (False, {}, "5 per label", FEW_SHOT),
-    (False, {}, "10%", FEW_SHOT),
-    (False, {}, "11%", ("random",)),
-    (False, {}, "80 per label", ("random",)),
+@pytest.mark.parametrize(("target", "params", "spec", "instruction", "rule_id"), [
+    (True, {}, "2%", False, "target-set"),
+    (False, {"quality": "q"}, "2%", False, "quality-score"),
+    (False, {}, "2%", False, "few-shot"),
+    (False, {}, "5 per label", False, "few-shot"),
+    (False, {}, "10%", False, "few-shot"),
+    (False, {}, "11%", False, "large-budget"),
+    (False, {}, "80 per label", False, "large-budget"),
+    # prompt/response rows: random at every budget, unless a target or a quality score
+    # says otherwise
+    (False, {}, "2%", True, "instruction-pool"),
+    (False, {}, "5 per label", True, "instruction-pool"),
+    (True, {}, "2%", True, "target-set"),
+    (False, {"quality": "q"}, "2%", True, "quality-score"),
 ])
-def test_rule_table(labelled, target, params, spec, expected):
+def test_rule_table(labelled, target, params, spec, instruction, rule_id):
     if not target:
         labelled.target = None
+    labelled.instruction = instruction
     labelled.scores["q"] = np.linspace(0, 1, len(labelled))
     budget = resolve_budget(spec, len(labelled), labelled.labels, stratify="auto")
     selector = make_selector("auto", params)
     table = selector.select(labelled, budget, seed=0)
-    rule = next(r for r in RULES if r.selectors == expected)
+    rule = next(r for r in RULES if r.id == rule_id)
+    expected = rule.selectors
     assert selector.choice_ in expected and table.height == budget.total
     assert (table["selector"] == "auto").all()
     # each row: the choice, the rule's id, the regime, whether it was validated; then the
     # chosen selector's own reason
-    regime = f"% of the pool, labelled; {'validated between ' if len(expected) > 1 else ''}"
+    kind = "labelled, prompt/response rows" if instruction else "labelled"
+    regime = f"% of the pool, {kind}; {'validated between ' if len(expected) > 1 else ''}"
     prefix = f"auto chose {selector.choice_} by rule {rule.id} ("
     assert table["reason"].str.starts_with(prefix).all()
     assert table["reason"].str.contains(regime, literal=True).all()
@@ -64,7 +73,7 @@ def test_rule_table(labelled, target, params, spec, expected):
         assert table["reason"].str.contains("the rule's only candidate): ", literal=True).all()
     # the recorded choice: the rule's id and its evidence link, the regime, the validation
     assert selector.reason_.startswith(f"rule {rule.id} ({rule.evidence}): ")
-    assert "% of the pool, labelled" in selector.reason_
+    assert f"% of the pool, {kind}" in selector.reason_
     assert ("validated on" in selector.reason_) == (len(expected) > 1)
 
 
@@ -161,12 +170,12 @@ def test_every_rule_names_its_evidence():
     assert len(set(ids)) == len(ids)
     assert all(re.fullmatch(r"[a-z]+(-[a-z]+)*", rule_id) for rule_id in ids)
     assert all(rule.selectors and rule.evidence.startswith("benchmarks/") for rule in RULES)
-    assert [rule.id for rule in RULES] == ["target-set", "quality-score", "few-shot",
-                                           "large-budget"]
+    assert [rule.id for rule in RULES] == ["target-set", "quality-score", "instruction-pool",
+                                           "few-shot", "large-budget"]
     # the last rule is the fallback: it matches every regime
-    for flags in itertools.product([False, True], repeat=5):
-        target, quality, per_label, few_shot, labelled = flags
+    for flags in itertools.product([False, True], repeat=6):
+        target, quality, per_label, few_shot, labelled, instruction = flags
         regime = Regime(has_target=target, has_quality=quality, per_label=per_label,
                         rows_per_group=50.0, rows=100, pool_rows=1000, few_shot=few_shot,
-                        labelled=labelled)
+                        labelled=labelled, instruction=instruction)
         assert RULES[-1].when(regime)
