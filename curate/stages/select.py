@@ -23,9 +23,10 @@ from curate.stages.pool import PoolRef, target_embeddings
 from curate.stages.scores import PoolScores, pool_scores, save_computed
 from curate.store import ArtifactCache, StageRef, atomic_path, cached_stage
 
-# Bumped only when curate's own selectors can pick other ids (7: keyed randomness), or
-# once when every row's reason changed (10: reasons name auto's rule, not its figures).
-SELECT_VERSION = 10
+# Bumped only when curate's own selectors can pick other ids (7: keyed randomness; 11:
+# auto takes random on prompt/response pools), or once when every row's reason changed
+# (10: reasons name auto's rule, not its figures).
+SELECT_VERSION = 11
 
 
 @dataclass(frozen=True, kw_only=True)
