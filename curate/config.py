@@ -195,8 +195,8 @@ class LoraConfig(Section):
     target_modules: list[str] = ["q_proj", "k_proj", "v_proj", "o_proj"]
     max_test_rows: int = Field(200, gt=0)
     precision: Literal["auto", "fp32", "bf16"] = Field(
-        "auto", description="auto: bf16 mixed precision on a GPU or CPU with bf16 units "
-        "(AMX, AVX512-BF16), else fp32 (benchmarks/training.md)")
+        "auto", description="auto: bf16 mixed precision on a GPU with bf16 support, else fp32 "
+        "(on a CPU bf16 trained no faster: benchmarks/training.md)")
 
 
 class SFTConfig(LoraConfig):

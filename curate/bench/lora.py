@@ -25,7 +25,7 @@ from curate.models.causal_lm import load_causal_lm, resolve_causal_lm
 from curate.models.lora import build_examples, heldout_loss, perplexity, render_row
 from curate.progress import progress_bar
 from curate.store import ArtifactCache, cached_stage, hash_json
-from curate.train.sft import make_trainer, prompt_completion_rows, trained_model
+from curate.train.sft import make_trainer, prompt_completion_rows, trained_model, use_bf16
 
 STAGE = "bench-lora"
 MAX_NEW_TOKENS = 64  # a definition's first sentence or two; longer answers cost time only
@@ -51,6 +51,7 @@ class LoraEvaluator:
         self.test_rows = np.sort(np.random.default_rng(0).choice(test_rows, size, replace=False))
         self.key_ = {"model": resolve_causal_lm(settings.model, cache.root),
                      "settings": settings.model_dump(mode="json"),
+                     "bf16": use_bf16(settings.precision),  # what `auto` resolved to
                      "test": hash_json(self.ids[self.test_rows].tolist()),
                      "generate_rows": generate_rows, "version": 1}
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.config import SFTConfig
-from curate.embed.device import cpu_has_bf16
 from curate.errors import CurateError, missing_package
 from curate.models.lora import Example, heldout_loss, peft_lora_config
 
@@ -79,15 +78,14 @@ def latest_checkpoint(folder: Path) -> Path | None:
 
 
 def use_bf16(precision: str) -> bool:
-    """bf16 mixed precision: asked for, or `auto` on a GPU or CPU with bf16 units (where it
-    trains faster at fp32's held-out loss: benchmarks/training.md)."""
+    """bf16 mixed precision: asked for, or `auto` on a GPU with bf16 support. On a CPU
+    `auto` stays fp32: bf16 autocast trained no faster there at the same held-out loss
+    (benchmarks/training.md, "bf16 mixed precision for LoRA on a CPU")."""
     import torch
 
     if precision != "auto":
         return precision == "bf16"
-    if torch.cuda.is_available():
-        return torch.cuda.is_bf16_supported()
-    return cpu_has_bf16()
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 def sft_config(settings: SFTConfig, seed: int, output_dir: Path, evaluate: bool = True):
