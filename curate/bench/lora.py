@@ -44,7 +44,8 @@ class LoraEvaluator:
         frame = pool.frame
         self.prompts = frame[pool.schema.prompt].cast(str).to_list()
         self.responses = frame[pool.schema.response].cast(str).to_list()
-        self.labels = pool.labels() if pool.labels() is not None else np.full(len(pool), "all")
+        labels = pool.labels()  # one group when the pool has none
+        self.labels = labels if labels is not None else np.full(len(pool), "all")
         self.ids = pool.ids
         # A seeded sample, not the first rows: ids sort by source, so a prefix is one source.
         size = min(settings.max_test_rows, len(test_rows))

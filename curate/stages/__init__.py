@@ -14,10 +14,9 @@ from curate.stages.pool import (
     load_stage,
     target_embeddings,
 )
-from curate.stages.scores import numeric_columns
 from curate.stages.select import SelectionRef, select_stage, sharded_pool
 from curate.stages.subset import TableRef, assemble_stage, subset_frame, synthesize_stage
 
 __all__ = ["PoolRef", "SelectionRef", "TableRef", "assemble_stage", "cluster_stage",
-           "dedup_stage", "embed_stage", "load_stage", "numeric_columns", "select_stage",
+           "dedup_stage", "embed_stage", "load_stage", "select_stage",
            "sharded_pool", "subset_frame", "synthesize_stage", "target_embeddings"]
