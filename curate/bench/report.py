@@ -47,7 +47,10 @@ def plot(results: pl.DataFrame, path: Path) -> None:
 
     plt = pyplot()
     table = summary(results)
-    panels = table.select("dataset", "metric").unique(maintain_order=True).rows()
+    # headline metrics only: a per-label breakdown (loss[gcide]...) stays in the tables,
+    # else a lora grid draws one unreadable panel per label
+    panels = table.filter(~pl.col("metric").str.contains("[", literal=True)).select(
+        "dataset", "metric").unique(maintain_order=True).rows()
     # a grid, a row per dataset: one long row of panels is unreadable past three
     columns = max(1, len({metric for _, metric in panels}))
     rows = -(-len(panels) // columns)
