@@ -90,6 +90,9 @@ class KMQSelector(Selector):
         quality: a score used as quality: a numeric pool column, or a computed score such as
             `influence` or `effort`; None gives uniform draws.
         temperature: quality is divided by this before the softmax.
+        k: clusters of kMQ's own k-means (None: cluster.k). Diversify and Conquer's regime
+            has the budget well above k (several rows per cluster), which a cluster.k sized
+            for few-shot budgets is not.
     """
 
     name = "kmq"
@@ -98,11 +101,14 @@ class KMQSelector(Selector):
     parameter_constraints = constraints(
         quality=[None, Text()],
         temperature=Interval(float, 0, None, closed="neither"),
+        k=[None, Interval(int, 1, None)],
     )
 
-    def __init__(self, quality: str | None = None, temperature: float = 1.0):
+    def __init__(self, quality: str | None = None, temperature: float = 1.0,
+                 k: int | None = None):
         self.quality = quality
         self.temperature = temperature
+        self.k = k
 
     def _quality_column(self, pool) -> list[str]:
         """[the quality column's name], [] without one; a view computes it when first read
@@ -126,7 +132,7 @@ class KMQSelector(Selector):
         the keyed sample and assigned where the rows are), then the quota draw here on the
         per-row columns (clusters, quality, keyed noise) in id order."""
         names = self._quality_column(pool)
-        _, clusters = plan_clustering(pool, group, None, seed, assignment=True)
+        _, clusters = plan_clustering(pool, group, self.k, seed, assignment=True)
         ids, hashes, _, _, clusters, *quality = pool.columns(group.label, clusters, *names)
         quality = (checked_quality(quality[0], self.quality, self.temperature) if quality
                    else np.zeros(len(ids)))

@@ -9,7 +9,7 @@ from scipy.stats import chisquare
 
 from curate.budget import Budget
 from curate.exec.keys import id_hashes, row_gumbel
-from curate.selectors import make_selector
+from curate.selectors import SelectionView, make_selector
 from curate.selectors.kmq import allocate_quota, weighted_sample
 from tests.conftest import unit_rows
 from tests.selectors.helpers import fixed_clusters
@@ -89,3 +89,25 @@ def test_without_replacement_inclusion_matches_brute_force():
     for seed in range(trials):
         hits[weighted_sample(np.log(weights), 2, row_gumbel(seed, hashes, "kmq"))] += 1
     assert np.allclose(hits / trials, exact, atol=0.015)
+
+
+def test_own_k_puts_kmq_in_its_regime_whatever_cluster_k_is():
+    """kmq[k=4] asks the view for a 4-means (whatever cluster.k is) and gives each of its
+    clusters B/K rows, Diversify and Conquer's equal quota; without k the view's cluster.k
+    (here 16) spreads the budget over 16 clusters."""
+    x, blob = clustered([50, 50, 50, 50])
+    asked = []
+
+    def clusters(rows, group, k_asked, seed, overrides=None, hashes=None):
+        asked.append(k_asked)
+        k = k_asked or 16
+        assignment = blob if k == 4 else np.arange(len(rows)) % k
+        return np.zeros((k, rows.shape[1]), dtype=np.float32), assignment
+
+    view = SelectionView(ids=np.array([f"row-{i:04d}" for i in range(len(x))]), embeddings=x,
+                         cluster_fn=clusters)
+    table = make_selector("kmq", {"k": 4}).select(view, Budget(total=40), seed=0)
+    rows = np.searchsorted(view.ids, table["id"].to_numpy())
+    assert asked == [4] and np.bincount(blob[rows], minlength=4).tolist() == [10] * 4
+    default = make_selector("kmq").select(view, Budget(total=40), seed=0)
+    assert asked[-1] is None and default["cluster"].n_unique() == 16
