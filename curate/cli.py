@@ -13,11 +13,13 @@ from typer.core import TyperOption
 
 from curate.cli_bench import bench
 from curate.cli_common import (
+    AllowCodeOpt,
     ConfigArg,
     OutOpt,
     RefreshOpt,
     SetOpt,
     SmallerOpt,
+    code_opt_in,
     err_console,
     fail,
 )
@@ -83,6 +85,7 @@ def _echo_run(run_dir: str | Path) -> None:
 @app.command()
 def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
         allow_smaller: SmallerOpt = False, set_: SetOpt = None,
+        allow_code: AllowCodeOpt = False,
         debug: Annotated[bool, typer.Option("--debug", help="Show Prefect's tracebacks for "
                                                           "user and environment errors too.")
                          ] = False) -> None:
@@ -95,12 +98,12 @@ def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
 
     try:
         # fail fast on a bad config or a missing data file, before Prefect starts
-        cfg = load_config(config, allow_smaller, set_ or ())
+        cfg = load_config(config, allow_smaller, set_ or (), allow_code)
         if cfg.data.path is not None:
             from curate.data.sources import require_local
 
             require_local(Path(cfg.data.path))
-        with flow_api(server_home(cfg.output.cache_dir)):
+        with code_opt_in(allow_code), flow_api(server_home(cfg.output.cache_dir)):
             from curate.flows.curation import curation
 
             if not debug:
@@ -116,12 +119,14 @@ def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
 
 @app.command()
 def select(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
-           allow_smaller: SmallerOpt = False, set_: SetOpt = None) -> None:
+           allow_smaller: SmallerOpt = False, set_: SetOpt = None,
+           allow_code: AllowCodeOpt = False) -> None:
     """Run the same stages without Prefect (the library path) and write the run folder."""
     from curate.run import run_curation
 
     try:
-        run_dir = run_curation(load_config(config, allow_smaller, set_ or ()), out, refresh)
+        cfg = load_config(config, allow_smaller, set_ or (), allow_code)
+        run_dir = run_curation(cfg, out, refresh)
     except CurateError as err:
         fail(err)
     _echo_run(run_dir)
@@ -133,7 +138,8 @@ def serve(config: ConfigArg,
                                                  "\"0 3 * * *\" (03:00 every day).")],
           name: Annotated[str | None, typer.Option(help="Deployment name (default: run.name "
                                                         "or the data source).")] = None,
-          out: OutOpt = None, allow_smaller: SmallerOpt = False) -> None:
+          out: OutOpt = None, allow_smaller: SmallerOpt = False,
+          allow_code: AllowCodeOpt = False) -> None:
     """Serve the curation flow as a Prefect deployment on a cron schedule, until Ctrl-C.
 
     Without PREFECT_API_URL a local Prefect server is started (and stopped on exit), since
@@ -142,7 +148,8 @@ def serve(config: ConfigArg,
     from curate.flows.serve import serve_curation
 
     try:
-        serve_curation(config, cron, name, out, allow_smaller)
+        with code_opt_in(allow_code):
+            serve_curation(config, cron, name, out, allow_smaller)
     except CurateError as err:
         fail(err)
 

@@ -1,11 +1,13 @@
 """Reading a config: YAML from a file (with the guards a travelling config needs: size,
-aliases, encoding), `KEY=VALUE` overrides, and validation into `curate.config.Config` with
-errors that name the closest valid key."""
+aliases, encoding, tags, duplicate keys, code it would import), `KEY=VALUE` overrides, and
+validation into `curate.config.Config` with errors that name the closest valid key.
+`read_config_file` is the one reader, for the CLI and `curate.select(config=...)` alike."""
 
 from __future__ import annotations
 
 import difflib
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -70,28 +72,6 @@ def parse_config(raw: dict[str, Any]) -> Config:
         raise CurateError(describe_validation_error(err)) from None
 
 
-MAX_CONFIG_NODES = 100_000
-
-
-def _too_large(raw: Any) -> bool:
-    """Whether the loaded YAML, with its aliases expanded, has more than MAX_CONFIG_NODES
-    values. PyYAML shares aliased objects, so loading is cheap, but validation and hashing
-    walk them expanded: 9 levels of 9 aliases (under 700 bytes) are 387 million strings."""
-    budget = MAX_CONFIG_NODES
-    stack = [raw]
-    while stack:
-        node = stack.pop()
-        budget -= 1
-        if budget < 0:
-            return True
-        if isinstance(node, dict):
-            stack.extend(node.keys())
-            stack.extend(node.values())
-        elif isinstance(node, list | tuple):
-            stack.extend(node)
-    return False
-
-
 def apply_overrides(raw: dict, overrides: Sequence[str]) -> None:
     """Set `key=value` items (the CLI's `--set`) in the loaded YAML, in place. Dotted keys
     reach into sections (`select.params.k=5`); the value is read as YAML (`true`, `0.05`,
@@ -119,35 +99,180 @@ def apply_overrides(raw: dict, overrides: Sequence[str]) -> None:
         node[parts[-1]] = value
 
 
-def load_config(path: Path, allow_smaller: bool = False,
-                overrides: Sequence[str] = ()) -> Config:
-    """Read and validate a YAML config; `allow_smaller` overrides select.allow_smaller and
-    `overrides` (KEY=VALUE, see `apply_overrides`) any key."""
+
+
+def load_config(path: Path, allow_smaller: bool = False, overrides: Sequence[str] = (),
+                allow_code: bool = False) -> Config:
+    """Read (`read_config_file`) and validate a YAML config; `allow_smaller` overrides
+    select.allow_smaller and `overrides` (KEY=VALUE, see `apply_overrides`) any key."""
+    raw = read_config_file(path, allow_code)
+    if allow_smaller:
+        raw.setdefault("select", {})["allow_smaller"] = True
+    # After the file's paths: a path typed on the command line is relative to the shell's.
+    apply_overrides(raw, overrides)
+    require_code_opt_in(raw, str(path), allow_code)  # a --set can name code too
+    return parse_config(raw)
+
+
+MAX_CONFIG_BYTES = 1_000_000  # settings, not data: data belongs in data.path
+MAX_CONFIG_NODES = 100_000
+
+
+def read_config_file(path: str | Path, allow_code: bool = False) -> dict[str, Any]:
+    """The sections of a YAML config file, as plain values: what `load_config` validates
+    and `curate.select(config=...)` merges its arguments into, so both refuse the same
+    files in one line. `data.path` and `target.path` become relative to the file's folder;
+    a setting that names code is refused without `allow_code` (`require_code_opt_in`)."""
     path = Path(path)
-    if path.is_dir():
-        raise CurateError(f"config {path} is a folder", "pass the YAML file itself")
-    if not path.is_file():
-        raise CurateError(f"config file not found: {path}", "check the path")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError as err:
-        raise CurateError(f"config {path} is not UTF-8 text (byte {err.object[err.start]:#x} "
-                          f"at offset {err.start})", "save it as UTF-8") from None
-    except yaml.YAMLError as err:
-        raise CurateError(f"config {path} is not valid YAML ({err.__class__.__name__})",
-                          "fix the syntax") from None
+    raw = _parse_yaml(_read_text(path), path)
+    raw = {} if raw is None else raw  # an empty file, or only comments
     if _too_large(raw):
         raise CurateError(f"config {path} expands past {MAX_CONFIG_NODES:,} values through "
                           "YAML aliases", "write the values out, or use fewer aliases")
     if not isinstance(raw, dict):
         raise CurateError(f"config {path} must be a mapping of sections", "see configs/demo.yaml")
-    if allow_smaller:
-        raw.setdefault("select", {})["allow_smaller"] = True
     for section in ("data", "target"):  # relative to the config file, not the shell
         entry = raw.get(section)
         if isinstance(entry, dict) and isinstance(entry.get("path"), str) \
                 and not Path(entry["path"]).expanduser().is_absolute():
             entry["path"] = os.path.normpath(path.parent / entry["path"])
-    # After the paths: a path typed on the command line is relative to the shell's folder.
-    apply_overrides(raw, overrides)
-    return parse_config(raw)
+    require_code_opt_in(raw, str(path), allow_code)
+    return raw
+
+
+def _read_text(path: Path) -> str:
+    try:
+        mode = path.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise CurateError(f"config {path} is a folder", "pass the YAML file itself")
+        if not stat.S_ISREG(mode):  # a pipe or device: reading could wait forever
+            raise CurateError(f"config {path} is not a regular file",
+                              "pass the YAML file itself")
+        with path.open("rb") as file:
+            data = file.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise CurateError(f"config file not found: {path}", "check the path") from None
+    except OSError as err:
+        raise CurateError(f"cannot read config {path} ({err.strerror or err})",
+                          "check the path and its permissions") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise CurateError(f"config {path} is larger than {MAX_CONFIG_BYTES:,} bytes",
+                          "a config holds settings: put the data in a file named by data.path")
+    try:
+        return data.decode("utf-8-sig")  # a BOM, as editors on Windows write, is no error
+    except UnicodeDecodeError as err:
+        raise CurateError(f"config {path} is not UTF-8 text (byte {err.object[err.start]:#x} "
+                          f"at offset {err.start})", "save it as UTF-8") from None
+
+
+def _parse_yaml(text: str, path: Path) -> Any:
+    """The YAML document (None when empty) with safe tags only and no duplicated key."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _refuse_duplicate_keys(node, path)
+        return loader.construct_document(node)
+    except yaml.MarkedYAMLError as err:
+        line = f"line {err.problem_mark.line + 1}: " if err.problem_mark else ""
+        if isinstance(err, yaml.constructor.ConstructorError):  # !!python/... and the like
+            raise CurateError(f"config {path}, {line}{err.problem}",
+                              "a config holds plain values: remove the tag") from None
+        raise CurateError(f"config {path} is not valid YAML ({line}{err.problem})",
+                          "fix the syntax") from None
+    except yaml.YAMLError as err:
+        raise CurateError(f"config {path} is not valid YAML ({err.__class__.__name__})",
+                          "fix the syntax") from None
+    except RecursionError:
+        raise CurateError(f"config {path} nests too deep", "flatten its lists and mappings"
+                          ) from None
+    finally:
+        loader.dispose()
+
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+def _refuse_duplicate_keys(root: yaml.Node, path: Path) -> None:
+    """YAML keeps the last of two equal keys silently, so a second `select:` section would
+    replace the first unseen. Walks each node once (aliases share nodes)."""
+    seen: set[int] = set()
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    while stack:
+        node, where = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(node.value))
+        if not isinstance(node, yaml.MappingNode):
+            continue
+        lines: dict[tuple[str, str], int] = {}
+        for key, value in node.value:
+            if key.tag == MERGE_TAG:  # `<<: *base`: later keys override the base, by design
+                stack.append((value, where))
+                continue
+            name = f"{where}.{key.value}" if where else str(key.value)
+            line = key.start_mark.line + 1
+            if isinstance(key, yaml.ScalarNode) and (key.tag, key.value) in lines:
+                raise CurateError(f"config {path}: key '{name}' appears twice (lines "
+                                  f"{lines[key.tag, key.value]} and {line})",
+                                  "keep one of them (YAML would silently keep the last)")
+            if isinstance(key, yaml.ScalarNode):
+                lines[key.tag, key.value] = line
+            stack.append((value, name))
+
+
+def _too_large(raw: Any) -> bool:
+    """Whether the loaded YAML, with its aliases expanded, has more than MAX_CONFIG_NODES
+    values. PyYAML shares aliased objects, so loading is cheap, but validation and hashing
+    walk them expanded: 9 levels of 9 aliases (under 700 bytes) are 387 million strings."""
+    budget = MAX_CONFIG_NODES
+    stack = [raw]
+    while stack:
+        node = stack.pop()
+        budget -= 1
+        if budget < 0:
+            return True
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+    return False
+
+
+ALLOW_CODE_ENV = "CURATE_ALLOW_CODE"
+# setting -> the entry-point group where an installed component is found by name instead
+_CODE_SETTINGS = {"select.selector": "curate.selectors", "synth.generator": "curate.generators",
+                  "bench.selectors": "curate.selectors"}
+
+
+def code_settings(raw: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(setting, value, entry-point group) of every `package.module:Class` in the config:
+    each names a module that would be imported, its top-level code run."""
+    found = []
+    for setting, group in _CODE_SETTINGS.items():
+        section, key = setting.split(".")
+        values = raw.get(section, {}).get(key) if isinstance(raw.get(section), dict) else None
+        named = [(setting, values)] if not isinstance(values, list) else [
+            (f"{setting}[{i}]", value) for i, value in enumerate(values)]
+        # a bench spec may carry parameters: `my_rules:Mine[k=3]`
+        found += [(where, value, group) for where, value in named
+                  if isinstance(value, str) and ":" in value.split("[")[0]]
+    return found
+
+
+def require_code_opt_in(raw: dict[str, Any], source: str, allow_code: bool = False) -> None:
+    """Refuse a config that names code unless the user allowed it (`allow_code`, the CLI's
+    --allow-code, or CURATE_ALLOW_CODE=1): configs travel (deployments, `curate serve`,
+    a colleague's file), and reading one must not run whatever module it names."""
+    found = code_settings(raw)
+    if found and not (allow_code or os.environ.get(ALLOW_CODE_ENV) == "1"):
+        setting, value, group = found[0]
+        raise CurateError(
+            f"{setting} '{value}' in {source} names Python code, which curate would import "
+            "and run", f"if you trust it, pass --allow-code (or set {ALLOW_CODE_ENV}=1; in "
+            f"Python, allow_code=True), or install it as a '{group}' entry point and use "
+            "its name")
