@@ -6,6 +6,11 @@ from an entry-point group (`[project.entry-points."curate.selectors"] name =
 "pkg.module:Class"`), or by dotted path (`package.module:Class`) without being installed at
 all. Building one (`make`) checks its parameters' names and values (`curate.params`) before
 any data is read.
+
+A dotted path imports its module, so the module's top-level code runs before any check:
+the registry trusts its caller. Python code names classes itself; a config file that names
+one is refused before it gets here unless the user allowed code
+(`curate.config_load.require_code_opt_in`).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 registers itself with `@register`; every module in this package is imported on first
 lookup, so a new selector is one new file. Outside selectors come from the entry-point
 group `curate.selectors`, or by dotted path (`package.module:Class`) without being
-installed at all. `make_selector` checks parameter names and values (each selector's
-`parameter_constraints`) before any data is read."""
+installed at all (from a config only with --allow-code, see `curate.registry`).
+`make_selector` checks parameter names and values (each selector's `parameter_constraints`)
+before any data is read."""
 
 from __future__ import annotations
 

@@ -71,7 +71,7 @@ def test_a_set_override_naming_code_is_refused_too(tmp_path, evil):
 
 def test_the_opt_in_imports_it(tmp_path, evil, monkeypatch):
     config = write_config(tmp_path, select={"selector": "evil_rules:Mine", "budget": 12})
-    code, out, err = invoke("select", config, "--allow-code")
+    code, _, err = invoke("select", config, "--allow-code")
     assert code == 0, err
     assert evil.exists() and len(run_folders(tmp_path)) == 1
     assert ALLOW_CODE_ENV not in os.environ  # the flag lasts one command
