@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from curate.embed.models import folder_digest
 from curate.models.lora import render_row
 from curate.progress import progress_bar
 from curate.store import ArtifactCache, atomic_path, hash_json
@@ -168,9 +169,12 @@ def score_rows(model, tokenizer, prompts: list[str], responses: list[str], batch
 
 
 def model_identity(name: str) -> str:
-    """What names the model in the cache key: a local folder by its absolute path."""
+    """What names the model in the cache key: a local folder by its content, so weights
+    saved over the old ones are scored again; a builtin or a Hub id by its name."""
     path = Path(name).expanduser()
-    return str(path.resolve()) if not name.startswith("builtin:") and path.is_dir() else name
+    if name.startswith("builtin:") or not path.is_dir():
+        return name
+    return f"{name}@{folder_digest(path)}"
 
 
 def _read_shards(folder: Path) -> pl.DataFrame:

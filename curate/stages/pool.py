@@ -14,6 +14,7 @@ from curate.config import Config, DataConfig
 from curate.data import Pool, Schema, load_pool
 from curate.data.builtin import BUILTINS
 from curate.embed import EmbeddingsRef, embed_pool
+from curate.embed.models import file_digest
 from curate.errors import CurateError
 from curate.exec import make_executor
 from curate.exec.keys import id_hashes
@@ -36,14 +37,16 @@ class PoolRef(StageRef):
                     origin=self.origin, fingerprint=self.fingerprint)
 
 
-def _source_signature(cfg: Config) -> dict:
-    """What identifies the source's content without reading it: file sizes and times."""
+def _source_signature(cfg: Config, cache: ArtifactCache) -> dict:
+    """What identifies the source's content: a local file's bytes (mtimes can be restored by
+    `cp -p`, `rsync -a` or `tar x` after an edit), hashed once per change. A pipe or a
+    device is not read here: the load refuses it."""
     data = cfg.data
     if data.path is not None:
         path = Path(data.path)
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-        return {"files": [(str(f), f.stat().st_size, f.stat().st_mtime_ns)
-                          for f in files if f.exists()]}
+        files = sorted(path.rglob("*")) if path.is_dir() else [path]
+        return {"files": [(str(f), file_digest(f, cache.root / "digests"))
+                          for f in files if f.is_file()]}
     if data.source.startswith("builtin:"):
         name = data.source.removeprefix("builtin:")
         package = BUILTINS[name].package.split()[-1] if name in BUILTINS else name
@@ -67,7 +70,7 @@ def load_stage(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Pool
 
     entry = cached_stage(cache, "load", {
         "data": cfg.data.model_dump(mode="json"), "seed": cfg.run.seed,
-        "source": _source_signature(cfg), "version": 4}, compute, refresh)  # 4: blank text
+        "source": _source_signature(cfg, cache), "version": 4}, compute, refresh)  # 4: blank text
     meta = entry.manifest
     return PoolRef(path=entry.folder / "pool.parquet", key=entry.key, cache_hit=entry.hit,
                    fingerprint=meta["fingerprint"], schema=meta["schema"],
