@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,6 +14,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+from curate.errors import CurateError
 
 
 class Section(BaseModel):
@@ -148,6 +151,22 @@ class SynthConfig(Section):
     use_pool: bool = False
 
 
+# A folder name is at most 255 bytes on common filesystems; the lock file adds a suffix and
+# a name this long is already unreadable in a listing.
+MAX_RUN_NAME_BYTES = 200
+
+
+def run_name_problem(name: str) -> str | None:
+    """Why `name` cannot name the run folder output.dir/<name>, or None: a separator or `..`
+    would write elsewhere, a NUL is no path, a long name fails with ENAMETOOLONG."""
+    if not name.strip(". ") or "/" in name or "\\" in name or ".." in name or "\0" in name:
+        return f"{name!r} must be a plain folder name (no '/', '\\', '..' or NUL)"
+    if (size := len(name.encode())) > MAX_RUN_NAME_BYTES:
+        return (f"{name[:40]!r}... is {size} bytes long (UTF-8); a run name is a folder "
+                f"name of at most {MAX_RUN_NAME_BYTES} bytes")
+    return None
+
+
 class OutputConfig(Section):
     dir: Path = Path("runs")
     cache_dir: Path = Path(".curate-cache")
@@ -175,10 +194,8 @@ class RunConfig(Section):
     @field_validator("name")
     @classmethod
     def _one_folder(cls, name: str | None) -> str | None:
-        """The run folder is output.dir/<name>: a separator or `..` would write elsewhere."""
-        if name is not None and (not name.strip(". ") or "/" in name or "\\" in name
-                                 or ".." in name):
-            raise ValueError(f"{name!r} must be a plain folder name (no '/', '\\' or '..')")
+        if name is not None and (problem := run_name_problem(name)):
+            raise ValueError(problem)
         return name
 
 
@@ -291,7 +308,18 @@ class ExportConfig(Section):
     repo: str | None = Field(None, description="USER/NAME of a Hub dataset repo")
     private: bool = False
     license: str | None = Field(None, description="a Hub license id, e.g. cc-by-4.0")
-    max_shard_size: str = Field("500MB", description="largest parquet shard, as in datasets")
+    max_shard_size: str = Field("500MB", description="largest parquet shard, as in datasets: "
+                                "a positive whole number and a unit (500MB, 1GB, 512MiB)")
+
+    @field_validator("max_shard_size")
+    @classmethod
+    def _a_size(cls, size: str) -> str:
+        # Checked here: export is often days after the run that wrote this config.
+        match = re.fullmatch(r"\s*(\d+)\s*([KMGTP]i?B)\s*", size, re.IGNORECASE)
+        if not match or int(match.group(1)) == 0:
+            raise ValueError(f"{size!r} is not a shard size: write a positive whole number "
+                             "and a unit, e.g. 500MB, 1GB or 512MiB")
+        return size
 
 
 class Config(Section):
@@ -310,9 +338,15 @@ class Config(Section):
     export: ExportConfig = ExportConfig()
 
     def run_name(self) -> str:
+        """run.name, else a name derived from the pool's file, folder or dataset id, checked
+        like run.name (a file `...jsonl` has the stem `..`)."""
         if self.run.name:
             return self.run.name
         origin = self.data.source or Path(self.data.path).stem
         if self.data.source and (origin.startswith(("/", ".", "~")) or origin.count("/") > 1):
             origin = Path(origin).name  # a local folder: the run name is public (the card)
-        return origin.replace("builtin:", "").replace("/", "-")
+        name = origin.replace("builtin:", "").replace("/", "-")
+        if problem := run_name_problem(name):
+            raise CurateError(f"the run name taken from the pool's name: {problem}",
+                              "set run.name to a plain folder name")
+        return name

@@ -14,7 +14,7 @@ from pathlib import Path
 from curate.embed import ROWS_STAGE
 from curate.embed import shards as shard_files
 from curate.errors import CurateError
-from curate.store import MANIFEST
+from curate.store import MANIFEST, RESUMABLE
 
 
 def _encoder_folders(root: Path) -> list[Path]:
@@ -41,7 +41,8 @@ def prune_cache(root: Path, older_than: float = 3600) -> tuple[int, int]:
     """Delete quarantined shards, and leftovers older than `older_than` seconds of writes
     that never finished: temporary files of atomic writes, shards with keys but no vectors,
     stage entries without a manifest. Younger leftovers may belong to a run in progress.
-    Returns (items removed, bytes freed)."""
+    Entries marked resumable (an interrupted training's checkpoints) stay: their rerun
+    resumes from them. Returns (items removed, bytes freed)."""
     root = Path(root)
     _encoder_folders(root)  # fails on a missing cache
     cutoff = time.time() - older_than
@@ -59,7 +60,8 @@ def prune_cache(root: Path, older_than: float = 3600) -> tuple[int, int]:
                 doomed.append(keys)
     for entry in root.glob("*/*"):
         if (entry.is_dir() and entry.parent.name != ROWS_STAGE and not entry.name.startswith(".")
-                and not (entry / MANIFEST).exists() and entry.stat().st_mtime < cutoff):
+                and not any((entry / name).exists() for name in (MANIFEST, RESUMABLE))
+                and entry.stat().st_mtime < cutoff):
             doomed.append(entry)
     freed = 0
     for path in doomed:

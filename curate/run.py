@@ -6,13 +6,17 @@ The order of stages is written once, here. `runner` decides how a stage is calle
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import functools
 import importlib.metadata
+import os
 import platform
+import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +27,8 @@ import yaml
 from curate.budget import Budget, resolve_budget
 from curate.config import Config
 from curate.embed import EmbeddingsRef
-from curate.errors import environment_errors, file_not_folder
-from curate.lock import run_lock
+from curate.errors import CurateError, environment_errors, file_not_folder
+from curate.lock import output_lock, run_lock
 from curate.progress import capture_log, log, write_run_log
 from curate.report import write_projection
 from curate.report.html import write_html_report
@@ -41,7 +45,7 @@ from curate.stages import (
     synthesize_stage,
     target_embeddings,
 )
-from curate.store import ArtifactCache, atomic_path, subset_fingerprint, write_json
+from curate.store import ArtifactCache, subset_fingerprint, write_json
 from curate.synth import make_generator
 from curate.train.handoff import check_handoff, hand_off
 
@@ -74,11 +78,12 @@ def run_curation(cfg: Config, out_dir: Path | None = None, refresh: bool = False
     Runs of the same name wait for each other (`run.lock_timeout`), see `curate.lock`.
     A read-only, full or misplaced output or cache folder is a one-line CurateError."""
     out = Path(out_dir or cfg.output.dir)
+    name = cfg.run_name()  # a derived name that is no folder name fails before any work
     for folder, setting in ((out, OUT_SETTING), (cfg.output.cache_dir, CACHE_SETTING)):
         if any(p.is_file() for p in (folder, *folder.parents)):  # fail before any work
             raise file_not_folder(folder, setting)
     with environment_errors(cfg.output.cache_dir, CACHE_SETTING), \
-            run_lock(cfg.output.cache_dir, cfg.run_name(), cfg.run.lock_timeout), \
+            run_lock(cfg.output.cache_dir, name, cfg.run.lock_timeout), \
             capture_log():  # run.log in the run folder
         return _run_stages(cfg, out, refresh, runner)
 
@@ -130,15 +135,14 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
     synthetic = step("synthesize", synthesize_stage, pool, selection, cfg, cache, refresh) \
         if cfg.synth.generator else None
     subset = step("assemble", assemble_stage, pool, selection, synthetic, cfg, cache, refresh)
-    _remove_staging_leftovers(out_dir / cfg.run_name())
-    run_dir = _timestamped(out_dir / cfg.run_name())
 
     def write(name: str, fn: Callable, *args: Any) -> Any:
         return runner(name, guarded(fn, out_dir, OUT_SETTING), *args)
 
     # Everything goes into a staging folder renamed into place at the end: a run folder
     # exists only when its hand-off and report do (export relies on that).
-    with environment_errors(out_dir, OUT_SETTING), atomic_path(run_dir) as staging:
+    with environment_errors(out_dir, OUT_SETTING), \
+            _new_run_folder(out_dir, cfg.run_name(), cfg.run.lock_timeout) as (staging, run_dir):
         write("write", write_run_folder, cfg, loaded, selection, subset, stages, staging,
               f"{run_dir.parent.name}/{run_dir.name}")
         write("projection", projection_stage, cfg, staging, pool, embeddings, selection,
@@ -162,19 +166,57 @@ def check_budget(cfg: Config, pool) -> Budget:
                           cfg.select.stratify)
 
 
-def _remove_staging_leftovers(parent: Path) -> None:
-    """Delete the staging folders (`.<timestamp>.*.tmp`) of runs killed while writing their
-    run folder. Runs of one name hold its lock in turn, so none of these is in use."""
-    for leftover in parent.glob(".*.tmp"):
-        shutil.rmtree(leftover, ignore_errors=True)
+def run_stamp() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def _timestamped(parent: Path) -> Path:
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    folder, n = parent / stamp, 1
-    while folder.exists():
-        folder, n = parent / f"{stamp}-{n}", n + 1
-    return folder
+# The whole name of a run's staging folder, `.<run folder>.tmp`, and nothing a user would
+# name a folder: the cleanup deletes these and only these.
+STAGING = re.compile(r"\.\d{8}T\d{6}Z(-\d+)?\.tmp")
+
+
+@contextlib.contextmanager
+def _new_run_folder(out_dir: Path, name: str, timeout: float) -> Iterator[tuple[Path, Path]]:
+    """Yield (staging folder, run folder) for a new run folder of `out_dir/<name>/`, and
+    rename the staging folder into place if the block succeeds; delete it if not.
+
+    Held under the output lock of `name`: runs of one name, whatever their caches, write
+    their run folders in turn, so the staging folders the cleanup finds are killed runs'."""
+    parent = out_dir / name
+    with output_lock(out_dir, name, timeout):
+        for leftover in parent.glob(".*.tmp"):
+            if STAGING.fullmatch(leftover.name) and leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+        staging, run_dir = _reserve(parent)
+        try:
+            yield staging, run_dir
+            try:  # fails on a non-empty folder: a published run is never replaced
+                os.rename(staging, run_dir)
+            except OSError as err:
+                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR):
+                    raise
+                raise CurateError(f"{run_dir} appeared while this run wrote it",
+                                  "run the config again; its cache makes that quick") from None
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _reserve(parent: Path) -> tuple[Path, Path]:
+    """A run folder no run has taken, named by the time to the second, and its staging
+    folder. Creating the staging folder reserves the name (mkdir fails on an existing one);
+    the run folder is checked after that, so a name published meanwhile is skipped too."""
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp, n = run_stamp(), 0
+    while True:
+        name, n = (f"{stamp}-{n}" if n else stamp), n + 1
+        staging = parent / f".{name}.tmp"
+        try:
+            staging.mkdir()
+        except FileExistsError:
+            continue
+        if not os.path.lexists(parent / name):
+            return staging, parent / name
+        staging.rmdir()
 
 
 def write_run_folder(cfg: Config, pool, selection, subset_ref, stages: dict, folder: Path,

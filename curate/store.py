@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST = "manifest.json"
+# Marks an entry that holds work a rerun resumes and that never gets a manifest (training
+# checkpoints): `curate cache prune` keeps it.
+RESUMABLE = "resumable"
 
 
 def hash_json(obj: Any) -> str:
@@ -74,6 +77,12 @@ class ArtifactCache:
         stages that write in shards resume from them."""
         folder = self.root / stage / key[:32]
         folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def resumable_entry(self, stage: str, key: str) -> Path:
+        """An entry for work in progress that a rerun resumes (`RESUMABLE`)."""
+        folder = self.entry(stage, key)
+        (folder / RESUMABLE).touch()
         return folder
 
     def is_complete(self, stage: str, key: str) -> bool:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from curate.errors import CurateError
 from curate.store import atomic_path, write_json
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,22 @@ def checksum(path: Path) -> str:
 
 
 def write_shard(shards: Path, name: str, keys: np.ndarray, vectors: np.ndarray) -> None:
-    for suffix, array in ((".keys.npy", keys), (".vectors.npy", vectors)):
-        with atomic_path(shards / f"{name}{suffix}") as tmp, open(tmp, "wb") as f:
-            np.save(f, array)
-    write_json(shards / f"{name}.json", {  # written last: marks the shard complete
-        "rows": len(keys), "dim": int(vectors.shape[1]),
-        "keys": checksum(shards / f"{name}.keys.npy"),
-        "vectors": checksum(shards / f"{name}.vectors.npy")})
+    """Write one shard. A file of it vanishing meanwhile means something deleted it under
+    the run (`curate cache prune --older-than` shorter than the run): a one-line error."""
+    try:
+        for suffix, array in ((".keys.npy", keys), (".vectors.npy", vectors)):
+            with atomic_path(shards / f"{name}{suffix}") as tmp, open(tmp, "wb") as f:
+                np.save(f, array)
+        write_json(shards / f"{name}.json", {  # written last: marks the shard complete
+            "rows": len(keys), "dim": int(vectors.shape[1]),
+            "keys": checksum(shards / f"{name}.keys.npy"),
+            "vectors": checksum(shards / f"{name}.vectors.npy")})
+    except FileNotFoundError as err:
+        raise CurateError(
+            f"the embedding cache changed under this run: {err.filename or shards / name} "
+            "vanished while it was written (a `curate cache prune` at the same time?)",
+            "run the same config again: it reuses every finished shard; prune while no run "
+            "is going, or with an --older-than longer than a run") from None
 
 
 def names(shards: Path) -> list[str]:

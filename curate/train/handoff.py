@@ -139,10 +139,11 @@ def checkpoint_dir(cfg: Config, subset: pl.DataFrame) -> Path:
     """Where the trainer checkpoints: a cache entry named by the run, the subset and the
     training settings. The run folder is a staging folder until the run ends (and a rerun
     gets a new timestamp), so an interrupted run's checkpoints must live outside it for
-    the rerun of the same config to find and resume them."""
+    the rerun of the same config to find and resume them; the entry is marked resumable,
+    so `curate cache prune` keeps it."""
     key = hash_json({"run": cfg.run_name(), "subset": subset_fingerprint(subset),
                      "train": cfg.train.model_dump(mode="json"), "seed": cfg.run.seed})
-    return ArtifactCache(cfg.output.cache_dir).entry("checkpoints", key)
+    return ArtifactCache(cfg.output.cache_dir).resumable_entry("checkpoints", key)
 
 
 def train_lora_handoff(cfg: Config, subset: pl.DataFrame, schema: Schema, out: Path,
