@@ -262,6 +262,7 @@ def dotted_selector(tmp_path, monkeypatch):
     (tmp_path / "mods" / "my_rules.py").write_text(CUSTOM_SELECTOR)
     monkeypatch.syspath_prepend(str(tmp_path / "mods"))
     monkeypatch.delitem(sys.modules, "my_rules", raising=False)
+    monkeypatch.setenv("CURATE_ALLOW_CODE", "1")  # the config names code: opted in
     rng = np.random.default_rng(0)
     pool = pl.DataFrame({"id": [f"r{i:02d}" for i in range(40)],
                          "vector": rng.normal(size=(40, 4)).tolist(),
