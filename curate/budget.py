@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from curate.errors import CurateError
+from curate.progress import log
 
 PER_LABEL = re.compile(r"^\s*(\d+)\s*[- ]?per[- ]label\s*$", re.IGNORECASE)
 HELP = "write a count (1000), a fraction (0.02 or 2%) or a per-label count (10 per label)"
@@ -25,11 +26,14 @@ class Budget:
     `stratified` marks a per-label split made from a count or fraction (proportional to
     label frequency) rather than asked for as "N per label"; selectors whose budget follows
     another distribution (a target set) may take `total` from the whole pool instead.
+    `empty_labels`: the pool's labels a stratified split gives no row (fewer rows than
+    labels), absent from `per_label`.
     """
 
     total: int
     per_label: dict[str, int] | None = None
     stratified: bool = False
+    empty_labels: tuple[str, ...] = ()
 
 
 def _parse(spec: str | int | float) -> tuple[str, float]:
@@ -54,12 +58,46 @@ def _parse(spec: str | int | float) -> tuple[str, float]:
 
 
 def resolve_budget(spec: str | int | float, n_rows: int, labels: np.ndarray | None = None,
-                   allow_smaller: bool = False, stratify: bool | str = False) -> Budget:
-    """Turn a budget spec into row counts for a pool of `n_rows` rows.
+                   allow_smaller: bool = False, stratify: bool | str = False,
+                   warn: bool = True) -> Budget:
+    """Turn a budget spec into row counts for a pool of `n_rows` rows: the one rule of
+    `curate select` and `curate bench`.
 
     A budget larger than the pool is an error unless `allow_smaller`, which caps it.
     `stratify` ("auto": when there are labels) splits a count or fraction across labels.
+    With fewer rows than labels, some labels get no row: `warn` logs one warning saying
+    how many (`no_row_warning`).
     """
+    budget = _resolve(spec, n_rows, labels, allow_smaller, stratify)
+    if warn and (message := no_row_warning(spec, budget, labels)):
+        log.warning(message)
+    return budget
+
+
+def no_row_warning(spec, budget: Budget, labels: np.ndarray | None) -> str | None:
+    """What to tell the user when labels of the pool get no row (None: every label can)."""
+    if labels is None:
+        return None
+    n_labels = len(np.unique(labels))
+    if budget.empty_labels:
+        empty = len(budget.empty_labels)
+        shown = ", ".join(budget.empty_labels[:3]) + (", ..." if empty > 3 else "")
+        lost = f"{_labels(empty)} no row ({shown})"
+    elif budget.per_label is None and budget.total < n_labels:
+        lost = f"at least {_labels(n_labels - budget.total)} no row"
+    else:
+        return None
+    return (f"budget '{spec}' is {budget.total} rows for {n_labels} labels: {lost}; "
+            f"{n_labels} rows or more give every label one (or a per-label budget: "
+            "1 per label)")
+
+
+def _labels(n: int) -> str:
+    return "1 label gets" if n == 1 else f"{n} labels get"
+
+
+def _resolve(spec, n_rows: int, labels: np.ndarray | None, allow_smaller: bool,
+             stratify: bool | str) -> Budget:
     kind, value = _parse(spec)
     if value <= 0:
         raise CurateError(f"budget '{spec}' must be positive", HELP)
@@ -88,7 +126,9 @@ def resolve_budget(spec: str | int | float, n_rows: int, labels: np.ndarray | No
     names, counts = np.unique(labels, return_counts=True)
     shares = proportional_split(counts, count)
     return Budget(total=count, stratified=True,
-                  per_label={str(a): int(n) for a, n in zip(names, shares, strict=True) if n})
+                  per_label={str(a): int(n) for a, n in zip(names, shares, strict=True) if n},
+                  empty_labels=tuple(str(a) for a, n in zip(names, shares, strict=True)
+                                     if not n))
 
 
 def proportional_split(sizes: np.ndarray, n: int) -> np.ndarray:

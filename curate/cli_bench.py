@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from curate.cli_common import RefreshOpt, err_console, fail
+from curate.cli_common import RefreshOpt, SmallerOpt, err_console, fail
 from curate.config_load import load_config
 from curate.errors import CurateError
 
@@ -23,15 +23,17 @@ def _origin(entry: str) -> dict:
 
 
 def _bench_configs(config: Path | None, data: str | None, overrides: dict,
-                   target: str | None = None) -> list:
+                   target: str | None = None, allow_smaller: bool = False) -> list:
     """One Config per dataset: the config file's, or one per `--data` entry."""
     from curate.config_load import parse_config
 
     raw = {}
     if config is not None:
-        raw = load_config(config).model_dump(mode="json", exclude_unset=True)
+        raw = load_config(config, allow_smaller).model_dump(mode="json", exclude_unset=True)
     elif data is None:
         raise CurateError("curate bench needs a CONFIG or --data", "see `curate bench --help`")
+    elif allow_smaller:  # as select's --allow-smaller: the same budget rule
+        raw["select"] = {"allow_smaller": True}
     raw["bench"] = {**raw.get("bench", {}), **{k: v for k, v in overrides.items()
                                               if v is not None}}
     if target is not None:
@@ -84,6 +86,7 @@ def bench(
     synth: Annotated[str | None, typer.Option(
         help="N-per-label: also score each selection plus N synthetic rows per label "
              "(synth.generator, default mh-gan), with and without its filter.")] = None,
+    allow_smaller: SmallerOpt = False,
     refresh: RefreshOpt = False,
 ) -> None:
     """Compare selectors against random at equal budgets: train on each selection, score on a
@@ -103,13 +106,16 @@ def bench(
                  "target_size": target_size}
     try:
         overrides["synth"] = _per_label_count(synth) if synth else None
-        configs = _bench_configs(config, data, overrides, target)
+        configs = _bench_configs(config, data, overrides, target, allow_smaller)
         results = pl.concat([run_benchmark(cfg, ArtifactCache(cfg.output.cache_dir), refresh)
                              for cfg in configs])
     except CurateError as err:
         fail(err)
     paths = write_outputs(results, configs[0].bench.out)
     typer.echo(paths["markdown"].read_text())
+    err_console.print(f"results: {paths['html']} (also results.md, results.png and "
+                      f"results.parquet in {paths['html'].parent})", highlight=False,
+                      soft_wrap=True)
     _exit_if_failed(results, paths["markdown"])
 
 

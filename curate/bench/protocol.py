@@ -175,21 +175,13 @@ def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False,
 
 
 def resolve_budgets(workload: Workload, specs: list, stratify: bool | str = "auto",
-                    allow_smaller: bool = False) -> dict[str, Budget]:
-    """Every budget resolved on the train part before any work; bad budgets fail early.
-
-    The same (stratified or not) budget goes to every selector, random included."""
-    budgets = {}
-    n_labels = 0 if workload.view.labels is None else len(np.unique(workload.view.labels))
-    for spec in specs:
-        budget = resolve_budget(spec, len(workload.view), workload.view.labels,
-                                allow_smaller, stratify)
-        if workload.evaluator.name == "probe" and budget.total < n_labels:
-            raise CurateError(f"budget '{spec}' is {budget.total} rows, fewer than the "
-                              f"{n_labels} labels: the probe cannot see every label",
-                              "raise the budget or use a per-label budget (10 per label)")
-        budgets[str(spec)] = budget
-    return budgets
+                    allow_smaller: bool = False, warn: bool = True) -> dict[str, Budget]:
+    """Every budget resolved on the train part before any work, by `curate select`'s rule
+    (`resolve_budget`): bad budgets fail early, and labels left without a row are a
+    warning (`warn`), as they are for select. The same (stratified or not) budget goes to
+    every selector, random included."""
+    return {str(spec): resolve_budget(spec, len(workload.view), workload.view.labels,
+                                      allow_smaller, stratify, warn) for spec in specs}
 
 
 def _rows(dataset, selector, budget, n, seed, metrics, seconds, error=None) -> list[dict]:
@@ -217,7 +209,8 @@ def run_benchmark(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> p
         for split, seeds in seeds_of_split.items():
             workload = prepare(cfg, cache, split_seed=split, loaded=loaded)
             budgets = resolve_budgets(workload, bench.budgets, cfg.select.stratify,
-                                      cfg.select.allow_smaller)
+                                      cfg.select.allow_smaller,
+                                      warn=split == next(iter(seeds_of_split)))  # once
             augmenter = (Augmenter(cfg, cache, workload.pool, workload.evaluator)
                          if bench.synth else None)
             if bench.ceiling:

@@ -37,10 +37,19 @@ class Regime:
     few_shot: bool  # within auto's max_fraction, or its max_per_label with labels
     labelled: bool  # the pool has labels (what validation scores on)
     instruction: bool = False  # prompt/response rows (an instruction-tuning pool)
+    labels: int = 0  # a per-label budget's labels, those it gives no row included
+    empty_labels: int = 0  # labels a stratified budget gives no row (fewer rows than labels)
 
     def describe(self) -> str:
-        where = "per label" if self.per_label else "of the pool"
-        return (f"{self.rows_per_group:.0f} rows {where}, "
+        if self.per_label:  # over every label, the empty ones too: what each label gets
+            per = self.rows / max(self.labels, 1)
+            count = f"{per:.0f}" if per >= 10 or per == round(per) else f"{per:.1f}"
+            where = f"{count} rows per label" + (
+                f" ({self.empty_labels} of {self.labels} labels get no row)"
+                if self.empty_labels else "")
+        else:
+            where = f"{self.rows_per_group:.0f} rows of the pool"
+        return (f"{where}, "
                 f"{self.rows / max(self.pool_rows, 1):.2%} of the pool, "
                 f"{'labelled' if self.labelled else 'unlabelled'}"
                 f"{', prompt/response rows' if self.instruction else ''}")
@@ -132,7 +141,9 @@ class AutoSelector(Selector):
         return Regime(has_target=view.target is not None, has_quality=self.quality is not None,
                       per_label=per_label, rows_per_group=rows_per_group,
                       rows=budget.total, pool_rows=len(view), few_shot=few_shot,
-                      labelled=labels is not None, instruction=view.instruction)
+                      labelled=labels is not None, instruction=view.instruction,
+                      labels=groups + len(budget.empty_labels),
+                      empty_labels=len(budget.empty_labels))
 
     def rule(self, view: SelectionView | ShardedPool, budget: Budget) -> tuple[Rule, Regime]:
         """The first rule that matches this view (or sharded pool) and budget, and the
