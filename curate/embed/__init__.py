@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from curate.config import EmbedConfig
-from curate.data.pool import Pool
+from curate.data.pool import Pool, Schema
 from curate.embed import shards as shard_files
 from curate.embed.image import EfficientNetLite0Encoder, l2_normalise, pixel_vectors
 from curate.embed.text import TextEncoder
@@ -87,15 +88,11 @@ def _encoder(modality: str, cfg: EmbedConfig):
 
 
 def embedding_key(pool: Pool, cfg: EmbedConfig) -> str:
-    return hash_json(_embedding_key_parts(pool, cfg))
+    return hash_json(_embedding_key_parts(pool.schema, pool.fingerprint, cfg))
 
 
-def _embedding_key_parts(pool: Pool, cfg: EmbedConfig) -> dict:
-    return {"pool": pool.fingerprint, "encoder": embedding_key_parts(pool, cfg), "version": 2}
-
-
-def encoder_key(pool: Pool, cfg: EmbedConfig) -> str:
-    return _encoder_key(embedding_key_parts(pool, cfg))
+def _embedding_key_parts(schema: Schema, fingerprint: str, cfg: EmbedConfig) -> dict:
+    return {"pool": fingerprint, "encoder": _encoder_parts(schema, cfg), "version": 2}
 
 
 def _encoder_key(parts: dict) -> str:
@@ -114,10 +111,15 @@ def check_finite(vectors: np.ndarray, what: str, positions: np.ndarray | None = 
 
 
 def _contents(pool: Pool):
-    """What the encoder reads, row by row: texts, images or feature vectors."""
+    """What the encoder reads, row by row: texts, images or feature vectors (these checked
+    for NaN and inf)."""
     if pool.schema.modality == "text":
         return pool.texts()
-    return pool.vectors() if pool.schema.modality == "vectors" else pool.images()
+    if pool.schema.modality == "vectors":
+        vectors = pool.vectors()
+        check_finite(vectors, f"column '{pool.schema.vectors}' of {pool.origin}")
+        return vectors
+    return pool.images()
 
 
 def row_keys(contents) -> np.ndarray:
@@ -160,24 +162,40 @@ def embed_pool(pool: Pool, cfg: EmbedConfig, cache: ArtifactCache,
     """Embed the rows whose content no shard holds yet (every row with `refresh`), shard by
     shard on `executor` (default: this process). A cached entry is verified on every run:
     a damaged shard must be re-embedded, not read."""
-    shards = cache.entry(ROWS_STAGE, encoder_key(pool, cfg))
+    return embed_stored_pool(pool.schema, pool.fingerprint, lambda: pool, cfg, cache, refresh,
+                             executor)
+
+
+def embed_stored_pool(schema: Schema, fingerprint: str, load: Callable[[], Pool],
+                      cfg: EmbedConfig, cache: ArtifactCache, refresh: bool = False,
+                      executor: Executor | None = None) -> EmbeddingsRef:
+    """`embed_pool` for a pool that `load()` reads, only when a row must be embedded: the
+    entry's key needs the schema and fingerprint alone, so a rerun reads no row."""
+    parts = _encoder_parts(schema, cfg)
+    shards = cache.entry(ROWS_STAGE, _encoder_key(parts))
     checked: set[str] = set()
 
     def compute(folder: Path) -> dict:
-        names, stats = _embed_rows(pool, cfg, shards, checked, refresh, executor)
+        pool = load()
+        # The frame goes once its contents are out: a pool of vectors is not held twice.
+        rows, origin, contents = len(pool), pool.origin, _contents(pool)
+        del pool
+        names, stats = _embed_rows(contents, schema.modality, origin, cfg, shards, checked,
+                                   refresh, executor)
+        del contents
         number = {name: i for i, name in enumerate(sorted({name for name, _ in names}))}
         with atomic_path(folder / "rows.npy") as tmp, open(tmp, "wb") as f:
             np.save(f, np.array([(number[n], r) for n, r in names], dtype=np.int64
                                 ).reshape(-1, 2))
         first = next(iter(number), None)
         dim = np.load(shards / f"{first}.vectors.npy", mmap_mode="r").shape[1] if first else 0
-        encoder = _encoder(pool.schema.modality, cfg)
+        encoder = _encoder(schema.modality, cfg)
         ran = {"ran": encoder.describe()} if isinstance(encoder, TextEncoder) else {}
-        return {"rows": len(pool), "dim": dim, "pool": pool.fingerprint,
-                "encoder": embedding_key_parts(pool, cfg), "shards": list(number), **ran,
-                **stats}
+        return {"rows": rows, "dim": dim, "pool": fingerprint, "encoder": parts,
+                "shards": list(number), **ran, **stats}
 
-    entry = cached_stage(cache, STAGE, _embedding_key_parts(pool, cfg), compute, refresh,
+    entry = cached_stage(cache, STAGE, _embedding_key_parts(schema, fingerprint, cfg), compute,
+                         refresh,
                          still_valid=lambda meta: not _damaged(shards, set(meta["shards"]),
                                                                checked))
     meta = entry.manifest
@@ -187,13 +205,11 @@ def embed_pool(pool: Pool, cfg: EmbedConfig, cache: ArtifactCache,
                          rows=meta["rows"], dim=meta["dim"], stats=stats)
 
 
-def _embed_rows(pool: Pool, cfg: EmbedConfig, shards: Path, checked: set[str], refresh: bool,
-                executor: Executor | None) -> tuple[list[tuple[str, int]], dict]:
-    """Embed the pool's rows that no intact shard holds; returns (shard, row) of every pool
-    row and the counts of new and cached rows."""
-    contents = _contents(pool)
-    if pool.schema.modality == "vectors":
-        check_finite(contents, f"column '{pool.schema.vectors}' of {pool.origin}")
+def _embed_rows(contents, modality: str, origin: str, cfg: EmbedConfig, shards: Path,
+                checked: set[str], refresh: bool, executor: Executor | None
+                ) -> tuple[list[tuple[str, int]], dict]:
+    """Embed the rows (`contents`: texts, images or vectors) that no intact shard holds;
+    returns (shard, row) of every row and the counts of new and cached rows."""
     keys = row_keys(contents)
     index = {} if refresh else _index(shards)
     reused = {index[k][0] for k in set(keys.tolist()) if k in index}
@@ -204,24 +220,28 @@ def _embed_rows(pool: Pool, cfg: EmbedConfig, shards: Path, checked: set[str], r
     _, first = np.unique(keys, return_index=True)
     todo = np.sort(first[unseen[first]])
     jobs = [todo[start:start + cfg.shard_size] for start in range(0, len(todo), cfg.shard_size)]
-    worker = functools.partial(shard_worker, pool.schema.modality, cfg)
+    worker = functools.partial(shard_worker, modality, cfg)
     read = functools.partial(_payload, contents)
-    with progress_bar(f"embed {pool.origin}", total=len(todo)) as advance:
+    with progress_bar(f"embed {origin}", total=len(todo)) as advance:
         for number, vectors in (executor or LocalExecutor()).map_shards(worker, jobs, read,
                                                                         advance):
             rows = jobs[number]
-            check_finite(vectors, f"embeddings of {pool.origin}", rows)
+            check_finite(vectors, f"embeddings of {origin}", rows)
             name = hashlib.blake2b(keys[rows].tobytes(), digest_size=16).hexdigest()
             shard_files.write_shard(shards, name, keys[rows], vectors.astype(np.float32))
             index.update({k: (name, i) for i, k in enumerate(keys[rows].tolist())})
-    stats = {"rows_new": int(unseen.sum()), "rows_cached": int(len(pool) - unseen.sum())}
+    stats = {"rows_new": int(unseen.sum()), "rows_cached": int(len(keys) - unseen.sum())}
     return [index[k] for k in keys.tolist()], stats
 
 
 def embedding_key_parts(pool: Pool, cfg: EmbedConfig) -> dict:
-    if pool.schema.modality == "vectors":
-        return {"vectors": pool.schema.vectors}
-    encoder = _encoder(pool.schema.modality, cfg)
+    return _encoder_parts(pool.schema, cfg)
+
+
+def _encoder_parts(schema: Schema, cfg: EmbedConfig) -> dict:
+    if schema.modality == "vectors":
+        return {"vectors": schema.vectors}
+    encoder = _encoder(schema.modality, cfg)
     return encoder.config_key() if isinstance(encoder, TextEncoder) else {
         "image_features": cfg.image_features}
 

@@ -1,17 +1,26 @@
 """What a run left behind, loaded once for its report: the run folder's files and the
 cache entries its manifest's stages point to (the pool, its embeddings, the whole-pool
-clustering); a missing entry leaves a note instead of failing."""
+clustering); a missing entry leaves a note instead of failing.
+
+A report holds the pool's small columns only: its vectors and images stay on disk, and
+the figures read the few rows they draw (`RunArtifacts.wide_columns`,
+`EmbeddingsRef.load_rows`), so `curate report` on a large pool costs little more than its
+ids and labels."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
-from curate.store import read_json
+from curate.store import MANIFEST, read_json
+
+if TYPE_CHECKING:
+    from curate.embed import EmbeddingsRef
 
 
 @dataclass
@@ -23,9 +32,11 @@ class RunArtifacts:
     selection: pl.DataFrame
     config: dict = field(default_factory=dict)
     handoff: dict | None = None
-    pool: pl.DataFrame | None = None
+    pool: pl.DataFrame | None = None  # without the vector and image columns (`wide`)
+    pool_path: Path | None = None
+    wide: tuple[str, ...] = ()
     schema: dict = field(default_factory=dict)
-    embeddings: np.ndarray | None = None
+    embeddings: EmbeddingsRef | None = None  # read by row: the map draws a sample
     assignment: np.ndarray | None = None  # whole-pool k-means cluster of every pool row
     scores: pl.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
@@ -35,17 +46,27 @@ class RunArtifacts:
         """Boolean mask over pool rows: selected."""
         return self.pool["id"].is_in(self.selection["id"].implode()).to_numpy()
 
+    def wide_columns(self, ids: pl.Series, columns: list[str]) -> pl.DataFrame:
+        """`id` and `columns` (left out of `pool`) of the rows `ids`, from the pool parquet."""
+        return (pl.scan_parquet(self.pool_path).select("id", *columns)
+                .filter(pl.col("id").is_in(ids.implode())).collect())
+
 
 def _artifact(manifest: dict, stage: str) -> Path | None:
     where = manifest.get("stages", {}).get(stage, {}).get("artifact")
     return Path(where) if where else None
 
 
-def _embeddings(folder: Path) -> np.ndarray:
-    """The pool's embeddings, read through the embed stage's own reference to its entry."""
+def _embeddings(folder: Path) -> EmbeddingsRef:
+    """The embed stage's own reference to its entry, once its shard files are all there."""
     from curate.embed import EmbeddingsRef
 
-    return EmbeddingsRef.read(folder).load()
+    ref = EmbeddingsRef.read(folder)
+    missing = [name for name in read_json(folder / MANIFEST)["shards"]
+               if not (ref.shards / f"{name}.vectors.npy").exists()]
+    if missing:
+        raise FileNotFoundError(f"{len(missing)} shard(s) gone, {missing[0]} first")
+    return ref
 
 
 def load_artifacts(run_dir: Path) -> RunArtifacts:
@@ -68,14 +89,17 @@ def load_artifacts(run_dir: Path) -> RunArtifacts:
         art.notes.append(f"pool not found in the cache ({pool_path}): map, label mix, "
                          "clusters and examples of unselected rows are left out")
         return art
-    art.pool = pl.read_parquet(pool_path)
     load_path = _artifact(manifest, "load")
     meta = load_path.with_name("manifest.json") if load_path else None
     art.schema = read_json(meta)["schema"] if meta is not None and meta.exists() else {}
+    art.pool_path = pool_path
+    art.wide = tuple(c for c in (art.schema.get("vectors"), art.schema.get("image")) if c)
+    art.pool = pl.read_parquet(pool_path, columns=[
+        c for c in pl.scan_parquet(pool_path).collect_schema().names() if c not in art.wide])
     embed = _artifact(manifest, "embed")
     try:
         vectors = _embeddings(embed) if embed else None
-        if vectors is not None and len(vectors) == art.pool.height:
+        if vectors is not None and vectors.rows == art.pool.height:
             art.embeddings = vectors
     except (OSError, KeyError, ValueError) as err:
         art.notes.append(f"embeddings not readable from the cache ({embed}): {err}")

@@ -190,6 +190,9 @@ def thumbnail_plot(art: RunArtifacts) -> str | None:
             pl.col("_order").rank("ordinal").over(label).alias("_turn")).sort(
             "_turn", label).drop("_order", "_turn")
     rows = rows.head(THUMBNAILS)
+    if image in art.wide:  # the report holds no pool images: read the shown ones
+        rows = rows.join(art.wide_columns(rows["id"], [image]), on="id", how="left",
+                         maintain_order="left")
     pool = Pool(frame=rows, schema=Schema(**{**art.schema, "image_shape":
                                               tuple(shape) if shape else None}),
                 origin="report", fingerprint="-")

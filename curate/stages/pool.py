@@ -4,6 +4,7 @@ embeddings for distribution-shift selection."""
 from __future__ import annotations
 
 import importlib.metadata
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import polars as pl
 from curate.config import Config, DataConfig
 from curate.data import Pool, Schema, load_pool
 from curate.data.builtin import BUILTINS
-from curate.embed import EmbeddingsRef, embed_pool
+from curate.embed import EmbeddingsRef, embed_pool, embed_stored_pool
 from curate.embed.models import file_digest
 from curate.errors import CurateError
 from curate.exec import make_executor
@@ -32,9 +33,16 @@ class PoolRef(StageRef):
     origin: str
     rows: int
 
-    def load(self) -> Pool:
-        return Pool(frame=pl.read_parquet(self.path), schema=Schema(**self.schema),
-                    origin=self.origin, fingerprint=self.fingerprint)
+    def load(self, vectors: bool = True) -> Pool:
+        """The pool; `vectors=False` leaves out its vector column, which the stages after
+        embed never read (they read the embedding cache): a pool of vectors is mostly that
+        column."""
+        column = self.schema.get("vectors")
+        columns = None if vectors or not column else [
+            c for c in pl.scan_parquet(self.path).collect_schema().names() if c != column]
+        return Pool(frame=pl.read_parquet(self.path, columns=columns),
+                    schema=Schema(**self.schema), origin=self.origin,
+                    fingerprint=self.fingerprint)
 
 
 def _source_signature(cfg: Config, cache: ArtifactCache) -> dict:
@@ -93,15 +101,21 @@ def dedup_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
         found = find_duplicates(pool, dedup.exact, dedup.near, dedup.keep,
                                 embed=lambda rows: embed_pool(rows, cfg.embed, cache, False,
                                                               make_executor(cfg.run)).load())
-        kept = Pool(frame=pool.frame.filter(pl.Series(found.keep)), schema=pool.schema,
-                    origin=pool.origin)
-        with atomic_path(folder / "pool.parquet") as tmp:
-            kept.frame.write_parquet(tmp)
         with atomic_path(folder / "duplicates.parquet") as tmp:
             found.table(pool.ids).write_parquet(tmp)
-        stats = {"rows_in": len(pool), "rows_out": len(kept), **found.counts(),
+        rows_out = int(found.keep.sum())
+        with atomic_path(folder / "pool.parquet") as tmp:
+            if rows_out == len(pool):  # the loaded file as is: no second copy of the frame
+                shutil.copyfile(pool_ref.path, tmp)
+                fingerprint = pool_ref.fingerprint
+            else:
+                kept = Pool(frame=pool.frame.filter(pl.Series(found.keep)),
+                            schema=pool.schema, origin=pool.origin)
+                kept.frame.write_parquet(tmp)
+                fingerprint = kept.fingerprint
+        stats = {"rows_in": len(pool), "rows_out": rows_out, **found.counts(),
                  "keep": dedup.keep, "near_threshold": dedup.near, "exact_on": dedup.exact}
-        return {"fingerprint": kept.fingerprint, "rows": len(kept), "stats": stats}
+        return {"fingerprint": fingerprint, "rows": rows_out, "stats": stats}
 
     entry = cached_stage(cache, "dedup", {
         "pool": pool_ref.fingerprint, "dedup": dedup.model_dump(mode="json"),
@@ -115,7 +129,9 @@ def dedup_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
 
 def embed_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
                 refresh: bool = False) -> EmbeddingsRef:
-    return embed_pool(pool_ref.load(), cfg.embed, cache, refresh, make_executor(cfg.run))
+    """The pool's embeddings; the pool is read only when some row must be embedded."""
+    return embed_stored_pool(Schema(**pool_ref.schema), pool_ref.fingerprint, pool_ref.load,
+                             cfg.embed, cache, refresh, make_executor(cfg.run))
 
 
 def cluster_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, cfg: Config,

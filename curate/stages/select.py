@@ -63,7 +63,7 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
     selector = make_selector(cfg.select.selector, cfg.select.params)
 
     def compute(folder: Path) -> dict:
-        pool = pool_ref.load()
+        pool = pool_ref.load(vectors=False)  # the selector reads the embedding cache
         budget = resolve_budget(cfg.select.budget, len(pool), pool.labels(),
                                 cfg.select.allow_smaller, cfg.select.stratify)
         scores = pool_scores(pool, embeddings, cfg, cache, refresh)
