@@ -26,7 +26,9 @@ class SelectResult:
     """What `curate.select` chose.
 
     `subset`: the selected rows, in the type of the input (polars, pandas, `datasets.Dataset`
-    or a list of dicts), with the pool's `id` and the selector's `reason` for each row.
+    or a list of dicts): the input's columns as given, the pool's `id`, and the selector's
+    reason for each row in `curate_reason`; with synthesis also `curate_selector`,
+    `curate_source` (`pool` or the generator) and `curate_parent_id`.
     `selection`: the Selection table (id, selector, round, cluster, score, reason).
     `run_dir`: the run folder (manifest.json, report.html, subset/, handoff.json)."""
 
@@ -158,13 +160,17 @@ def select(data: Any, budget: str | int | float, selector: str = "auto", *,
 
 
 def _result(run_dir: Path, kind: str, added: list[str]) -> SelectResult:
+    from curate.data.pool import PARENT_ID, REASON, SELECTOR, SOURCE
     from curate.store import read_json
 
+    manifest = read_json(run_dir / "manifest.json")
     selection = pl.read_parquet(run_dir / "selection.parquet")
     subset = pl.read_parquet(run_dir / "subset" / "subset.parquet")
-    subset = subset.join(selection.select("id", "reason"), on="id", how="left",
-                         maintain_order="left")
-    subset = subset.drop([c for c in added if c in subset.columns])
+    subset = subset.join(selection.select("id", pl.col("reason").alias(REASON)), on="id",
+                         how="left", maintain_order="left")
+    # Without synthesis every row is a pool row chosen by the run's selector: the other
+    # bookkeeping columns would say nothing that `selection` does not.
+    drop = [*added, *(() if manifest.get("synth") else (SELECTOR, SOURCE, PARENT_ID))]
+    subset = subset.drop([c for c in drop if c in subset.columns])
     return SelectResult(ids=selection["id"].to_list(), selection=selection,
-                        subset=from_polars(subset, kind),
-                        manifest=read_json(run_dir / "manifest.json"), run_dir=run_dir)
+                        subset=from_polars(subset, kind), manifest=manifest, run_dir=run_dir)

@@ -16,7 +16,9 @@ is handed to `HfApi` and nowhere else, never to logs, manifests or the card.
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from pathlib import Path
 
 import polars as pl
@@ -24,6 +26,7 @@ import yaml
 
 from curate.config import ExportConfig
 from curate.config_load import parse_config
+from curate.data.pool import BOOKKEEPING, SELECTOR, SOURCE
 from curate.errors import CurateError
 from curate.store import atomic_path, read_json
 
@@ -78,10 +81,9 @@ def provenance(run_dir: Path, subset: pl.DataFrame) -> dict:
     """Where the subset came from, from the run's manifest, config and rows."""
     manifest = run_manifest(run_dir)
     pool, source_dataset = _source(yaml.safe_load((run_dir / "config.yaml").read_text())["data"])
-    synthetic = subset["id"].str.starts_with("synth-")
-    per_selector = subset.filter(~synthetic)["selector"].value_counts(sort=True)
-    generators = subset.filter(synthetic)["source"].value_counts(sort=True) \
-        if "source" in subset.columns else pl.DataFrame()
+    synthetic = subset[SOURCE] != "pool"
+    per_selector = subset.filter(~synthetic)[SELECTOR].value_counts(sort=True)
+    generators = subset.filter(synthetic)[SOURCE].value_counts(sort=True)
     return {
         "run": f"{run_dir.parent.name}/{run_dir.name}",
         "pool": pool,
@@ -131,6 +133,21 @@ def _budget(budget: dict) -> str:
     return f"{budget['total']} rows, {how} {len(per_label)} labels"
 
 
+def _md(value: object) -> str:
+    """`value` as text in the card's markdown, on one line: HTML escaped (as report.html
+    escapes it), and `|`, backquotes, brackets and backslashes escaped, so a run or file
+    name can neither break the provenance table nor open a link, an image or code."""
+    text = html.escape(" ".join(str(value).splitlines()), quote=False)
+    return re.sub(r"([\\`\[\]|])", r"\\\1", text)
+
+
+def _code(text: str) -> str:
+    """`text` (JSON, one line) as a code span in a table cell: fenced by more backquotes than
+    it holds in a row, its `|` escaped (a bare `|` ends a cell, even in a code span)."""
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    return fence + text.replace("|", "\\|") + fence
+
+
 def _card(repo: str, dataset, shards: list[bytes], prov: dict, license_id: str | None) -> bytes:
     from datasets import DatasetInfo, SplitDict, SplitInfo
     from datasets.info import DatasetInfosDict
@@ -154,10 +171,11 @@ def _card(repo: str, dataset, shards: list[bytes], prov: dict, license_id: str |
     MetadataConfigs({"default": {"data_files": [{"split": "train", "path": "data/train-*"}]}}
                     ).to_dataset_card_data(card_data)
     facts = [
-        ("run", prov["run"]), ("pool", prov["pool"]), ("pool rows", prov["pool_rows"]),
+        ("run", _md(prov["run"])), ("pool", _md(prov["pool"])),
+        ("pool rows", prov["pool_rows"]),
         ("pool fingerprint", f"`{prov['pool_fingerprint']}`"),
-        ("selectors", ", ".join(prov["selectors"])),
-        ("selector parameters", f"`{json.dumps(prov['params'], sort_keys=True)}`"),
+        ("selectors", _md(", ".join(prov["selectors"]))),
+        ("selector parameters", _code(json.dumps(prov["params"], sort_keys=True))),
         ("budgets", "; ".join(_budget(b) for b in prov["budgets"])),
         ("seeds", ", ".join(map(str, prov["seeds"]))),
         ("subset rows", prov["subset_rows"]),
@@ -165,11 +183,12 @@ def _card(repo: str, dataset, shards: list[bytes], prov: dict, license_id: str |
         ("synthetic share", f"{prov['synthetic_share']:.2%} ({prov['synthetic_rows']} rows)"),
         ("curate version", prov["curate_version"]),
     ]
-    counts = [(selector or "-", n) for selector, n in prov["per_selector"].items()]
-    counts += [(f"{generator} (synthetic)", n) for generator, n in prov["per_generator"].items()]
+    counts = [(_md(selector or "-"), n) for selector, n in prov["per_selector"].items()]
+    counts += [(f"{_md(generator)} (synthetic)", n)
+               for generator, n in prov["per_generator"].items()]
     lines = [
         f"# {name}", "",
-        f"{prov['subset_rows']} rows chosen by curate from {prov['pool']} "
+        f"{prov['subset_rows']} rows chosen by curate from {_md(prov['pool'])} "
         f"({prov['pool_rows']} rows).", "",
         "```python", "from datasets import load_dataset", "",
         f'dataset = load_dataset("{repo}", split="train")', "```", "",
@@ -179,15 +198,13 @@ def _card(repo: str, dataset, shards: list[bytes], prov: dict, license_id: str |
         *(f"| {key} | {value} |" for key, value in counts), "",
         "`selection.parquet` lists every chosen id with its selector and reason; "
         "`config.yaml` is the run's resolved config.",
-        *(["", "## Citation", "", f"The selection method: {prov['citation']}"]
+        *(["", "## Citation", "", f"The selection method: {_md(prov['citation'])}"]
           if prov["citation"] else []),
     ]
     body = "\n".join(lines)
     return str(DatasetCard(f"---\n{card_data.to_yaml()}\n---\n\n{body}\n")).encode()
 
 
-# Columns curate adds to the subset (selection and synthesis bookkeeping), not the user's.
-BOOKKEEPING = ("selector", "source", "parent_id", "reason")
 # The Hub's task_categories for the hand-off task (train/handoff.py task_of) and modality.
 TASK_CATEGORIES = {("classification", "text"): "text-classification",
                    ("classification", "image"): "image-classification",
@@ -258,6 +275,9 @@ def export_files(run_dir: Path, repo: str, settings: ExportConfig) -> dict[str, 
     datasets.disable_progress_bars()
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     dataset = datasets.load_from_disk(str(run_dir / "subset" / "dataset"))
+    if SELECTOR not in dataset.column_names:  # its `selector`, `source`... may be the user's
+        raise CurateError(f"{run_dir} was written by an older curate (no {SELECTOR} column)",
+                          "run the config again to write a new run folder")
     dataset = dataset.select_columns(exported_columns(dataset.column_names, config["data"]))
     shards = _shards(dataset, settings.max_shard_size)
     files = {f"data/train-{i:05d}-of-{len(shards):05d}.parquet": shard

@@ -41,7 +41,8 @@ def test_readme_example_runs_on_a_dataset_and_a_polars_frame(in_tmp, glosses):
     exec(code, as_dataset)
     result = as_dataset["result"]
     assert len(result.ids) == 30 and result.report_path.exists()
-    assert type(result.subset).__name__ == "Dataset" and "reason" in result.subset.column_names
+    assert type(result.subset).__name__ == "Dataset"
+    assert "curate_reason" in result.subset.column_names
     polars_code = code.replace('datasets.Dataset.from_parquet("pool.parquet")',
                                'pl.read_parquet("pool.parquet")')
     assert polars_code != code
@@ -50,7 +51,7 @@ def test_readme_example_runs_on_a_dataset_and_a_polars_frame(in_tmp, glosses):
     again = as_polars["result"]
     assert isinstance(again.subset, pl.DataFrame)
     assert again.ids == result.ids
-    assert again.subset["reason"].null_count() == 0
+    assert again.subset["curate_reason"].null_count() == 0
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def test_same_ids_as_curate_select_with_the_equivalent_yaml(tmp_path, digits, se
                            out=tmp_path / "api-runs", cache_dir=tmp_path / "api-cache")
     assert result.ids == cli_ids
     assert result.subset["id"].to_list() == cli_ids  # in selection order
-    assert result.subset["reason"].null_count() == 0
+    assert result.subset["curate_reason"].null_count() == 0
     if select["selector"] == "kmq":  # the clusters came from the cluster stage, k = 16
         assert result.manifest["stages"]["cluster"]["cache_hit"] is False
         assert result.selection["cluster"].n_unique() > 1
@@ -98,7 +99,7 @@ def test_list_of_dicts_and_precomputed_embeddings(tmp_path):
     result = curate.select(rows, 10, "random", label="label", embeddings=vectors,
                            out=tmp_path / "runs", cache_dir=tmp_path / "cache")
     assert isinstance(result.subset, list) and len(result.subset) == 10
-    assert {"name", "label", "reason"} <= set(result.subset[0])
+    assert {"name", "label", "curate_reason"} <= set(result.subset[0])
     # the vectors were curate's input, not a column of the user's: they stay out of the subset
     assert not any(isinstance(value, list) for value in result.subset[0].values())
     assert "embedding" not in result.subset[0]
@@ -109,7 +110,7 @@ def test_pandas_in_pandas_out(tmp_path, digits):
     result = curate.select(frame, 20, "random", vectors="pixels", label="label",
                            out=tmp_path / "runs", cache_dir=tmp_path / "cache")
     assert type(result.subset).__name__ == "DataFrame" and len(result.subset) == 20
-    assert result.subset["reason"].notna().all()
+    assert result.subset["curate_reason"].notna().all()
 
 
 def test_unreadable_input_is_a_curate_error():

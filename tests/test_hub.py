@@ -108,9 +108,11 @@ def test_card_metadata_and_provenance(run_dir, hub):
 def test_provenance_counts_selectors_and_synthetic_rows(run_dir):
     real = pl.read_parquet(run_dir / "subset" / "subset.parquet").head(6)
     subset = pl.concat([
-        real.with_columns(selector=pl.Series(["kmq"] * 4 + ["ot"] * 2), source=pl.lit("pool")),
+        real.with_columns(curate_selector=pl.Series(["kmq"] * 4 + ["ot"] * 2),
+                          curate_source=pl.lit("pool")),
         real.head(2).with_columns(id=pl.Series(["synth-a", "synth-b"]),
-                                  selector=pl.lit(None, pl.Utf8), source=pl.lit("mh-gan"))])
+                                  curate_selector=pl.lit(None, pl.Utf8),
+                                  curate_source=pl.lit("mh-gan"))])
     prov = provenance(run_dir, subset)
     assert prov["per_selector"] == {"kmq": 4, "ot": 2}
     assert prov["per_generator"] == {"mh-gan": 2}

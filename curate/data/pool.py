@@ -10,6 +10,13 @@ import polars as pl
 
 from curate.errors import CurateError
 
+# curate's own columns where they meet the user's (subset.parquet, the Hub export, the Python
+# API's subset). Prefixed, so that no column of the user's is ever renamed, replaced or
+# dropped for them; load refuses a pool that has one.
+SELECTOR, SOURCE, PARENT_ID, REASON = (
+    "curate_selector", "curate_source", "curate_parent_id", "curate_reason")
+BOOKKEEPING = (SELECTOR, SOURCE, PARENT_ID, REASON)
+
 
 @dataclass(frozen=True)
 class Schema:

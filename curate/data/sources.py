@@ -10,22 +10,34 @@ import polars as pl
 
 from curate.config import DataConfig
 from curate.data.builtin import load_builtin
-from curate.data.pool import Pool, Schema, stable_ids
+from curate.data.pool import BOOKKEEPING, Pool, Schema, stable_ids
 from curate.errors import CurateError
 
+BOM = b"\xef\xbb\xbf"
 
+
+# Every reader takes the path as a file's name, never as a glob pattern: polars would read
+# `pool[1].parquet` as no file and `pool*.parquet` as every file it matches.
 def _read_ndjson(path: Path) -> pl.DataFrame:
+    # Read from an open file (no glob), past a UTF-8 byte order mark, as a csv is read.
     # Types from the whole file, not its first 100 rows: a column of ints that turns into
     # strings later is valid data (polars would call the file malformed).
-    return pl.read_ndjson(path, infer_schema_length=None)
+    with open(path, "rb") as f:
+        if f.read(len(BOM)) != BOM:
+            f.seek(0)
+        return pl.read_ndjson(f, infer_schema_length=None)
 
 
 def _read_csv(path: Path) -> pl.DataFrame:
-    return pl.read_csv(path, infer_schema_length=None)
+    return pl.read_csv(path, infer_schema_length=None, glob=False)
+
+
+def _read_parquet(path: Path) -> pl.DataFrame:
+    return pl.read_parquet(path, glob=False)
 
 
 FILE_READERS = {
-    ".parquet": pl.read_parquet,
+    ".parquet": _read_parquet,
     ".jsonl": _read_ndjson,
     ".ndjson": _read_ndjson,
     ".json": _read_ndjson,
@@ -56,7 +68,7 @@ def _first_bad_json_line(path: Path) -> str | None:
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as err:
                 return f"line {number} is not UTF-8 (byte {err.start + 1} of the line)"
             if not line.strip():
@@ -76,9 +88,13 @@ def _from_datasets(dataset) -> pl.DataFrame:
 
 
 def require_local(path: Path) -> None:
-    """Fail on a data.path that does not exist (also checked before Prefect starts)."""
+    """Fail on a data.path that does not exist, or is neither a file nor a folder (a FIFO,
+    a device: `datasets` would take it for a Hub id); also checked before Prefect starts."""
     if not path.exists():
         raise CurateError(f"data file not found: {path}", "check data.path")
+    if not (path.is_file() or path.is_dir()):
+        raise CurateError(f"{path} is not a regular file or folder",
+                          "point data.path at a data file or a dataset folder")
 
 
 def _read_local(path: Path, split: str) -> pl.DataFrame:
@@ -170,24 +186,51 @@ def load_pool(cfg: DataConfig, seed: int = 0) -> Pool:
     schema = _schema_from_config(cfg, default_schema or _guess_schema(frame.columns))
     id_column = cfg.id_column or ("id" if "id" in frame.columns else None)
     _check_columns(frame, schema, id_column, origin)
+    _check_own_names(frame, id_column, origin)
     if frame.height == 0:
         raise CurateError(f"the pool {origin} has no rows", "point data at a non-empty source")
-    if id_column:
-        frame = frame.with_columns(frame[id_column].cast(pl.Utf8).alias("id"))
-        if frame["id"].null_count() or frame["id"].n_unique() != frame.height:
-            raise CurateError(f"id column '{id_column}' in {origin} has missing or repeated ids",
-                              "fix the ids, or unset data.id_column to use content hashes")
-    else:
-        frame = frame.with_columns(stable_ids(frame, schema.content_columns()))
+    ids = _ids(frame, id_column, origin) if id_column else \
+        stable_ids(frame, schema.content_columns())
+    frame = frame.with_columns(ids.alias("id")).select("id", pl.exclude("id"))
     # Rows in id order: every later stage (sample, embed, cluster, select) then sees the
     # same pool whatever the order of the source's rows, so a shuffled pool selects the
-    # same ids.
-    frame = frame.select("id", pl.exclude("id")).sort("id")
+    # same ids. Column by column, each source column freed once gathered, so a large
+    # frame is never held twice; a frame already in id order is not copied at all.
+    if not frame["id"].is_sorted():
+        order = frame["id"].arg_sort()
+        frame = pl.DataFrame([frame.drop_in_place(name).gather(order)
+                              for name in frame.columns])
     frame, dropped = _drop_unusable(frame, schema, origin, cfg.keep_empty)
     if cfg.sample is not None and cfg.sample < frame.height:
         keep = np.sort(np.random.default_rng(seed).choice(frame.height, cfg.sample, replace=False))
         frame = frame[keep]
     return Pool(frame=frame, schema=schema, origin=origin, dropped=dropped)
+
+
+def _check_own_names(frame: pl.DataFrame, id_column: str | None, origin: str) -> None:
+    """Refuse the columns curate would have to replace: its bookkeeping's names, and the
+    user's own `id` when data.id_column names another column (curate's row id is `id`)."""
+    for name in frame.columns:
+        if name in BOOKKEEPING:
+            raise CurateError(f"column '{name}' in {origin} has a name curate keeps for its "
+                              "own bookkeeping", f"rename the column '{name}' in the data")
+    if id_column not in (None, "id") and "id" in frame.columns:
+        raise CurateError(f"column 'id' in {origin} would be replaced by the ids of "
+                          f"data.id_column '{id_column}'",
+                          "rename the column 'id' in the data, or set data.id_column: id")
+
+
+def _ids(frame: pl.DataFrame, id_column: str, origin: str) -> pl.Series:
+    """The id column as strings: present, unique and not blank in every row."""
+    ids = frame[id_column].cast(pl.Utf8)
+    fix = "fix the ids, or unset data.id_column to use content hashes"
+    if ids.null_count() or ids.n_unique() != frame.height:
+        raise CurateError(f"id column '{id_column}' in {origin} has missing or repeated ids",
+                          fix)
+    if (blank := int((ids.str.strip_chars() == "").sum())):
+        raise CurateError(f"id column '{id_column}' in {origin} has {blank} empty or blank "
+                          "ids", fix)
+    return ids
 
 
 def _drop_unusable(frame: pl.DataFrame, schema: Schema, origin: str, keep_empty: bool = False

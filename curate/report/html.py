@@ -49,20 +49,26 @@ def example_rows(art: RunArtifacts, per_cluster: int = 2, max_rows: int = 24,
                  seed: int = 0) -> tuple[list[dict], list[dict]]:
     """Selected rows spread over clusters (with their reason), and unselected rows."""
     label = art.schema.get("label")
-    sel = art.selection.with_row_index("_order")
+    # The selection's columns under names of curate's own: a pool column named `reason`,
+    # `cluster` or `score` (the text or the label) must not be read as the selector's.
+    sel = art.selection.select("id", *(pl.col(c).alias(f"curate_{c}")
+                                       for c in art.selection.columns if c != "id"))
+    sel = sel.with_row_index("curate_order")
     if art.pool is not None:
-        sel = sel.join(art.pool, on="id", how="left", maintain_order="left", suffix="_pool")
+        sel = sel.join(art.pool, on="id", how="left", maintain_order="left")
     group = [label] if label and label in sel.columns else []
-    if "cluster" in sel.columns:  # up to `per_cluster` rows of each cluster, labels in turn
-        sel = sel.with_columns(pl.col("_order").rank("ordinal").over([*group, "cluster"])
-                               .alias("_rank")).filter(pl.col("_rank") <= per_cluster)
+    if "curate_cluster" in sel.columns:  # up to `per_cluster` rows of each cluster, labels in turn
+        sel = sel.with_columns(pl.col("curate_order").rank("ordinal")
+                               .over([*group, "curate_cluster"]).alias("curate_rank")
+                               ).filter(pl.col("curate_rank") <= per_cluster)
     if group:
-        sel = sel.with_columns(pl.col("_order").rank("ordinal").over(group).alias("_turn"))
-        sel = sel.sort("_turn", "_order")
-    sel = sel.head(max_rows).sort("_order")
+        sel = sel.with_columns(pl.col("curate_order").rank("ordinal").over(group)
+                               .alias("curate_turn"))
+        sel = sel.sort("curate_turn", "curate_order")
+    sel = sel.head(max_rows).sort("curate_order")
     selected = [{"id": r["id"], "label": r.get(label) if label else None,
-                 "cluster": r.get("cluster"), "score": r.get("score"),
-                 "reason": r.get("reason"), "content": _content(r, art.schema)}
+                 "cluster": r.get("curate_cluster"), "score": r.get("curate_score"),
+                 "reason": r.get("curate_reason"), "content": _content(r, art.schema)}
                 for r in sel.iter_rows(named=True)]
     unselected: list[dict] = []
     if art.pool is not None:

@@ -9,6 +9,7 @@ import polars as pl
 
 from curate.config import Config
 from curate.data import Pool, Schema
+from curate.data.pool import SELECTOR
 from curate.embed import embed_pool
 from curate.stages.pool import PoolRef
 from curate.stages.select import SelectionRef
@@ -41,7 +42,7 @@ def synthesize_stage(pool_ref: PoolRef, selection_ref: SelectionRef, cfg: Config
 
     def compute(folder: Path) -> dict:
         pool = pool_ref.load()
-        real = Pool(frame=subset_frame(pool_ref, selection_ref).drop("selector"),
+        real = Pool(frame=subset_frame(pool_ref, selection_ref).drop(SELECTOR),
                     schema=pool.schema, origin=pool.origin)
         services = Services(embed=lambda rows: embed_pool(rows, cfg.embed, cache).load(),
                             cache_dir=cfg.output.cache_dir)
@@ -77,11 +78,12 @@ def assemble_stage(pool_ref: PoolRef, selection_ref: SelectionRef, synthetic: Ta
     entry = cached_stage(cache, "assemble", {
         "pool": pool_ref.fingerprint, "selection": selection_ref.key,
         "synthetic": synthetic.key if synthetic else None, "budget": cfg.synth.budget,
-        "balance": cfg.synth.balance, "version": 1}, compute, refresh)
+        "balance": cfg.synth.balance, "version": 2}, compute, refresh)  # 2: curate_* columns
     return _table_ref(entry, "subset.parquet")
 
 
 def subset_frame(pool_ref: PoolRef, selection_ref: SelectionRef) -> pl.DataFrame:
-    """The selected pool rows, in selection order."""
-    selection = selection_ref.load().select("id", "selector")
+    """The selected pool rows, in selection order, with the selector that chose each
+    (`curate_selector`: load refuses a pool column of that name, so none is replaced)."""
+    selection = selection_ref.load().select("id", pl.col("selector").alias(SELECTOR))
     return selection.join(pool_ref.load().frame, on="id", how="left", maintain_order="left")

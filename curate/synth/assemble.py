@@ -13,7 +13,7 @@ import numpy as np
 import polars as pl
 
 from curate.budget import resolve_budget
-from curate.data.pool import Schema
+from curate.data.pool import PARENT_ID, SOURCE, Schema
 
 
 def even_split(total: int, available: dict[str, int]) -> dict[str, int]:
@@ -41,10 +41,13 @@ def synthetic_caps(spec: str | int | float | None, available: dict[str, int]) ->
 def assemble(real: pl.DataFrame, synthetic: pl.DataFrame | None, schema: Schema,
              budget: str | int | float | None = None, balance: bool = True
              ) -> tuple[pl.DataFrame, dict]:
-    """(subset, stats). `real` holds the selected pool rows with their `selector` column;
-    `synthetic` a generator's rows (`id, source, parent_id, reason` + content columns)."""
-    real = real.with_columns(pl.lit("pool").alias("source"),
-                             pl.lit(None, dtype=pl.Utf8).alias("parent_id"))
+    """(subset, stats). `real` holds the selected pool rows (with their `curate_selector`
+    column in a run); `synthetic` a generator's rows (`id, source, parent_id, reason` +
+    content columns). Every row of the subset gets `curate_source` (`pool` or the
+    generator) and `curate_parent_id`: names of curate's own, so a pool's own `source` or
+    `parent_id` column is kept as it is."""
+    real = real.with_columns(pl.lit("pool").alias(SOURCE),
+                             pl.lit(None, dtype=pl.Utf8).alias(PARENT_ID))
     if synthetic is None or synthetic.height == 0:
         return real, {"synthetic": 0}
     content = schema.content_columns()
@@ -66,8 +69,10 @@ def assemble(real: pl.DataFrame, synthetic: pl.DataFrame | None, schema: Schema,
     kept = unique.filter(rank < pl.col(label).replace_strict(caps, return_dtype=pl.Int64))
     per_label = {k: int(kept.filter(pl.col(label) == k).height) for k in sorted(caps)}
     _check(kept, caps, real, label)
-    subset = pl.concat([real, kept.drop("reason").with_columns(
-        pl.lit(None, dtype=pl.Utf8).alias("selector"))], how="diagonal_relaxed")
+    # Diagonal: a synthetic row's curate_selector (and any pool column it lacks) is null.
+    subset = pl.concat([real, kept.drop("reason").rename({"source": SOURCE,
+                                                          "parent_id": PARENT_ID})],
+                       how="diagonal_relaxed")
     stats = {"generated": synthetic.height, "duplicates": synthetic.height - unique.height,
              "over_budget_or_unbalanced": unique.height - kept.height,
              "synthetic": kept.height, "synthetic_per_label": per_label}
