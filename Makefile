@@ -12,7 +12,7 @@ DEBIAN_TEST := chromium
 export HF_HUB_OFFLINE ?= 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: setup data demo test bench lint clean
+.PHONY: setup data demo test bench bench-memory lint clean
 
 setup: $(STAMP)
 
@@ -48,6 +48,12 @@ test: setup data lint
 
 bench: setup data
 	$(PY) benchmarks/run.py --out benchmarks/results
+	@$(MAKE) --no-print-directory bench-memory
+
+# Peak RSS of select (fresh, cached) and report on 300k and 1M x 384 vector pools
+# (benchmarks/memory.md); alone: make bench-memory.
+bench-memory: setup
+	$(PY) benchmarks/memory.py --out benchmarks/results
 
 clean:
 	rm -rf .curate-cache runs .pytest_cache .ruff_cache

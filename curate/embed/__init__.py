@@ -101,8 +101,11 @@ def _encoder_key(parts: dict) -> str:
 
 
 def check_finite(vectors: np.ndarray, what: str, positions: np.ndarray | None = None) -> None:
-    """Fail on rows with NaN or inf; `positions` maps `vectors` rows to pool rows."""
-    bad = ~np.isfinite(vectors).all(axis=1)
+    """Fail on rows with NaN or inf; `positions` maps `vectors` rows to pool rows. Checked in
+    blocks of rows: a mask of the whole matrix would add to the embed stage's peak."""
+    bad = np.zeros(len(vectors), dtype=bool)
+    for start in range(0, len(vectors), 65_536):
+        bad[start:start + 65_536] = ~np.isfinite(vectors[start:start + 65_536]).all(axis=1)
     if bad.any():
         first = int(np.argmax(bad)) if positions is None else int(positions[np.argmax(bad)])
         raise CurateError(f"{what} has {int(bad.sum())} rows with NaN or inf values "
