@@ -22,6 +22,10 @@ from curate.exec.keys import id_hashes
 from curate.index import ClustersRef, cluster_embeddings
 from curate.store import ArtifactCache, StageRef, atomic_path, cached_stage
 
+# Rows per row group of a pool parquet: polars holds a whole row group while it writes one,
+# and its default row group is most of a pool (a vector pool's frame held a second time).
+POOL_ROW_GROUP = 16_384
+
 
 @dataclass(frozen=True, kw_only=True)
 class PoolRef(StageRef):
@@ -111,7 +115,7 @@ def dedup_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
             else:
                 kept = Pool(frame=pool.frame.filter(pl.Series(found.keep)),
                             schema=pool.schema, origin=pool.origin)
-                kept.frame.write_parquet(tmp)
+                kept.frame.write_parquet(tmp, row_group_size=POOL_ROW_GROUP)
                 fingerprint = kept.fingerprint
         stats = {"rows_in": len(pool), "rows_out": rows_out, **found.counts(),
                  "keep": dedup.keep, "near_threshold": dedup.near, "exact_on": dedup.exact}
