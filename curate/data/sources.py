@@ -194,12 +194,9 @@ def load_pool(cfg: DataConfig, seed: int = 0) -> Pool:
     frame = frame.with_columns(ids.alias("id")).select("id", pl.exclude("id"))
     # Rows in id order: every later stage (sample, embed, cluster, select) then sees the
     # same pool whatever the order of the source's rows, so a shuffled pool selects the
-    # same ids. Column by column, each source column freed once gathered, so a large
-    # frame is never held twice; a frame already in id order is not copied at all.
+    # same ids. Ids are unique, so a frame already in id order is that order: not copied.
     if not frame["id"].is_sorted():
-        order = frame["id"].arg_sort()
-        frame = pl.DataFrame([frame.drop_in_place(name).gather(order)
-                              for name in frame.columns])
+        frame = frame.sort("id")
     frame, dropped = _drop_unusable(frame, schema, origin, cfg.keep_empty)
     if cfg.sample is not None and cfg.sample < frame.height:
         keep = np.sort(np.random.default_rng(seed).choice(frame.height, cfg.sample, replace=False))
