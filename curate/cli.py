@@ -138,18 +138,20 @@ def serve(config: ConfigArg,
                                                  "\"0 3 * * *\" (03:00 every day).")],
           name: Annotated[str | None, typer.Option(help="Deployment name (default: run.name "
                                                         "or the data source).")] = None,
-          out: OutOpt = None, allow_smaller: SmallerOpt = False,
+          out: OutOpt = None, allow_smaller: SmallerOpt = False, set_: SetOpt = None,
           allow_code: AllowCodeOpt = False) -> None:
     """Serve the curation flow as a Prefect deployment on a cron schedule, until Ctrl-C.
 
     Without PREFECT_API_URL a local Prefect server is started (and stopped on exit), since
-    Prefect's embedded server cannot schedule runs.
+    Prefect's embedded server cannot schedule runs. A scheduled run that would repeat the
+    newest run (same config, pool content and versions) writes no run folder and ends in
+    the state Unchanged.
     """
     from curate.flows.serve import serve_curation
 
     try:
         with code_opt_in(allow_code):
-            serve_curation(config, cron, name, out, allow_smaller)
+            serve_curation(config, cron, name, out, allow_smaller, set_ or ())
     except CurateError as err:
         fail(err)
 

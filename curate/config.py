@@ -25,7 +25,8 @@ class Section(BaseModel):
 class DataConfig(Section):
     """Where the pool comes from and which columns mean what."""
 
-    path: Path | None = Field(None, description="local parquet, jsonl, csv or a datasets folder")
+    path: Path | None = Field(None, description="local parquet, jsonl, csv or a datasets "
+                              "folder; a relative path is relative to the config file's folder")
     source: str | None = Field(None, description="builtin:NAME or a Hugging Face dataset id")
     split: str = "train"
     id_column: str | None = None
@@ -56,8 +57,8 @@ class TargetConfig(DataConfig):
 
 class EmbedConfig(Section):
     model: str = Field("builtin:minilm", description="builtin:minilm, builtin:minilm-static "
-                       "(static embeddings distilled from it), a local folder or a Hub id "
-                       "(transformers or model2vec)")
+                       "(static embeddings distilled from it), a local folder (relative: to "
+                       "the config file's folder) or a Hub id (transformers or model2vec)")
     pooling: Literal["auto", "mean", "cls", "max", "mean_sqrt_len", "weightedmean",
                      "lasttoken"] = Field("auto", description="auto: the model's "
                                           "sentence-transformers pooling, else mean")
@@ -168,8 +169,14 @@ def run_name_problem(name: str) -> str | None:
 
 
 class OutputConfig(Section):
-    dir: Path = Path("runs")
-    cache_dir: Path = Path(".curate-cache")
+    """Relative paths written in a config file are relative to that file's folder, as every
+    path in it is; unset, they are these folders of the working directory (a config given
+    as a dict in Python: relative to the working directory)."""
+
+    dir: Path = Field(Path("runs"), description="run folders go to <dir>/<run name>/<time>; "
+                      "relative: to the config file's folder")
+    cache_dir: Path = Field(Path(".curate-cache"), description="the cache every stage reuses; "
+                            "relative: to the config file's folder")
 
 
 class RunConfig(Section):
@@ -190,6 +197,9 @@ class RunConfig(Section):
         "auto", description="GPUs per actor; auto: 1 when the cluster has GPUs, else 0")
     gather_limit_gb: float = Field(4.0, gt=0, description="with executor ray, GiB of vectors "
                                    "a selector without a sharded plan may gather on the driver")
+    keep_last: int | None = Field(None, gt=0, description="keep the newest N run folders of "
+                                  "this run name and delete older ones curate wrote (unset: "
+                                  "keep all)")
 
     @field_validator("name")
     @classmethod
@@ -274,7 +284,8 @@ class BenchConfig(Section):
     resplit: bool = Field(True, description="each seed draws its own train/test split "
                           "(split_seed + seed), so the interval over seeds also counts which "
                           "rows the test part holds; false: every seed shares split_seed's")
-    out: Path = Path("bench-results")
+    out: Path = Field(Path("bench-results"), description="results folder; relative: to the "
+                      "config file's folder")
     lora: SFTConfig = Field(SFTConfig(), description="the lora evaluator's fine-tune: the "
                             "trainer of train.mode lora (TRL), one per selection")
     generate_rows: int = Field(100, ge=0, description="lora evaluator: test prompts answered "

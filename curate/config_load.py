@@ -6,6 +6,7 @@ validation into `curate.config.Config` with errors that name the closest valid k
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import stat
 from collections.abc import Sequence
@@ -99,6 +100,20 @@ def apply_overrides(raw: dict, overrides: Sequence[str]) -> None:
         node[parts[-1]] = value
 
 
+def absolute_overrides(overrides: Sequence[str]) -> list[str]:
+    """`overrides` with each relative path value made absolute against the working
+    directory, for a process that reads them elsewhere (`curate serve`'s scheduled runs)."""
+    result = []
+    for item in overrides:
+        key, _, text = item.partition("=")
+        raw: dict[str, Any] = {}
+        apply_overrides(raw, [item])
+        resolve_paths(raw, Path.cwd(), [key.strip()])
+        node: Any = raw
+        for part in key.strip().split("."):
+            node = node[part]
+        result.append(item if node == yaml.safe_load(text) else f"{key}={json.dumps(node)}")
+    return result
 
 
 def load_config(path: Path, allow_smaller: bool = False, overrides: Sequence[str] = (),
@@ -110,6 +125,7 @@ def load_config(path: Path, allow_smaller: bool = False, overrides: Sequence[str
         raw.setdefault("select", {})["allow_smaller"] = True
     # After the file's paths: a path typed on the command line is relative to the shell's.
     apply_overrides(raw, overrides)
+    resolve_paths(raw, Path.cwd(), [item.partition("=")[0].strip() for item in overrides])
     require_code_opt_in(raw, str(path), allow_code)  # a --set can name code too
     return parse_config(raw)
 
@@ -121,8 +137,9 @@ MAX_CONFIG_NODES = 100_000
 def read_config_file(path: str | Path, allow_code: bool = False) -> dict[str, Any]:
     """The sections of a YAML config file, as plain values: what `load_config` validates
     and `curate.select(config=...)` merges its arguments into, so both refuse the same
-    files in one line. `data.path` and `target.path` become relative to the file's folder;
-    a setting that names code is refused without `allow_code` (`require_code_opt_in`)."""
+    files in one line. Every relative path in it is made absolute against the file's folder
+    (`resolve_paths`); a setting that names code is refused without `allow_code`
+    (`require_code_opt_in`)."""
     path = Path(path)
     raw = _parse_yaml(_read_text(path), path)
     raw = {} if raw is None else raw  # an empty file, or only comments
@@ -131,13 +148,39 @@ def read_config_file(path: str | Path, allow_code: bool = False) -> dict[str, An
                           "YAML aliases", "write the values out, or use fewer aliases")
     if not isinstance(raw, dict):
         raise CurateError(f"config {path} must be a mapping of sections", "see configs/demo.yaml")
-    for section in ("data", "target"):  # relative to the config file, not the shell
-        entry = raw.get(section)
-        if isinstance(entry, dict) and isinstance(entry.get("path"), str) \
-                and not Path(entry["path"]).expanduser().is_absolute():
-            entry["path"] = os.path.normpath(path.parent / entry["path"])
+    resolve_paths(raw, path.parent)  # relative to the config file, not the shell
     require_code_opt_in(raw, str(path), allow_code)
     return raw
+
+
+# Settings that name a file or folder, and settings that name a model or dataset: a local
+# folder when it starts with `.` or exists (as the loaders decide), else a Hub id or builtin.
+PATH_SETTINGS = ("data.path", "target.path", "output.dir", "output.cache_dir", "bench.out")
+NAME_SETTINGS = ("data.source", "target.source", "embed.model", "bench.probe_embed.model",
+                 "scoring.effort_model", "scoring.lm_model", "bench.lora.model",
+                 "bench.finetune.model", "train.lora.model")
+
+
+def resolve_paths(raw: dict[str, Any], base: Path, only: Sequence[str] | None = None) -> None:
+    """Make every relative path setting in `raw` absolute against `base` (a config file's
+    folder, or the working directory for `--set` values), in place. Absolute, so that the
+    cache keys that hold a path are the same from any working directory. `only`: these
+    dotted settings alone."""
+    base = Path(os.path.abspath(base))
+    for setting in PATH_SETTINGS + NAME_SETTINGS:
+        if only is not None and setting not in only:
+            continue
+        *sections, key = setting.split(".")
+        node = raw
+        for section in sections:
+            node = node.get(section) if isinstance(node, dict) else None
+        value = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(value, str) or not value or value.startswith("builtin:") \
+                or Path(value).expanduser().is_absolute():
+            continue
+        if setting in NAME_SETTINGS and not (value.startswith(".") or (base / value).exists()):
+            continue
+        node[key] = os.path.normpath(base / value)
 
 
 def _read_text(path: Path) -> str:

@@ -11,6 +11,7 @@ import datetime as dt
 import errno
 import functools
 import importlib.metadata
+import json
 import os
 import platform
 import re
@@ -142,7 +143,8 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
     # Everything goes into a staging folder renamed into place at the end: a run folder
     # exists only when its hand-off and report do (export relies on that).
     with environment_errors(out_dir, OUT_SETTING), \
-            _new_run_folder(out_dir, cfg.run_name(), cfg.run.lock_timeout) as (staging, run_dir):
+            _new_run_folder(out_dir, cfg.run_name(), cfg.run.lock_timeout,
+                            cfg.run.keep_last) as (staging, run_dir):
         write("write", write_run_folder, cfg, loaded, selection, subset, stages, staging,
               f"{run_dir.parent.name}/{run_dir.name}")
         write("projection", projection_stage, cfg, staging, pool, embeddings, selection,
@@ -176,9 +178,11 @@ STAGING = re.compile(r"\.\d{8}T\d{6}Z(-\d+)?\.tmp")
 
 
 @contextlib.contextmanager
-def _new_run_folder(out_dir: Path, name: str, timeout: float) -> Iterator[tuple[Path, Path]]:
+def _new_run_folder(out_dir: Path, name: str, timeout: float,
+                    keep_last: int | None = None) -> Iterator[tuple[Path, Path]]:
     """Yield (staging folder, run folder) for a new run folder of `out_dir/<name>/`, and
-    rename the staging folder into place if the block succeeds; delete it if not.
+    rename the staging folder into place if the block succeeds (then point `latest` at it
+    and keep the newest `keep_last` runs); delete it if not.
 
     Held under the output lock of `name`: runs of one name, whatever their caches, write
     their run folders in turn, so the staging folders the cleanup finds are killed runs'."""
@@ -197,6 +201,9 @@ def _new_run_folder(out_dir: Path, name: str, timeout: float) -> Iterator[tuple[
                     raise
                 raise CurateError(f"{run_dir} appeared while this run wrote it",
                                   "run the config again; its cache makes that quick") from None
+            point_latest(run_dir)
+            if keep_last:
+                prune_runs(parent, keep_last)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -272,3 +279,72 @@ def projection_stage(cfg: Config, run_dir: Path, pool_ref: PoolRef, embeddings: 
     chosen = np.flatnonzero(np.isin(ids, selection.load()["id"].to_numpy()))
     return write_projection(Path(run_dir) / "projection.png", embeddings.load(), target, chosen,
                             seed=cfg.run.seed)
+
+
+# A published run folder's name (its time, and a counter for runs in the same second).
+PUBLISHED = re.compile(r"(\d{8}T\d{6}Z)(?:-(\d+))?")
+LATEST = "latest"
+
+
+def published_runs(parent: Path) -> list[Path]:
+    """The run folders curate published in `parent` (`out/<name>/`), oldest first: named by
+    their time, not a link, with a manifest naming that very folder, so that retention and
+    `latest` never take a folder of the user's for a run."""
+    runs = []
+    for path in parent.iterdir() if parent.is_dir() else ():
+        match = PUBLISHED.fullmatch(path.name)
+        if not match or path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            manifest = json.loads((path / "manifest.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict) and manifest.get("run") == f"{parent.name}/{path.name}":
+            runs.append(((match.group(1), int(match.group(2) or 0)), path))
+    return [path for _, path in sorted(runs)]
+
+
+def point_latest(run_dir: Path) -> None:
+    """`<name>/latest` -> `run_dir`: a relative link (the folder can move), or a text file
+    holding the run folder's name where the filesystem has no links. Replaced in one rename,
+    so a reader never finds it missing; a real folder named `latest` is the user's."""
+    link = run_dir.parent / LATEST
+    if link.is_dir() and not link.is_symlink():
+        log.warning("%s is a folder, not curate's link to the newest run: left as is", link)
+        return
+    tmp = run_dir.parent / f".{LATEST}.tmp"  # under the output lock: one writer
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    try:
+        os.symlink(run_dir.name, tmp, target_is_directory=True)
+    except OSError:  # e.g. Windows without the privilege, FAT, some network mounts
+        tmp.write_text(run_dir.name + "\n")
+    os.replace(tmp, link)
+
+
+def prune_runs(parent: Path, keep_last: int) -> None:
+    """run.keep_last: delete all but the newest `keep_last` published runs of `parent`."""
+    for old in published_runs(parent)[:-keep_last]:
+        shutil.rmtree(old)
+        log.info("run.keep_last %d: deleted %s", keep_last, old)
+
+
+def unchanged_since(cfg: Config, out_dir: Path | None = None) -> Path | None:
+    """The newest published run of the config's name when a new run would repeat it, else
+    None. A run is repeated when its settings (config.yaml), package versions and pool
+    content are the same: the load stage's key holds the source's content digest and the
+    seed, and the same settings, seed and pool give the same ids. Runs the load stage (a
+    cache hit when the pool is unchanged)."""
+    runs = published_runs(Path(out_dir or cfg.output.dir) / cfg.run_name())
+    if not runs:
+        return None
+    try:
+        manifest = json.loads((runs[-1] / "manifest.json").read_text())
+        settings = yaml.safe_load((runs[-1] / "config.yaml").read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    if settings != cfg.model_dump(mode="json") or manifest.get("versions") != package_versions():
+        return None
+    with environment_errors(cfg.output.cache_dir, CACHE_SETTING):
+        pool = load_stage(cfg, ArtifactCache(cfg.output.cache_dir))
+    return runs[-1] if manifest.get("stages", {}).get("load", {}).get("key") == pool.key else None

@@ -8,10 +8,11 @@ from typing import Any
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
+from prefect.states import Completed
 
 from curate.config_load import load_config
 from curate.lifetime import bind_ephemeral_server
-from curate.run import run_curation
+from curate.run import run_curation, unchanged_since
 
 
 def _servers_die_with_curate() -> None:
@@ -34,8 +35,19 @@ def as_task(name: str, fn: Callable, *args: Any) -> Any:
 
 @flow(name="curation")
 def curation(config_path: str, out_dir: str | None = None, refresh: bool = False,
-             allow_smaller: bool = False, overrides: list[str] | None = None) -> str:
+             allow_smaller: bool = False, overrides: list[str] | None = None,
+             skip_unchanged: bool = False) -> Any:
     """Load, embed, cluster, select, synthesize (when configured), assemble and write the
-    subset for one config (with `--set` KEY=VALUE `overrides`)."""
+    subset for one config (with `--set` KEY=VALUE `overrides`); returns the run folder.
+
+    `skip_unchanged` (the scheduled runs of `curate serve`): when the newest run of this
+    name had the same settings, pool content and package versions, write no run folder and
+    end in the state Unchanged, naming that run."""
     cfg = load_config(Path(config_path), allow_smaller, overrides or ())
-    return str(run_curation(cfg, Path(out_dir) if out_dir else None, refresh, runner=as_task))
+    out = Path(out_dir) if out_dir else None
+    if skip_unchanged and not refresh:
+        previous = as_task("unchanged", unchanged_since, cfg, out)
+        if previous is not None:
+            return Completed(name="Unchanged", data=str(previous),
+                             message=f"unchanged: same config, pool and versions as {previous}")
+    return str(run_curation(cfg, out, refresh, runner=as_task))

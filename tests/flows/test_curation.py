@@ -8,6 +8,8 @@ import polars as pl
 import pytest
 import yaml
 
+from curate.run import published_runs
+
 
 def curate(*args):
     """The real command line in a child process, as a user runs it."""
@@ -29,7 +31,7 @@ def test_curate_run_under_prefect_twice(tmp_path, glosses_jsonl):
     assert first.returncode == 0, first.stderr
     second = curate("run", config)
     assert second.returncode == 0, second.stderr
-    run_dirs = sorted((tmp_path / "runs" / "flow-test").iterdir())
+    run_dirs = published_runs(tmp_path / "runs" / "flow-test")
     assert [str(d) for d in run_dirs] == [first.stdout.strip(), second.stdout.strip()]
     manifests = [json.loads((d / "manifest.json").read_text()) for d in run_dirs]
     assert not manifests[0]["cache_hits"] and manifests[1]["cache_hits"]

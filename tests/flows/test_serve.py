@@ -17,6 +17,7 @@ import yaml
 
 from curate.errors import CurateError
 from curate.flows.serve import _cron_schedule, api_server
+from curate.run import published_runs
 
 
 def _config(tmp_path, glosses_jsonl, name="serve-test"):
@@ -96,7 +97,7 @@ def test_serve_runs_on_schedule_and_stops_everything(tmp_path, glosses_jsonl):
                 with contextlib.suppress(psutil.NoSuchProcess):
                     started[child.pid, child.create_time()] = " ".join(child.cmdline())
             time.sleep(0.5)
-        (run_dir,) = (tmp_path / "runs" / "serve-test").iterdir()
+        (run_dir,) = published_runs(tmp_path / "runs" / "serve-test")
         manifest = json.loads((run_dir / "manifest.json").read_text())
         assert manifest["subset"]["rows"] == 6
     finally:
