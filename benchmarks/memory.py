@@ -59,7 +59,9 @@ def write_pool(path: Path, rows: int, dim: int, block: int = 65_536) -> None:
 
 def peak_of(args: list[str]) -> tuple[float, float, str]:
     """(peak RSS in MB of 10^6 bytes, as the array's size is counted; wall seconds; stdout)
-    of one command in a fresh process: wait4 reports that child's own maximum."""
+    of one command in a fresh process, from wait4. Linux counts the parent's own high-water
+    mark in a child started by vfork, so this process stays small: it writes no pool and
+    imports no library until the measurements are done."""
     started = time.perf_counter()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         child = subprocess.Popen(args, stdout=out, stderr=err, cwd=ROOT)
@@ -79,7 +81,8 @@ def measure(rows: int, dim: int, folder: Path) -> dict:
     # copy of another commit measures that commit.
     curate = [sys.executable, "-c", "from curate.cli import main; main()"]
     pool = folder / f"pool-{rows}.parquet"
-    write_pool(pool, rows, dim)
+    subprocess.run([sys.executable, __file__, "--write-pool", str(pool), str(rows), str(dim)],
+                   check=True, cwd=ROOT)
     config = folder / f"config-{rows}.yaml"
     config.write_text(yaml.safe_dump({
         "data": {"path": str(pool), "vector_column": "vec", "label_column": "label"},
@@ -140,16 +143,23 @@ def render(d: dict) -> list[str]:
 
 
 def main() -> None:
-    from benchmarks.common import machine
-    from curate.store import write_json
-
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", default="300000,1000000", help="pool sizes, comma-separated")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--name", default="memory", help="the JSON file's name in --out")
+    parser.add_argument("--write-pool", nargs=3, metavar=("PATH", "ROWS", "DIM"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
-    result = {"machine": machine(), **run(args.rows)}
+    if args.write_pool:
+        path, rows, dim = args.write_pool
+        write_pool(Path(path), int(rows), int(dim))
+        return
+    measured = run(args.rows)
+    from benchmarks.common import machine
+    from curate.store import write_json
+
+    result = {"machine": machine(), **measured}
     write_json(args.out / f"{args.name}.json", result)
     print("\n".join(render(result)))
     missed = [f"{p['rows']:,} {c}" for p in result["pools"] for c in COMMANDS
