@@ -104,7 +104,8 @@ def select(data: Any, budget: str | int | float, selector: str = "auto", *,
            id: str | None = None, embeddings: Any = None, seed: int = 0,
            config: dict | str | Path | None = None, out: str | Path | None = None,
            cache_dir: str | Path | None = None, name: str = "select",
-           allow_smaller: bool = False, **params: Any) -> SelectResult:
+           allow_smaller: bool = False, allow_code: bool = False,
+           **params: Any) -> SelectResult:
     """Choose `budget` rows of `data` with `selector` (`auto` by default).
 
     data: a polars or pandas DataFrame, a `datasets.Dataset` or a list of dicts.
@@ -113,20 +114,21 @@ def select(data: Any, budget: str | int | float, selector: str = "auto", *,
     config's `data:` section (unset: guessed from the column names, as for files).
     embeddings: an (N, d) array of precomputed vectors, used instead of an encoder.
     config: other config sections (embed, cluster, scoring, train...) as a dict or a YAML
-    file; the arguments here take precedence. **params: the selector's parameters.
+    file; the arguments here take precedence. allow_code: let a config file name Python
+    code (package.module:Class), as `curate select --allow-code`. **params: the selector's
+    parameters.
     Writes a run folder under `out` (default: output.dir, `runs`) like `curate select`."""
     import numpy as np
-    import yaml
 
     from curate.config import OutputConfig
-    from curate.config_load import parse_config
+    from curate.config_load import parse_config, read_config_file
     from curate.run import run_curation
 
     frame, kind = to_polars(data)
     added: list[str] = []  # columns curate adds for its own use, dropped from the subset
     raw: dict[str, Any] = {}
     if isinstance(config, str | Path):
-        raw = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
+        raw = read_config_file(config, allow_code)
         raw.pop("data", None)
     elif config is not None:
         raw = {k: v for k, v in dict(config).items() if k != "data"}

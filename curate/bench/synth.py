@@ -19,6 +19,7 @@ import polars as pl
 from curate.bench.evaluators import ProbeEvaluator
 from curate.config import Config
 from curate.data import Pool
+from curate.data.pool import SOURCE
 from curate.embed import embed_pool
 from curate.errors import CurateError
 from curate.store import ArtifactCache
@@ -62,10 +63,9 @@ class Augmenter:
                     raise failure
                 synthetic = generator.generate(dict.fromkeys(generator.labels_,
                                                              self.cfg.bench.synth), seed, filtered)
-                subset, _ = assemble(real.frame.with_columns(pl.lit("bench").alias("selector")),
-                                     synthetic, schema, self.cfg.synth.budget,
+                subset, _ = assemble(real.frame, synthetic, schema, self.cfg.synth.budget,
                                      self.cfg.synth.balance)
-                kept = subset.filter(pl.col("source") != "pool")
+                kept = subset.filter(pl.col(SOURCE) != "pool")
                 x = self._embed(Pool(frame=kept.select(self.pool.frame.columns), schema=schema,
                                      origin=f"{self.generator} rows"))
                 extra = (x, kept[schema.label].cast(pl.Utf8).to_numpy().astype(str))

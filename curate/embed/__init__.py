@@ -100,16 +100,17 @@ def _encoder_key(parts: dict) -> str:
     return hash_json({"encoder": parts, "version": 1})
 
 
-def check_finite(vectors: np.ndarray, what: str, positions: np.ndarray | None = None) -> None:
-    """Fail on rows with NaN or inf; `positions` maps `vectors` rows to pool rows. Checked in
-    blocks of rows: a mask of the whole matrix would add to the embed stage's peak."""
+def check_finite(vectors: np.ndarray, what: str, ids: np.ndarray) -> None:
+    """Fail on rows with NaN or inf, naming the first by its id (`ids`: one per row of
+    `vectors`; a position in the id-sorted pool is no row number of the user's file).
+    Checked in blocks of rows: a mask of the whole matrix would add to the embed stage's
+    peak."""
     bad = np.zeros(len(vectors), dtype=bool)
     for start in range(0, len(vectors), 65_536):
         bad[start:start + 65_536] = ~np.isfinite(vectors[start:start + 65_536]).all(axis=1)
     if bad.any():
-        first = int(np.argmax(bad)) if positions is None else int(positions[np.argmax(bad)])
         raise CurateError(f"{what} has {int(bad.sum())} rows with NaN or inf values "
-                          f"(first at row {first})",
+                          f"(first: id {str(ids[np.argmax(bad)])!r})",
                           "drop or fix those rows before selection")
 
 
@@ -120,7 +121,7 @@ def _contents(pool: Pool):
         return pool.texts()
     if pool.schema.modality == "vectors":
         vectors = pool.vectors()
-        check_finite(vectors, f"column '{pool.schema.vectors}' of {pool.origin}")
+        check_finite(vectors, f"column '{pool.schema.vectors}' of {pool.origin}", pool.ids)
         return vectors
     return pool.images()
 
@@ -181,10 +182,10 @@ def embed_stored_pool(schema: Schema, fingerprint: str, load: Callable[[], Pool]
     def compute(folder: Path) -> dict:
         pool = load()
         # The frame goes once its contents are out: a pool of vectors is not held twice.
-        rows, origin, contents = len(pool), pool.origin, _contents(pool)
+        ids, origin, contents = pool.ids, pool.origin, _contents(pool)
         del pool
-        names, stats = _embed_rows(contents, schema.modality, origin, cfg, shards, checked,
-                                   refresh, executor)
+        names, stats = _embed_rows(contents, ids, schema.modality, origin, cfg, shards,
+                                   checked, refresh, executor)
         del contents
         number = {name: i for i, name in enumerate(sorted({name for name, _ in names}))}
         with atomic_path(folder / "rows.npy") as tmp, open(tmp, "wb") as f:
@@ -194,7 +195,7 @@ def embed_stored_pool(schema: Schema, fingerprint: str, load: Callable[[], Pool]
         dim = np.load(shards / f"{first}.vectors.npy", mmap_mode="r").shape[1] if first else 0
         encoder = _encoder(schema.modality, cfg)
         ran = {"ran": encoder.describe()} if isinstance(encoder, TextEncoder) else {}
-        return {"rows": rows, "dim": dim, "pool": fingerprint, "encoder": parts,
+        return {"rows": len(ids), "dim": dim, "pool": fingerprint, "encoder": parts,
                 "shards": list(number), **ran, **stats}
 
     entry = cached_stage(cache, STAGE, _embedding_key_parts(schema, fingerprint, cfg), compute,
@@ -208,11 +209,11 @@ def embed_stored_pool(schema: Schema, fingerprint: str, load: Callable[[], Pool]
                          rows=meta["rows"], dim=meta["dim"], stats=stats)
 
 
-def _embed_rows(contents, modality: str, origin: str, cfg: EmbedConfig, shards: Path,
-                checked: set[str], refresh: bool, executor: Executor | None
+def _embed_rows(contents, ids: np.ndarray, modality: str, origin: str, cfg: EmbedConfig,
+                shards: Path, checked: set[str], refresh: bool, executor: Executor | None
                 ) -> tuple[list[tuple[str, int]], dict]:
-    """Embed the rows (`contents`: texts, images or vectors) that no intact shard holds;
-    returns (shard, row) of every row and the counts of new and cached rows."""
+    """Embed the rows (`contents`: texts, images or vectors; `ids`: theirs) that no intact
+    shard holds; returns (shard, row) of every row and the counts of new and cached rows."""
     keys = row_keys(contents)
     index = {} if refresh else _index(shards)
     reused = {index[k][0] for k in set(keys.tolist()) if k in index}
@@ -229,7 +230,7 @@ def _embed_rows(contents, modality: str, origin: str, cfg: EmbedConfig, shards: 
         for number, vectors in (executor or LocalExecutor()).map_shards(worker, jobs, read,
                                                                         advance):
             rows = jobs[number]
-            check_finite(vectors, f"embeddings of {origin}", rows)
+            check_finite(vectors, f"embeddings of {origin}", ids[rows])
             name = hashlib.blake2b(keys[rows].tobytes(), digest_size=16).hexdigest()
             shard_files.write_shard(shards, name, keys[rows], vectors.astype(np.float32))
             index.update({k: (name, i) for i, k in enumerate(keys[rows].tolist())})

@@ -82,7 +82,8 @@ def load_stage(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Pool
 
     entry = cached_stage(cache, "load", {
         "data": cfg.data.model_dump(mode="json"), "seed": cfg.run.seed,
-        "source": _source_signature(cfg, cache), "version": 4}, compute, refresh)  # 4: blank text
+        "source": _source_signature(cfg, cache), "version": 5},  # 5: reserved names
+        compute, refresh)
     meta = entry.manifest
     return PoolRef(path=entry.folder / "pool.parquet", key=entry.key, cache_hit=entry.hit,
                    fingerprint=meta["fingerprint"], schema=meta["schema"],

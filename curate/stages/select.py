@@ -92,7 +92,7 @@ def run_selector(selector: Selector, pool: Pool, embeddings: EmbeddingsRef, scor
     memory with the local executor, else over shards on the configured executor."""
     if cfg.run.executor == "local":
         vectors = embeddings.load()
-        check_finite(vectors, f"embeddings of {pool.origin}")
+        check_finite(vectors, f"embeddings of {pool.origin}", pool.ids)
         view = SelectionView(ids=pool.ids, embeddings=vectors, labels=pool.labels(),
                              scores=scores.columns,
                              cluster_fn=kmeans_clusterer(cfg.cluster, cache, embeddings.key),
@@ -113,7 +113,8 @@ def sharded_pool(pool: Pool, embeddings: EmbeddingsRef, scores: dict, cfg: Confi
     vectors from the embedding cache where its map runs (the workers must see the cache
     folder), so the driver holds ids, labels and numeric columns only."""
     ids, labels = pool.ids, pool.labels()
-    shards = [Shard(ids=ids[rows], vectors=_shard_loader(embeddings, rows, pool.origin),
+    shards = [Shard(ids=ids[rows], vectors=_shard_loader(embeddings, rows, ids[rows],
+                                                          pool.origin),
                     labels=None if labels is None else labels[rows],
                     columns={name: np.asarray(values)[rows] for name, values in scores.items()})
               for rows in split_rows(len(pool), -(-len(pool) // cfg.embed.shard_size))]
@@ -123,10 +124,10 @@ def sharded_pool(pool: Pool, embeddings: EmbeddingsRef, scores: dict, cfg: Confi
                        instruction=pool.schema.instruction)
 
 
-def _shard_loader(embeddings: EmbeddingsRef, rows: np.ndarray, origin: str):
+def _shard_loader(embeddings: EmbeddingsRef, rows: np.ndarray, ids: np.ndarray, origin: str):
     def load() -> np.ndarray:
         vectors = embeddings.load_rows(rows)
-        check_finite(vectors, f"embeddings of {origin}", rows)
+        check_finite(vectors, f"embeddings of {origin}", ids)
         return vectors
 
     return load

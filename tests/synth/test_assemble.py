@@ -18,7 +18,7 @@ SCHEMA = Schema(text="text", label="label")
 
 
 def real_rows():
-    return pl.DataFrame({"id": ["r1", "r2", "r3", "r4"], "selector": ["random"] * 4,
+    return pl.DataFrame({"id": ["r1", "r2", "r3", "r4"], "curate_selector": ["random"] * 4,
                          "text": ["a", "b", "c", "d"], "label": ["x", "x", "y", "y"]})
 
 
@@ -32,11 +32,13 @@ def synthetic_rows(texts, labels):
 def test_dedup_drops_copies_of_real_rows_and_of_earlier_synthetic_rows():
     synth = synthetic_rows(["a", "e", "e", "f", "g", "h"], ["x", "x", "x", "x", "y", "y"])
     subset, stats = assemble(real_rows(), synth, SCHEMA, balance=False)
-    kept = subset.filter(pl.col("source") == "toy")
+    kept = subset.filter(pl.col("curate_source") == "toy")
     assert kept["text"].to_list() == ["e", "f", "g", "h"]
     assert stats["duplicates"] == 2 and stats["synthetic"] == 4
-    assert subset.filter(pl.col("source") == "pool")["id"].to_list() == ["r1", "r2", "r3", "r4"]
-    assert kept["selector"].is_null().all() and subset["parent_id"].is_null().all()
+    assert subset.filter(pl.col("curate_source") == "pool")["id"].to_list() == [
+        "r1", "r2", "r3", "r4"]
+    assert kept["curate_selector"].is_null().all()
+    assert subset["curate_parent_id"].is_null().all()
 
 
 def test_balance_and_budgets():
@@ -47,7 +49,7 @@ def test_balance_and_budgets():
     assert per_label["synthetic_per_label"] == {"x": 1, "y": 1}
     subset, count = assemble(real_rows(), synth, SCHEMA, budget=3, balance=False)
     assert count["synthetic_per_label"] == {"x": 2, "y": 1}  # 3 split evenly, ties to x
-    assert subset.filter(pl.col("source") == "toy")["text"].to_list() == ["e", "f", "h"]
+    assert subset.filter(pl.col("curate_source") == "toy")["text"].to_list() == ["e", "f", "h"]
     _, none_for_y = assemble(real_rows(), synthetic_rows(["e"], ["x"]), SCHEMA)
     assert none_for_y["synthetic"] == 0  # y got nothing, so balance keeps nothing
     subset, empty = assemble(real_rows(), None, SCHEMA)
@@ -82,10 +84,10 @@ def test_run_with_a_generator_writes_synthetic_rows_into_the_subset(tmp_path, mo
         "run": {"name": "synth", "seed": 1}})
     run_dir = run_curation(cfg)
     subset = pl.read_parquet(run_dir / "subset" / "subset.parquet")
-    synthetic = subset.filter(pl.col("source") == "jitter")
-    assert subset.filter(pl.col("source") == "pool").height == 30
+    synthetic = subset.filter(pl.col("curate_source") == "jitter")
+    assert subset.filter(pl.col("curate_source") == "pool").height == 30
     assert synthetic.height == 20 and synthetic["id"].str.starts_with("synth-").all()
-    assert set(synthetic["parent_id"]) <= set(subset["id"])  # parents are selected rows
+    assert set(synthetic["curate_parent_id"]) <= set(subset["id"])  # parents are selected rows
     assert np.all(synthetic.group_by("label").len()["len"].to_numpy() == 2)
     assert pl.read_parquet(run_dir / "synthetic.parquet").height == 40
     manifest = json.loads((run_dir / "manifest.json").read_text())
