@@ -2,11 +2,13 @@
 
 Both commands run as a user runs them (`python -m curate.cli ...`, a fresh process each) on
 configs/digits.yaml with a cache of their own, after one untimed run of each has filled the
-cache (and the Prefect database). `curate run` is timed two ways, interleaved with `curate
+cache (and the Prefect database). `curate run` is timed three ways, interleaved with `curate
 select` in every round: reporting to a running `curate server start` for that cache (the
-path the README recommends for repeated runs), and without one, when it starts a
-temporary server for the run. The figure is the median of `repeats` rounds; the load
-other processes put on the machine meanwhile is recorded with it.
+path the README recommends for repeated runs); with no server running, as a first-time
+user reruns (the temporary server the previous run left, CURATE_SERVER_LINGER); and with
+CURATE_SERVER_LINGER=0, when every run starts and stops a temporary server of its own. The
+figure is the median of `repeats` rounds; the load other processes put on the machine
+meanwhile is recorded with it.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def run(repeats: int = 5, config: str = "configs/digits.yaml") -> dict:
         for command in (select, run_):  # fill the cache and the Prefect database
             _timed(command, env)
         samples: dict[str, list[dict]] = {"select": [], "run_temporary_server": [],
-                                          "run_curate_server": []}
+                                          "run_curate_server": [], "run_no_server": []}
         home = server_home(tmp / "cache")
         with open(tmp / "server.log", "wb") as log:
             server = subprocess.Popen([sys.executable, "-m", "curate.cli", "server", "start",
@@ -91,27 +93,32 @@ def run(repeats: int = 5, config: str = "configs/digits.yaml") -> dict:
         finally:
             server.terminate()
             server.wait(60)
+        _timed(run_, env)  # the first run after the server stopped starts the temporary one
         for i in range(repeats):
             samples["run_temporary_server"].append(_timed(run_, env))
+            samples["run_no_server"].append(_timed(run_, {**env, "CURATE_SERVER_LINGER": "0"}))
             samples["select"].append(_timed(select, env))
-            print(f"  round {i + 1}: run with a temporary server "
-                  f"{samples['run_temporary_server'][-1]['seconds']} s, select "
+            after = samples["run_temporary_server"][-1]["seconds"]
+            print(f"  round {i + 1}: run after a run {after} s, run starting its own server "
+                  f"{samples['run_no_server'][-1]['seconds']} s, select "
                   f"{samples['select'][-1]['seconds']} s", flush=True)
+        _timed(["server", "stop", "--cache-dir", str(tmp / "cache")], env)
     result = {"config": config, "repeats": repeats, "load_average": os.getloadavg(),
               **{name: _summary(s) for name, s in samples.items()}}
     base = result["select"]["median_s"]
     result["ratio_curate_server"] = round(result["run_curate_server"]["median_s"] / base, 2)
     result["ratio_temporary_server"] = round(result["run_temporary_server"]["median_s"] / base,
                                              2)
+    result["ratio_no_server"] = round(result["run_no_server"]["median_s"] / base, 2)
     print(f"  curate run / curate select: {result['ratio_curate_server']} with a running "
-          f"curate server, {result['ratio_temporary_server']} with a temporary server",
-          flush=True)
+          f"curate server, {result['ratio_temporary_server']} after a run (its temporary "
+          f"server), {result['ratio_no_server']} starting a server", flush=True)
     return result
 
 
 def render(d: dict) -> list[str]:
     busy = [s["other_busy_cores"] for name in ("select", "run_curate_server",
-                                               "run_temporary_server")
+                                               "run_temporary_server", "run_no_server")
             for s in d[name]["samples"] if s["other_busy_cores"] is not None]
     load = (f"; other processes kept {statistics.median(busy):.1f} cores busy meanwhile "
             f"(median)" if busy else "")
@@ -126,6 +133,9 @@ def render(d: dict) -> list[str]:
             f"| `curate run`, a `curate server start` running | "
             f"{d['run_curate_server']['median_s']} | {d['run_curate_server']['median_cpu_s']} "
             f"| {d['ratio_curate_server']} |",
-            f"| `curate run`, temporary server | {d['run_temporary_server']['median_s']} | "
+            f"| `curate run`, no server running (the previous run's temporary server) | "
+            f"{d['run_temporary_server']['median_s']} | "
             f"{d['run_temporary_server']['median_cpu_s']} | {d['ratio_temporary_server']} |",
-            ""]
+            f"| `curate run`, CURATE_SERVER_LINGER=0 (a server started per run) | "
+            f"{d['run_no_server']['median_s']} | {d['run_no_server']['median_cpu_s']} | "
+            f"{d['ratio_no_server']} |", ""]

@@ -193,13 +193,18 @@ def server_start(cache_dir: CacheOpt = Path(".curate-cache"),
 
 @server_app.command("stop")
 def server_stop(cache_dir: CacheOpt = Path(".curate-cache")) -> None:
-    """Stop the server `curate server start` runs for this cache."""
+    """Stop the server `curate server start` runs for this cache, else the temporary server
+    an earlier `curate run` left for the next one."""
     import signal
 
-    from curate.prefect_server import running_server, server_home
+    from curate.prefect_server import running_server, server_home, stop_temporary
 
     running = running_server(server_home(cache_dir))
     if not running:
+        if temporary := stop_temporary(server_home(cache_dir)):
+            typer.echo(f"stopped the temporary server {temporary['api_url']} "
+                       f"(pid {temporary['pid']})")
+            return
         typer.echo(f"no curate server runs for {cache_dir}")
         raise typer.Exit(1)
     os.kill(int(running["pid"]), signal.SIGTERM)

@@ -5,13 +5,17 @@ In order of preference:
 2. A curate server that is up: `curate server start`, or a running `curate serve`, record
    their API in <output.cache_dir>/prefect-server/server.json. Reusing one costs a
    `curate run` nothing but the flow's API calls, and its UI shows every run.
-3. Otherwise `curate run` starts a temporary server (Prefect's embedded server app under
-   uvicorn, no UI) for the run, and `curate serve` a full `prefect server start` (Prefect's
-   embedded server cannot schedule runs) for as long as it serves.
+3. A temporary server an earlier `curate run` left: it stays `CURATE_SERVER_LINGER`
+   seconds after its last run, recorded in <home>/temporary-server.json, so a rerun does
+   not pay a server start; `curate server stop` ends it sooner.
+4. Otherwise `curate run` starts a temporary server (Prefect's server app under uvicorn, no
+   UI), and `curate serve` a full `prefect server start` (Prefect's embedded server cannot
+   schedule runs) for as long as it serves.
 
 The temporary server is started before Prefect is imported, so its start-up overlaps the
-import of Prefect and of the flow. Every server curate starts is stopped when curate exits,
-by a parent-death signal after `kill -9` too (see `curate.lifetime`). A full server's
+import of Prefect and of the flow. Every server curate starts is stopped when curate exits
+(a temporary server: after its linger time), by a parent-death signal after `kill -9` at
+once (see `curate.lifetime`). A full server's
 UI is told its API URL (PREFECT_UI_API_URL): by default the UI would call port 4200.
 """
 
@@ -31,7 +35,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from curate.errors import CurateError
-from curate.lifetime import die_with_parent
+from curate.lifetime import die_with_parent, in_use, read_record
+from curate.store import write_json
 
 SERVER_START_TIMEOUT = 180.0
 SERVER_FILE = "server.json"
@@ -70,12 +75,8 @@ def _pid_alive(pid) -> bool:
 
 def running_server(home: Path) -> dict | None:
     """The curate server recorded in `home` ({api_url, ui_url, pid}) when it answers."""
-    try:
-        info = json.loads((Path(home) / SERVER_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(info, dict) or not _pid_alive(info.get("pid")) \
-            or not healthy(str(info.get("api_url"))):
+    info = read_record(Path(home) / SERVER_FILE)
+    if not info or not _pid_alive(info.get("pid")) or not healthy(str(info.get("api_url"))):
         return None
     return info
 
@@ -111,10 +112,11 @@ def _server_env(api_url: str, port: int, home: Path | None) -> dict[str, str]:
     return env
 
 
-def _start(command: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+def _start(command: list[str], env: dict[str, str], log_path: Path,
+           cwd: Path | None = None) -> subprocess.Popen:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
-        return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log,
+        return subprocess.Popen(command, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=die_with_parent())  # even after kill -9
 
@@ -228,10 +230,10 @@ def api_server(home: Path) -> Iterator[str]:
 @contextlib.contextmanager
 def flow_api(home: Path, timeout: float = SERVER_START_TIMEOUT) -> Iterator[str]:
     """The Prefect API for one `curate run`: PREFECT_API_URL, else a running curate server,
-    else a temporary server for the run (Prefect's embedded server app, on PREFECT_HOME).
+    else the temporary server an earlier run left, else a new temporary server (Prefect's
+    server app, on PREFECT_HOME) that stays for the next run (`serve_temporary`).
 
-    The temporary server starts before Prefect is imported, so its start-up overlaps that
-    import; it is sent SIGTERM at the end and finishes its shutdown on its own."""
+    The new server starts before Prefect is imported, so its start-up overlaps that import."""
     if os.environ.get("PREFECT_API_URL"):
         yield os.environ["PREFECT_API_URL"]
         return
@@ -240,31 +242,84 @@ def flow_api(home: Path, timeout: float = SERVER_START_TIMEOUT) -> Iterator[str]
         with _using(running["api_url"], heartbeats=False) as url:
             yield url
         return
-    import importlib.util
-
-    port = _free_port()
+    record = Path(home) / TEMPORARY_FILE
+    if lingering := temporary_server(home):
+        with in_use(record), _temporary_api(lingering["api_url"]) as url:
+            yield url
+        return
+    port, linger = _free_port(), linger_seconds()
     api_url = f"http://127.0.0.1:{port}/api"
     env = _server_env(api_url, port, None)
     env.update(PREFECT_UI_ENABLED="0", PREFECT__SERVER_EPHEMERAL="1", PREFECT__SERVER_FINAL="1")
-    app_dir = Path(importlib.util.find_spec("prefect").origin).parent.parent
-    log_path = Path(home) / "temporary-server.log"
-    process = _start([sys.executable, "-m", "uvicorn", "--app-dir", str(app_dir), "--factory",
-                      "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port",
-                      str(port), "--log-level", "error", "--lifespan", "on"], env, log_path)
+    Path(home).mkdir(parents=True, exist_ok=True)
+    process = _start([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from "
+                      "curate.lifetime import serve_temporary; serve_temporary()",
+                      str(Path(__file__).resolve().parents[1]), str(port), str(record.resolve()),
+                      str(linger)], env, Path(home) / "temporary-server.log", cwd=Path(home))
+    handed_over = False
     try:
         configured = _configured_url()  # imports Prefect meanwhile
         if configured:  # set in the Prefect profile: no temporary server
-            _stop(process, grace=0)
             yield configured
             return
-        _wait_healthy(process, api_url, log_path, timeout)
-        with _using(api_url, heartbeats=False, ui=False):
-            try:
-                yield api_url
-            finally:  # a failed run's logs too: else they meet a stopped server
-                _drain_prefect_workers()
+        _wait_healthy(process, api_url, Path(home) / "temporary-server.log", timeout)
+        if linger:
+            write_json(record, {"api_url": api_url, "pid": process.pid, "released": False})
+            handed_over = True
+        with in_use(record), _temporary_api(api_url) as url:
+            yield url
     finally:
-        _stop(process, grace=0)
+        if handed_over:  # curate ends normally: the server stays for the next run
+            write_json(record, {"api_url": api_url, "pid": process.pid, "released": True})
+        else:
+            _stop(process, grace=0)
+
+
+@contextlib.contextmanager
+def _temporary_api(api_url: str) -> Iterator[str]:
+    with _using(api_url, heartbeats=False, ui=False):
+        try:
+            yield api_url
+        finally:  # a failed run's logs too: else they may meet a stopped server
+            _drain_prefect_workers()
+
+
+# A temporary server stays this long after its last run (CURATE_SERVER_LINGER seconds; 0:
+# it stops with the run that started it). Runs that use it touch its record meanwhile.
+LINGER_ENV, LINGER_SECONDS = "CURATE_SERVER_LINGER", 300.0
+TEMPORARY_FILE = "temporary-server.json"
+
+
+def linger_seconds() -> float:
+    try:
+        return max(0.0, float(os.environ.get(LINGER_ENV, LINGER_SECONDS)))
+    except ValueError:
+        return LINGER_SECONDS
+
+
+def temporary_server(home: Path) -> dict | None:
+    """The temporary server an earlier `curate run` left in `home` when it answers; the
+    record of one whose process is gone is deleted."""
+    record = Path(home) / TEMPORARY_FILE
+    if (info := read_record(record)) is not None and not _pid_alive(info.get("pid")):
+        with contextlib.suppress(OSError):
+            record.unlink()
+        return None
+    return info if info and healthy(str(info.get("api_url"))) else None
+
+
+def stop_temporary(home: Path) -> dict | None:
+    """`curate server stop`: end the temporary server of `home` (its record goes first, so
+    the server sees the stop as one); returns its record, None when there was none."""
+    record = Path(home) / TEMPORARY_FILE
+    info = read_record(record)
+    with contextlib.suppress(OSError):
+        record.unlink()
+    if info is None or not _pid_alive(info.get("pid")):
+        return None
+    with contextlib.suppress(ProcessLookupError, ValueError, TypeError):
+        os.kill(int(info["pid"]), signal.SIGTERM)
+    return info
 
 
 def _drain_prefect_workers() -> None:

@@ -70,7 +70,7 @@ def serve_curation(config: Path, cron: str, name: str | None = None, out: Path |
     with api_server(server_home(cfg.output.cache_dir)) as api_url:
         print(f"Prefect API: {api_url}", flush=True)
         print(f"Prefect UI: {api_url.removesuffix('/api')}/runs", flush=True)
-        print(f"Serving curation/{name} on \"{cron}\" until Ctrl-C. "
+        print(f"Serving curation/{name} on \"{cron}\" until Ctrl-C.\n"
               f"{run_hint(api_url, f'curation/{name}')}", flush=True)
         curation.serve(name=name, schedules=[schedule], parameters=parameters,
                        entrypoint_type=EntrypointType.MODULE_PATH)

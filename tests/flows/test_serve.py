@@ -180,3 +180,56 @@ def test_serve_ui_link_shows_the_deployments_runs(tmp_path, glosses_jsonl):
     finally:
         serve.send_signal(signal.SIGTERM)
         serve.wait(60)
+
+
+def _hint(log) -> list[str]:
+    """The commands `curate serve` prints for running the deployment from another terminal."""
+    lines = log.read_text().splitlines()
+    if not any(line.startswith("To run it now from another terminal:") for line in lines):
+        return []
+    start = next(i for i, line in enumerate(lines) if line.startswith("To run it now"))
+    return [line.strip() for line in lines[start + 1:start + 3]]
+
+
+@pytest.mark.slow
+def test_serve_hint_works_as_printed_and_an_unchanged_pool_writes_no_run(tmp_path,
+                                                                         glosses_jsonl):
+    """The printed commands, pasted into a shell that knows no Prefect server, start the
+    deployment; `--set` reaches the scheduled runs; a second run of the same config and pool
+    ends Unchanged and writes no run folder."""
+    config = _config(tmp_path, glosses_jsonl, name="hint-test")
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), CURATE_PROGRESS="0",
+               PREFECT_RUNNER_POLL_FREQUENCY="2")
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as out:
+        serve = subprocess.Popen([sys.executable, "-m", "curate.cli", "serve", str(config),
+                                  "--cron", "0 0 1 1 *", "--set", "run.seed=5"], env=env,
+                                 stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while not _hint(log) or "/deployments/deployment/" not in log.read_text():
+            assert serve.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        api_url = next(line.split()[-1] for line in log.read_text().splitlines()
+                       if line.startswith("Prefect API:"))
+        other_terminal = {**env, "PREFECT_HOME": str(tmp_path / "other-home")}
+        states = []
+        for _ in range(2):
+            pasted = subprocess.run(["bash", "-c", "\n".join(_hint(log))], env=other_terminal,
+                                    capture_output=True, text=True, timeout=120)
+            assert pasted.returncode == 0, pasted.stdout + pasted.stderr
+            run_id = next(word for line in pasted.stdout.splitlines() if "UUID" in line
+                          for word in line.split() if word.count("-") == 4)
+            while (state := _api(api_url, f"/flow_runs/{run_id}")["state"])["type"] \
+                    != "COMPLETED":
+                assert state["type"] not in ("FAILED", "CRASHED"), log.read_text()
+                assert serve.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(1)
+            states.append(state["name"])
+        assert states == ["Completed", "Unchanged"]
+        (run_dir,) = published_runs(tmp_path / "runs" / "hint-test")
+        assert json.loads((run_dir / "manifest.json").read_text())["seed"] == 5
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(60)

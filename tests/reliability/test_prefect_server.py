@@ -140,3 +140,28 @@ def test_kill_9_of_curate_serve_stops_its_server(tmp_path):
     for pid in alive:
         os.kill(pid, signal.SIGKILL)
     assert not alive, "the Prefect server outlived curate serve"
+
+
+@pytest.mark.slow
+def test_a_rerun_reuses_the_temporary_server_and_server_stop_ends_it(tmp_path):
+    """Issue 26: a cached `curate run` with no server running paid a server start every
+    time; the temporary server now stays for the next run, and `curate server stop` ends it."""
+    config = write_config(tmp_path)
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), CURATE_PROGRESS="0")
+    record = tmp_path / "cache" / "prefect-server" / "temporary-server.json"
+
+    def curate(*args):
+        result = subprocess.run([sys.executable, "-m", "curate.cli", *map(str, args)], env=env,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        return result
+
+    curate("run", config)
+    first = json.loads(record.read_text())
+    assert first["released"] and psutil.pid_exists(first["pid"])
+    curate("run", config)
+    assert json.loads(record.read_text())["pid"] == first["pid"]  # the same server
+    stopped = curate("server", "stop", "--cache-dir", tmp_path / "cache")
+    assert f"pid {first['pid']}" in stopped.stdout
+    assert _gone(first["pid"], 30) and not record.exists()
