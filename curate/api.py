@@ -8,15 +8,21 @@ ids equal those of `curate select` on a YAML config with the same settings.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import html
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from curate.errors import CurateError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 API_STAGE = "api-data"
 
@@ -29,7 +35,9 @@ class SelectResult:
     or a list of dicts): the input's columns as given, the pool's `id`, and the selector's
     reason for each row in `curate_reason`; with synthesis also `curate_selector`,
     `curate_source` (`pool` or the generator) and `curate_parent_id`.
+    A pandas input keeps its index in `subset` (the selected rows' own labels).
     `selection`: the Selection table (id, selector, round, cluster, score, reason).
+    `mask`: a boolean array, one per input row, True where the row was selected.
     `run_dir`: the run folder (manifest.json, report.html, subset/, handoff.json)."""
 
     ids: list[str]
@@ -37,6 +45,7 @@ class SelectResult:
     subset: Any
     manifest: dict
     run_dir: Path
+    mask: Any = None  # numpy bool array aligned with the input rows
 
     @property
     def report_path(self) -> Path:
@@ -45,11 +54,30 @@ class SelectResult:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def __repr__(self) -> str:
+    def _chosen(self) -> str:
         choice = self.manifest.get("choice") or {}
-        chosen = f"auto -> {choice['selector']}" if choice else self.manifest.get("selector")
+        return f"auto -> {choice['selector']}" if choice else self.manifest.get("selector")
+
+    def __repr__(self) -> str:
         return (f"SelectResult({len(self.ids)} of {self.manifest['pool']['rows']} rows by "
-                f"{chosen}; report: {self.report_path})")
+                f"{self._chosen()}; report: {self.report_path})")
+
+    def _repr_html_(self) -> str:
+        """The run's summary in a notebook: funnel, selector and why, budget, the report."""
+        funnel = self.manifest.get("funnel") or {}
+        reason = (self.manifest.get("choice") or {}).get("reason")
+        budget = self.manifest.get("budget") or {}
+        rows = [("rows", funnel.get("line") or f"{len(self.ids):,} of "
+                 f"{self.manifest['pool']['rows']:,} pool rows selected"),
+                ("selector", self._chosen()), ("why", reason),
+                ("budget", f"{budget['total']:,} rows" if budget.get("total") else None),
+                *(("warning", w) for w in funnel.get("warnings") or ())]
+        cells = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>"
+                        f"{html.escape(str(v))}</td></tr>" for k, v in rows if v)
+        link = html.escape(self.report_path.resolve().as_uri())
+        return (f"<div><b>curate.select</b>: {len(self.ids):,} rows<table>{cells}</table>"
+                f"<a href='{link}' target='_blank'>report.html</a> "
+                f"<code>{html.escape(str(self.run_dir))}</code></div>")
 
 
 def to_polars(data: Any) -> tuple[pl.DataFrame, str]:
@@ -98,6 +126,19 @@ def stored_pool(frame: pl.DataFrame, cache_dir: Path) -> Path:
     return path
 
 
+def user_cache() -> Path:
+    """curate's folder in the user cache (`$XDG_CACHE_HOME/curate`, else
+    `~/.cache/curate`), where `curate.select` puts runs and cache unless told otherwise: a
+    notebook's folder gets no `runs/` or `.curate-cache/`."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "curate"
+
+
+# The argument of `curate.select` behind each `data:` setting, for errors in its words.
+ARGUMENTS = {"text_column": "text", "label_column": "label", "prompt_column": "prompt",
+             "response_column": "response", "image_column": "image",
+             "vector_column": "vectors", "id_column": "id"}
+
+
 def select(data: Any, budget: str | int | float, selector: str = "auto", *,
            text: str | None = None, label: str | None = None, prompt: str | None = None,
            response: str | None = None, image: str | None = None, vectors: str | None = None,
@@ -117,51 +158,97 @@ def select(data: Any, budget: str | int | float, selector: str = "auto", *,
     file; the arguments here take precedence. allow_code: let a config file name Python
     code (package.module:Class), as `curate select --allow-code`. **params: the selector's
     parameters.
-    Writes a run folder under `out` (default: output.dir, `runs`) like `curate select`."""
-    import numpy as np
-
-    from curate.config import OutputConfig
+    Writes a run folder under `out` and keeps its cache in `cache_dir`; unset (here and in
+    `config`): `user_cache()`'s `runs/` and `cache/`."""
     from curate.config_load import parse_config, read_config_file
     from curate.run import run_curation
 
     frame, kind = to_polars(data)
-    added: list[str] = []  # columns curate adds for its own use, dropped from the subset
+    columns = {"text_column": text, "label_column": label, "prompt_column": prompt,
+               "response_column": response, "image_column": image,
+               "vector_column": vectors, "id_column": id}
+    _check_columns(frame, columns)
     raw: dict[str, Any] = {}
     if isinstance(config, str | Path):
         raw = read_config_file(config, allow_code)
         raw.pop("data", None)
     elif config is not None:
         raw = {k: v for k, v in dict(config).items() if k != "data"}
-    if embeddings is not None:
-        vectors_array = np.asarray(embeddings, dtype=np.float32)
-        if vectors_array.ndim != 2 or len(vectors_array) != frame.height:
-            raise CurateError(f"embeddings must be ({frame.height}, d); got "
-                              f"{vectors_array.shape}", "pass one vector per row")
-        vectors = next(n for n in ("embedding", "curate_embedding", "_curate_embedding_")
-                       if n not in frame.columns)
-        frame = frame.with_columns(pl.Series(vectors, vectors_array))
-        added.append(vectors)
-    raw.setdefault("output", {})
-    if cache_dir is not None:
-        raw["output"]["cache_dir"] = str(cache_dir)
+    frame, added = _with_embeddings(frame, embeddings)
+    if added:
+        columns["vector_column"] = added
+    output = raw.setdefault("output", {})
+    output["cache_dir"] = str(cache_dir if cache_dir is not None else
+                              output.get("cache_dir") or user_cache() / "cache")
+    out = out if out is not None else output.get("dir") or user_cache() / "runs"
     raw.setdefault("run", {}).setdefault("name", name)
     raw["run"]["seed"] = seed
     raw["select"] = {**raw.get("select", {}), "selector": selector, "budget": budget,
                      "params": {**raw.get("select", {}).get("params", {}), **params}}
     if allow_smaller:
         raw["select"]["allow_smaller"] = True
-    columns = {"text_column": text, "label_column": label, "prompt_column": prompt,
-               "response_column": response, "image_column": image,
-               "vector_column": vectors, "id_column": id}
-    cache = OutputConfig(**raw["output"]).cache_dir
-    raw["data"] = {"path": str(stored_pool(frame, cache)),
-                   **{k: v for k, v in columns.items() if v is not None}}
-    cfg = parse_config(raw)
-    run_dir = run_curation(cfg, Path(out) if out is not None else None)
-    return _result(run_dir, kind, added)
+    stored = stored_pool(frame, Path(output["cache_dir"]))
+    raw["data"] = {"path": str(stored), **{k: v for k, v in columns.items() if v is not None}}
+    with _in_callers_words(stored):
+        run_dir = run_curation(parse_config(raw), Path(out))
+    return _result(run_dir, kind, [added] if added else [], frame, data, id)
 
 
-def _result(run_dir: Path, kind: str, added: list[str]) -> SelectResult:
+def _check_columns(frame: pl.DataFrame, columns: dict[str, str | None]) -> None:
+    """Every column argument names a column of `data` (else the error names the argument,
+    not the cache file the data is stored in)."""
+    for setting, column in columns.items():
+        if column is not None and column not in frame.columns:
+            raise CurateError(f"{ARGUMENTS[setting]}={column!r}: no such column",
+                              f"columns: {', '.join(frame.columns)}")
+
+
+def _with_embeddings(frame: pl.DataFrame, embeddings: Any) -> tuple[pl.DataFrame, str | None]:
+    """`frame` with the precomputed vectors as a column of a free name (None: no vectors)."""
+    if embeddings is None:
+        return frame, None
+    import numpy as np
+
+    vectors = np.asarray(embeddings, dtype=np.float32)
+    if vectors.ndim != 2 or len(vectors) != frame.height:
+        raise CurateError(f"embeddings must be ({frame.height}, d); got {vectors.shape}",
+                          "pass one vector per row")
+    name = next(n for n in ("embedding", "curate_embedding", "_curate_embedding_")
+                if n not in frame.columns)
+    return frame.with_columns(pl.Series(name, vectors)), name
+
+
+@contextlib.contextmanager
+def _in_callers_words(stored: Path):
+    """A CurateError about the data names what the caller passed: `data` for the cache file
+    it was stored in, the argument (`text=`) for the `data.text_column` setting."""
+    try:
+        yield
+    except CurateError as err:
+        message = str(err).replace(str(stored), "data")
+        for setting, argument in ARGUMENTS.items():
+            message = message.replace(f"data.{setting}", f"{argument}=")
+        if message == str(err):
+            raise
+        raise CurateError(message) from err
+
+
+def _input_ids(frame: pl.DataFrame, schema: dict, id_column: str | None) -> np.ndarray:
+    """The pool id of each input row, as the load stage gives them."""
+    import numpy as np
+
+    from curate.data.pool import Schema, stable_ids
+
+    id_column = id_column or ("id" if "id" in frame.columns else None)
+    if id_column:
+        return frame[id_column].cast(pl.Utf8).to_numpy().astype(str)
+    return np.asarray(stable_ids(frame, Schema(**schema).content_columns()).to_list(), dtype=str)
+
+
+def _result(run_dir: Path, kind: str, added: list[str], frame: pl.DataFrame, data: Any,
+            id_column: str | None) -> SelectResult:
+    import numpy as np
+
     from curate.data.pool import PARENT_ID, REASON, SELECTOR, SOURCE
     from curate.store import read_json
 
@@ -174,5 +261,14 @@ def _result(run_dir: Path, kind: str, added: list[str]) -> SelectResult:
     # bookkeeping columns would say nothing that `selection` does not.
     drop = [*added, *(() if manifest.get("synth") else (SELECTOR, SOURCE, PARENT_ID))]
     subset = subset.drop([c for c in drop if c in subset.columns])
-    return SelectResult(ids=selection["id"].to_list(), selection=selection,
-                        subset=from_polars(subset, kind), manifest=manifest, run_dir=run_dir)
+    load = Path(manifest["stages"]["load"]["artifact"]).with_name("manifest.json")
+    ids = _input_ids(frame, read_json(load)["schema"], id_column)
+    mask = np.isin(ids, selection["id"].to_numpy().astype(str))
+    out = from_polars(subset, kind)
+    if kind == "pandas":  # each pool row back under the input's own index label
+        where = dict(zip(ids.tolist(), range(len(ids)), strict=True))
+        rows = [where.get(i) for i in subset["id"].to_list()]
+        if None not in rows:
+            out.index = data.index[rows]
+    return SelectResult(ids=selection["id"].to_list(), selection=selection, subset=out,
+                        manifest=manifest, run_dir=run_dir, mask=mask)

@@ -29,8 +29,12 @@ def readme_example() -> str:
 
 @pytest.fixture
 def in_tmp(tmp_path, monkeypatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+    """A notebook's folder: the working directory, with the user cache beside it."""
+    folder = tmp_path / "notebook"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    return folder
 
 
 @pytest.mark.slow  # embeds 300 glosses with MiniLM (about 10 s on 2 CPU cores)
@@ -41,6 +45,7 @@ def test_readme_example_runs_on_a_dataset_and_a_polars_frame(in_tmp, glosses):
     exec(code, as_dataset)
     result = as_dataset["result"]
     assert len(result.ids) == 30 and result.report_path.exists()
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["pool.parquet"]  # no runs/, no cache
     assert type(result.subset).__name__ == "Dataset"
     assert "curate_reason" in result.subset.column_names
     polars_code = code.replace('datasets.Dataset.from_parquet("pool.parquet")',
@@ -131,3 +136,84 @@ def test_auto_takes_random_on_a_prompt_response_pool(tmp_path, chat_rows):
     assert choice["reason"].startswith("rule instruction-pool (benchmarks/selection-sft.md#")
     assert all(r.startswith("auto chose random by rule instruction-pool") for r in
                result.selection["reason"])
+
+
+def vector_rows(n: int = 60, seed: int = 0) -> tuple[list[dict], np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [{"name": f"row {i}", "label": "ab"[i % 2]} for i in range(n)], \
+        rng.normal(size=(n, 8))
+
+
+def test_a_bad_column_is_named_by_its_argument(tmp_path):
+    rows, vectors = vector_rows()
+    with pytest.raises(CurateError) as err:
+        curate.select(pl.DataFrame(rows), 10, "random", text="txt", out=tmp_path / "runs",
+                      cache_dir=tmp_path / "cache")
+    assert str(err.value) == "text='txt': no such column; columns: name, label"
+    with pytest.raises(CurateError, match=r"^label='lab': no such column; columns: name, "):
+        curate.select(rows, 10, "random", label="lab", embeddings=vectors,
+                      out=tmp_path / "runs", cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "runs").exists()  # refused before anything is written
+
+
+def test_an_error_from_the_run_names_data_not_the_cache_file(tmp_path):
+    """No content column to guess: the load stage's error, in the caller's words."""
+    with pytest.raises(CurateError) as err:
+        curate.select([{"n": i, "label": "ab"[i % 2]} for i in range(20)], 5, "random",
+                      out=tmp_path / "runs", cache_dir=tmp_path / "cache")
+    message = str(err.value)
+    assert message.startswith("no content column set for data; set text= (or ")
+    assert str(tmp_path / "cache") not in message and "data.text_column" not in message
+
+
+def test_runs_and_cache_go_to_the_user_cache_by_default(in_tmp):
+    rows, vectors = vector_rows()
+    result = curate.select(rows, 10, "random", label="label", embeddings=vectors)
+    xdg = in_tmp.parent / "xdg" / "curate"
+    assert result.run_dir.is_relative_to(xdg / "runs" / "select")
+    assert (xdg / "cache").is_dir()
+    assert list(in_tmp.iterdir()) == []  # the notebook's folder: no runs/, no .curate-cache/
+
+
+def test_config_output_folders_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    rows, vectors = vector_rows()
+    result = curate.select(rows, 10, "random", label="label", embeddings=vectors,
+                           config={"output": {"dir": str(tmp_path / "mine"),
+                                              "cache_dir": str(tmp_path / "my-cache")}})
+    assert result.run_dir.is_relative_to(tmp_path / "mine")
+    assert (tmp_path / "my-cache").is_dir() and not (tmp_path / "xdg").exists()
+
+
+def test_mask_is_aligned_with_the_input_rows(tmp_path, digits):
+    frame = digits.head(300).sample(fraction=1.0, shuffle=True, seed=3)  # not in id order
+    result = curate.select(frame, 30, "random", vectors="pixels", label="label",
+                           out=tmp_path / "runs", cache_dir=tmp_path / "cache")
+    assert result.mask.dtype == bool and result.mask.shape == (300,)
+    assert int(result.mask.sum()) == 30
+    chosen = frame.filter(pl.Series(result.mask))
+    assert chosen.sort("pixels").equals(result.subset.drop("id", "curate_reason")
+                                        .sort("pixels"))
+
+
+def test_pandas_index_is_kept_in_the_subset(tmp_path, digits):
+    frame = digits.head(200).to_pandas()
+    frame.index = [f"r{i}" for i in range(1000, 1200)]
+    result = curate.select(frame, 20, "random", vectors="pixels", label="label",
+                           out=tmp_path / "runs", cache_dir=tmp_path / "cache")
+    expected = frame.index[result.mask]
+    assert sorted(result.subset.index) == sorted(expected)
+    for name in result.subset.index:  # each row under its own label
+        assert result.subset.loc[name, "label"] == frame.loc[name, "label"]
+
+
+def test_notebook_summary(tmp_path):
+    rows, vectors = vector_rows()
+    result = curate.select(rows, 10, "auto", label="label", embeddings=vectors,
+                           out=tmp_path / "runs", cache_dir=tmp_path / "cache")
+    page = result._repr_html_()
+    assert "auto -&gt; " in page and result.manifest["choice"]["reason"][:30] in page
+    assert "10 rows" in page
+    assert f"href='{result.report_path.resolve().as_uri()}'" in page
+    if funnel := result.manifest.get("funnel"):
+        assert funnel["line"] in page
