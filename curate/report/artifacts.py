@@ -38,6 +38,7 @@ class RunArtifacts:
     schema: dict = field(default_factory=dict)
     embeddings: EmbeddingsRef | None = None  # read by row: the map draws a sample
     assignment: np.ndarray | None = None  # whole-pool k-means cluster of every pool row
+    clustering: str = ""  # which k-means `assignment` is, for captions
     scores: pl.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -108,4 +109,33 @@ def load_artifacts(run_dir: Path) -> RunArtifacts:
         assignment = np.load(clusters / "assignment.npy")
         if len(assignment) == art.pool.height:
             art.assignment = assignment
+            art.clustering = f"Whole-pool k-means, {int(assignment.max()) + 1} clusters"
     return art
+
+
+# A run that clustered inside each label (or not at all) has no whole-pool clustering: the
+# report fits one, lighter than the cluster stage's, at most one cluster per this many rows.
+REPORT_ROWS_PER_CLUSTER = 20
+REPORT_KMEANS = {"niter": 20, "nredo": 1}
+
+
+def report_clustering(art: RunArtifacts, seed: int) -> None:
+    """Set `art.assignment` for a run without a whole-pool clustering: a k-means of the
+    pool's embeddings, kept in the run's cache (a cluster-stage entry of its own settings),
+    so a rebuilt report finds it."""
+    if art.assignment is not None or art.embeddings is None or art.pool is None:
+        return
+    from curate.config import ClusterConfig
+    from curate.exec.keys import id_hashes
+    from curate.index import cluster_embeddings
+    from curate.store import ArtifactCache
+
+    settings = ClusterConfig(**(art.config.get("cluster") or {}))
+    k = max(1, min(settings.k, art.pool.height // REPORT_ROWS_PER_CLUSTER))
+    settings = settings.model_copy(update={"k": k, **REPORT_KMEANS})
+    ref = cluster_embeddings(art.embeddings.load, art.embeddings.rows, art.embeddings.key,
+                             settings, seed, ArtifactCache(art.embeddings.path.parent.parent),
+                             hashes=id_hashes(art.pool["id"].to_numpy()))
+    art.assignment = ref.load()[1]
+    art.clustering = (f"Whole-pool k-means fitted for this report (the selector clustered "
+                      f"inside each label or not at all), {ref.k} clusters")

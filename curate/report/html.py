@@ -1,4 +1,4 @@
-"""`report.html`: one self-contained page (inline PNGs, no network) about a run.
+"""`report.html`: one self-contained page (inline PNGs and script, no network) about a run.
 
 Built from the run's artifacts only: the run folder (manifest.json, config.yaml,
 selection.parquet, scores.parquet, handoff.json, train/) and the cache entries the
@@ -16,20 +16,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from curate.report.artifacts import RunArtifacts, load_artifacts
+from curate.report.artifacts import RunArtifacts, load_artifacts, report_clustering
+from curate.report.compare import coverage, versus_random
+from curate.report.interactive import map_data
 from curate.report.page import render, write_page
-from curate.report.plots import (
-    cluster_plot,
-    image_uri,
-    label_plot,
-    map_plot,
-    score_plot,
-    thumbnail_plot,
-)
+from curate.report.plots import cluster_plot, image_uri, label_plot, score_plot, thumbnail_plot
+from curate.report.stages import embedding_model, stage_rows
 
 REPORT_HTML = "report.html"
 TEMPLATE = "report.html.j2"
-STAGE_ORDER = ("load", "dedup", "embed", "cluster", "select", "synthesize", "assemble")
 log = logging.getLogger(__name__)
 
 
@@ -66,8 +61,9 @@ def example_rows(art: RunArtifacts, per_cluster: int = 2, max_rows: int = 24,
                                .alias("curate_turn"))
         sel = sel.sort("curate_turn", "curate_order")
     sel = sel.head(max_rows).sort("curate_order")
+    cluster = _pool_cluster(art)
     selected = [{"id": r["id"], "label": r.get(label) if label else None,
-                 "cluster": r.get("curate_cluster"), "score": r.get("curate_score"),
+                 "cluster": cluster(r["id"]), "score": r.get("curate_score"),
                  "reason": r.get("curate_reason"), "content": _content(r, art.schema)}
                 for r in sel.iter_rows(named=True)]
     unselected: list[dict] = []
@@ -78,20 +74,25 @@ def example_rows(art: RunArtifacts, per_cluster: int = 2, max_rows: int = 24,
         for i in take.tolist():
             row = art.pool.row(i, named=True)
             unselected.append({"id": row["id"], "label": row.get(label) if label else None,
-                               "cluster": int(art.assignment[i]) if art.assignment is not None
-                               else None, "content": _content(row, art.schema)})
+                               "cluster": cluster(row["id"]),
+                               "content": _content(row, art.schema)})
     return selected, unselected
 
 
-def stage_rows(manifest: dict) -> list[dict]:
-    """One row per stage: time, cache hit and the stage's own counts."""
-    skip = {"seconds", "cache_hit", "key", "artifact"}
-    stages = manifest.get("stages", {})
-    order = [s for s in STAGE_ORDER if s in stages] + [s for s in stages if s not in STAGE_ORDER]
-    return [{"name": name, "seconds": stages[name].get("seconds"),
-             "cache_hit": stages[name].get("cache_hit"),
-             "stats": {k: v for k, v in stages[name].items() if k not in skip}}
-            for name in order]
+def _pool_cluster(art: RunArtifacts):
+    """id -> "cluster c (n rows)" in the whole-pool clustering (empty without one). The
+    selection's own `cluster` column is not shown: a per-label selector numbers clusters
+    inside each label, from 0, so with a row or two a label every row read `cluster 0`."""
+    if art.assignment is None or art.pool is None:
+        return lambda row_id: ""
+    sizes = np.bincount(art.assignment)
+    where = dict(zip(art.pool["id"].to_list(), art.assignment.tolist(), strict=True))
+
+    def describe(row_id: str) -> str:
+        c = where.get(row_id)
+        return "" if c is None else f"{c} ({sizes[c]:,} rows)"
+
+    return describe
 
 
 def _target(art: RunArtifacts) -> np.ndarray | None:
@@ -127,6 +128,7 @@ def build_context(run_dir: Path) -> dict:
             art.notes.append(f"{fn.__name__} left out: {type(err).__name__}: {err}")
             return default
 
+    section(report_clustering, art, seed)
     clusters, cluster_caption = section(cluster_plot, art, default=(None, ""))
     selected, unselected = section(example_rows, art, 2, 24, seed, default=([], []))
     trained = (art.handoff or {}).get("trained") or {}
@@ -146,7 +148,12 @@ def build_context(run_dir: Path) -> dict:
         "dropped": dropped,
         "dedup": manifest.get("dedup"),
         "stages": stage_rows(manifest),
-        "map": section(map_plot, art, _target(art), seed),
+        "funnel": manifest.get("funnel") or {},
+        "model": section(embedding_model, art),
+        "versus": section(versus_random, art, seed, default={"why_not": "see the note above"}),
+        "coverage": section(coverage, art, art.assignment, default={}),
+        "clustering": art.clustering,
+        "map": section(map_data, art, _target(art), seed),
         "labels": section(label_plot, art, subset),
         "clusters": clusters,
         "cluster_caption": cluster_caption,

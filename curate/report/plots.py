@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -20,44 +20,6 @@ if TYPE_CHECKING:
 MAX_LABELS = 25  # label bars shown; the rest are summed into "other"
 MAX_SCORES = 6
 THUMBNAILS = 64
-
-
-def _label_colours(labels: list[str]) -> dict[str, Any]:
-    plt = pyplot()
-    names = sorted(set(labels))
-    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
-    return {name: cmap(i % cmap.N) for i, name in enumerate(names)}
-
-
-def map_plot(art: RunArtifacts, target: np.ndarray | None, seed: int) -> str | None:
-    """PCA map: pool sample grey, selected rows coloured by label, target as crosses."""
-    from curate.report.projection import projection_points
-
-    if art.embeddings is None or art.pool is None:
-        return None
-    plt = pyplot()
-    chosen = np.flatnonzero(art.chosen)
-    points = projection_points(art.embeddings, target, chosen, seed=seed)
-    fig, ax = plt.subplots(figsize=(7, 5.5))
-    ax.scatter(*points["pool"].T, s=3, color="lightgrey",
-               label=f"pool ({art.pool.height:,}; {len(points['pool']):,} shown)")
-    label = art.schema.get("label")
-    labels = art.pool[label].cast(pl.Utf8).to_numpy()[chosen] if label else None
-    size = float(np.clip(6000 / max(len(chosen), 1), 3, 16))  # thousands of picks: smaller
-    if labels is not None and len(set(labels)) <= 20:
-        colours = _label_colours(list(labels))
-        for name, colour in colours.items():
-            xy = points["selection"][labels == name]
-            ax.scatter(*xy.T, s=size, color=colour, label=f"{name} ({len(xy)})")
-    else:
-        ax.scatter(*points["selection"].T, s=size, color="tab:red", alpha=0.7,
-                   linewidths=0, label=f"selected ({len(chosen):,})")
-    if len(points["target"]):
-        ax.scatter(*points["target"].T, s=16, color="black", marker="x",
-                   label=f"target ({len(points['target']):,})")
-    ax.set(xlabel="PC 1", ylabel="PC 2", xticks=[], yticks=[])
-    ax.legend(fontsize="small", markerscale=1.5, loc="center left", bbox_to_anchor=(1, 0.5))
-    return png_uri(fig)
 
 
 def label_plot(art: RunArtifacts, subset: pl.DataFrame) -> str | None:
@@ -105,8 +67,8 @@ def cluster_plot(art: RunArtifacts) -> tuple[str | None, str]:
         bottom.bar(np.arange(k), picked[order], color="tab:red", width=1.0)
         bottom.set(ylabel="selected rows", xlabel="cluster (largest first)")
         covered = int((picked > 0).sum())
-        return png_uri(fig), (f"Whole-pool k-means, {k} clusters: {covered} of them "
-                              f"({covered / k:.0%}) have a selected row.")
+        return png_uri(fig), (f"{art.clustering}: {covered} of them ({covered / k:.0%}) "
+                              "have a selected row.")
     if "cluster" not in art.selection.columns or art.selection["cluster"].null_count() == \
             art.selection.height:
         return None, "The selector does not work by clusters."
@@ -130,7 +92,8 @@ def cluster_plot(art: RunArtifacts) -> tuple[str | None, str]:
 
 
 def score_plot(art: RunArtifacts) -> str | None:
-    """Histograms of each score over the pool, with the selected rows' values on top."""
+    """Histograms of each score and of text length over the pool, with the selected rows'
+    values on top (both as densities, so the shapes compare whatever the budget)."""
     columns: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
     if art.pool is not None:
         label = art.schema.get("label")
@@ -139,6 +102,11 @@ def score_plot(art: RunArtifacts) -> str | None:
             if dtype.is_numeric() and name != label:
                 values = art.pool[name].cast(pl.Float64).to_numpy()
                 columns[name] = (values, values[chosen])
+        for name in ("text", "prompt", "response"):
+            if (column := art.schema.get(name)) and column in art.pool.columns:
+                values = art.pool[column].cast(pl.Utf8).str.len_chars().cast(pl.Float64)
+                values = values.fill_null(0).to_numpy()
+                columns[f"{column}: length in characters"] = (values, values[chosen])
     if art.scores is not None:
         mask = art.scores["id"].is_in(art.selection["id"].implode()).to_numpy()
         for name in art.scores.columns:
@@ -148,7 +116,7 @@ def score_plot(art: RunArtifacts) -> str | None:
     if not columns and art.selection["score"].null_count() < art.selection.height:
         values = art.selection["score"].cast(pl.Float64).to_numpy()
         by = (art.manifest.get("choice") or {}).get("selector") or art.manifest.get("selector")
-        columns[f"{by} score of the selected rows"] = (values, None)
+        columns[f"{by} score (selected rows only: it scores no other row)"] = (values, None)
     columns = {k: v for k, v in columns.items()  # a constant says nothing as a histogram
                if np.isfinite(v[0]).any() and np.ptp(v[0][np.isfinite(v[0])]) > 0}
     columns = dict(list(columns.items())[:MAX_SCORES])
