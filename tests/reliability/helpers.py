@@ -51,9 +51,10 @@ def invoke(*args) -> tuple[int, str, str]:
 
 
 def run_folders(tmp_path: Path) -> list[Path]:
-    """The published run folders (names starting with a dot are in-progress staging)."""
+    """The published run folders (names starting with a dot are in-progress staging; the
+    `latest` link points at one of them)."""
     return sorted(p for p in (tmp_path / "runs").glob("*/*")
-                  if p.is_dir() and not p.name.startswith("."))
+                  if p.is_dir() and not p.is_symlink() and not p.name.startswith("."))
 
 
 def assert_one_line_error(code: int, err: str, *fragments: str) -> None:

@@ -50,9 +50,9 @@ def test_two_runs_of_one_name_with_different_caches_publish_their_own_folders(tm
     assert sorted(map(str, folders)) == sorted(printed)
     for run_dir in folders:
         _assert_complete(run_dir)
-    # No staging folder is left beside the run folders.
+    # No staging folder is left beside the run folders (and the link to the newest).
     assert sorted(p.name for p in (tmp_path / "runs" / "shared").iterdir()) == \
-        sorted(p.name for p in folders)
+        sorted([*(p.name for p in folders), "latest"])
 
 
 def test_a_published_run_is_never_replaced(tmp_path, monkeypatch):

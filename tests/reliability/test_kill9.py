@@ -69,5 +69,6 @@ def test_kill_9_after_a_stage_then_rerun(tmp_path, clean_ids, boundary):
     (run_dir,) = run_folders(tmp_path)
     assert _ids(run_dir) == clean_ids
     assert {"handoff.json", "report.md", "manifest.json"} <= {p.name for p in run_dir.iterdir()}
-    # The killed run's staging folder is gone: the run folder's parent holds only run folders.
-    assert [p.name for p in run_dir.parent.iterdir()] == [run_dir.name]
+    # The killed run's staging folder is gone: the run folder's parent holds only the run
+    # folder and the link to the newest run.
+    assert {p.name for p in run_dir.parent.iterdir()} == {run_dir.name, "latest"}
