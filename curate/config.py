@@ -39,6 +39,12 @@ class DataConfig(Section):
     sample: int | None = Field(None, gt=0, description="keep a seeded random sample of N rows")
     keep_empty: bool = Field(False, description="keep rows whose text is null, empty or "
                                                 "whitespace (dropped and counted by default)")
+    keep_unlabelled: bool = Field(
+        False, description="keep rows without a label as candidates (by default they are "
+        "dropped and listed in dropped.parquet): they form one group of their own, named '' "
+        "in the budget, which a stratified budget gives the share of the rows it is of the "
+        "pool (and 'N per label' N rows), and inside which the selector picks label-blind; "
+        "their label stays null in the subset")
 
     @model_validator(mode="after")
     def _one_origin(self) -> DataConfig:

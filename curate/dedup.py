@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from curate.data.pool import Pool, _row_strings
+from curate.data.pool import Pool, _row_strings, dropped_rows
 from curate.errors import CurateError
 
 
@@ -42,11 +42,16 @@ class Duplicates:
                 "near": int((self.reason == "near").sum()),
                 "label_conflicts": self.label_conflicts}
 
-    def table(self, ids: np.ndarray) -> pl.DataFrame:
-        """id, kept_id, reason, cosine for every dropped row."""
+    def table(self, pool: Pool) -> pl.DataFrame:
+        """Every dropped row as the run's dropped.parquet lists it (`dropped_rows`)."""
         rows = np.flatnonzero(~self.keep)
-        return pl.DataFrame({"id": ids[rows], "kept_id": ids[self.kept_by[rows]],
-                             "reason": self.reason[rows], "cosine": self.cosine[rows]})
+        return dropped_rows(pool.frame[rows], pool.schema,
+                            [REASONS[r] for r in self.reason[rows]],
+                            duplicate_of=pool.ids[self.kept_by[rows]], cosine=self.cosine[rows])
+
+
+# What dropped.parquet says of each kind of duplicate.
+REASONS = {"exact": "duplicate", "near": "near-duplicate"}
 
 
 def keep_order(pool: Pool, keep: str) -> np.ndarray:

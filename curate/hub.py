@@ -80,7 +80,8 @@ def _shards(dataset, max_shard_size: str) -> list[bytes]:
 def provenance(run_dir: Path, subset: pl.DataFrame) -> dict:
     """Where the subset came from, from the run's manifest, config and rows."""
     manifest = run_manifest(run_dir)
-    pool, source_dataset = _source(yaml.safe_load((run_dir / "config.yaml").read_text())["data"])
+    data = yaml.safe_load((run_dir / "config.yaml").read_text())["data"]
+    pool, source_dataset = _source(data)
     synthetic = subset[SOURCE] != "pool"
     per_selector = subset.filter(~synthetic)[SELECTOR].value_counts(sort=True)
     generators = subset.filter(synthetic)[SOURCE].value_counts(sort=True)
@@ -89,6 +90,7 @@ def provenance(run_dir: Path, subset: pl.DataFrame) -> dict:
         "pool": pool,
         "source_datasets": [source_dataset],
         "pool_rows": manifest["pool"]["rows"],
+        "funnel": manifest.get("funnel"),  # absent in a run folder from before it
         "pool_fingerprint": manifest["pool"]["fingerprint"],
         "selectors": [manifest["selector"]],
         "params": manifest["params"],
@@ -102,8 +104,7 @@ def provenance(run_dir: Path, subset: pl.DataFrame) -> dict:
         "per_generator": dict(generators.iter_rows()),
         "curate_version": manifest["versions"].get("curate"),
         "task_categories": _task_categories(run_dir),
-        "language": LANGUAGES.get(yaml.safe_load((run_dir / "config.yaml").read_text())
-                                  ["data"].get("source")),
+        "language": LANGUAGES.get(data.get("source")),
         "citation": citation((manifest.get("choice") or {}).get("selector")
                              or manifest["selector"]),
     }
@@ -116,11 +117,8 @@ def _task_categories(run_dir: Path) -> list[str]:
         return []
     fields = set(spec.get("fields", {}).values())
     columns = spec.get("subset", {}).get("columns", {})
-    modality = "text"
-    if any("image" in c for c in fields):
-        modality = "image"
-    elif any(columns.get(c, "").startswith(("List", "Array")) for c in fields):
-        modality = "vectors"
+    modality = "image" if any("image" in c for c in fields) else "vectors" if any(
+        columns.get(c, "").startswith(("List", "Array")) for c in fields) else "text"
     category = TASK_CATEGORIES.get((spec.get("task"), modality))
     return [category] if category else []
 
@@ -189,7 +187,10 @@ def _card(repo: str, dataset, shards: list[bytes], prov: dict, license_id: str |
     lines = [
         f"# {name}", "",
         f"{prov['subset_rows']} rows chosen by curate from {_md(prov['pool'])} "
-        f"({prov['pool_rows']} rows).", "",
+        f"({f['read'] if (f := prov['funnel']) else prov['pool_rows']} rows).",
+        # The rows read, dropped and selected (the funnel), and the run's warnings about them.
+        *(["", f"Rows, step by step: {_code(f['line'])}", "",
+           *(f"- warning: {_md(w)}" for w in f["warnings"])] if f else []), "",
         "```python", "from datasets import load_dataset", "",
         f'dataset = load_dataset("{repo}", split="train")', "```", "",
         "## Provenance", "", "| | |", "|---|---|",

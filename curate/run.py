@@ -46,6 +46,7 @@ from curate.stages import (
     synthesize_stage,
     target_embeddings,
 )
+from curate.stages.funnel import report_funnel, write_dropped
 from curate.store import ArtifactCache, subset_fingerprint, write_json
 from curate.synth import make_generator
 from curate.train.handoff import check_handoff, hand_off
@@ -136,6 +137,7 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
     synthetic = step("synthesize", synthesize_stage, pool, selection, cfg, cache, refresh) \
         if cfg.synth.generator else None
     subset = step("assemble", assemble_stage, pool, selection, synthetic, cfg, cache, refresh)
+    funnel = report_funnel(cfg, loaded, pool, selection)
 
     def write(name: str, fn: Callable, *args: Any) -> Any:
         return runner(name, guarded(fn, out_dir, OUT_SETTING), *args)
@@ -146,7 +148,7 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
             _new_run_folder(out_dir, cfg.run_name(), cfg.run.lock_timeout,
                             cfg.run.keep_last) as (staging, run_dir):
         write("write", write_run_folder, cfg, loaded, selection, subset, stages, staging,
-              f"{run_dir.parent.name}/{run_dir.name}")
+              f"{run_dir.parent.name}/{run_dir.name}", funnel)
         write("projection", projection_stage, cfg, staging, pool, embeddings, selection,
               cache)
         write("handoff", hand_off, cfg, staging, pool, embeddings)
@@ -227,9 +229,10 @@ def _reserve(parent: Path) -> tuple[Path, Path]:
 
 
 def write_run_folder(cfg: Config, pool, selection, subset_ref, stages: dict, folder: Path,
-                     name: str) -> Path:
-    """Write config, manifest, selection and subset into `folder` (the staging folder of
-    the run `<name>/<timestamp>`, `name`)."""
+                     name: str, funnel: dict) -> Path:
+    """Write config, manifest (with the run's `funnel`), selection, subset and the rows the
+    stages dropped into `folder` (the staging folder of the run `<name>/<timestamp>`,
+    `name`)."""
     import datasets
 
     datasets.disable_progress_bars()
@@ -241,9 +244,9 @@ def write_run_folder(cfg: Config, pool, selection, subset_ref, stages: dict, fol
     shutil.copyfile(selection.path, tmp / "selection.parquet")
     if (scores := selection.path.with_name("scores.parquet")).exists():
         shutil.copyfile(scores, tmp / "scores.parquet")
-    if (dedup := stages.get("dedup")) is not None:  # dropped rows and the row kept for each
-        shutil.copyfile(Path(dedup["artifact"]).with_name("duplicates.parquet"),
-                        tmp / "duplicates.parquet")
+    write_dropped([s["artifact"] for name, s in stages.items() if name in ("load", "dedup")],
+                  tmp / "dropped.parquet")
+    dedup = stages.get("dedup")
     if (synthetic := stages.get("synthesize")) is not None:
         shutil.copyfile(synthetic["artifact"], tmp / "synthetic.parquet")
     subset.write_parquet(tmp / "subset" / "subset.parquet")
@@ -253,6 +256,7 @@ def write_run_folder(cfg: Config, pool, selection, subset_ref, stages: dict, fol
         "versions": package_versions(),
         "seed": cfg.run.seed,
         "pool": {"origin": pool.origin, "fingerprint": pool.fingerprint, "rows": pool.rows},
+        "funnel": funnel,
         "selector": cfg.select.selector,
         "params": cfg.select.params,
         "choice": selection.choice,

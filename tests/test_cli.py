@@ -44,9 +44,10 @@ def test_select_on_user_jsonl_with_only_path_and_columns(tmp_path, glosses_jsonl
     assert out.strip() == str(run_dir)
     assert {p.name for p in run_dir.iterdir()} == {"config.yaml", "manifest.json",
                                                   "selection.parquet", "subset",
-                                                  "duplicates.parquet", "handoff.json",
+                                                  "dropped.parquet", "handoff.json",
                                                   "report.md", "report.html", "run.log"}
-    assert err.splitlines() == [f"subset:   {run_dir}/subset/subset.parquet (6 rows)",
+    assert err.splitlines() == ["300 read -> 6 selected (2% of 300)",  # the funnel
+                                f"subset:   {run_dir}/subset/subset.parquet (6 rows)",
                                 f"report:   {run_dir}/report.html",
                                 f"hand-off: {run_dir}/handoff.json (spec)"]
     subset = pl.read_parquet(run_dir / "subset" / "subset.parquet")

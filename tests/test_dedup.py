@@ -28,8 +28,9 @@ def test_exact_duplicates_compare_normalised_text():
     assert found.keep.tolist() == [True, True, False, False, False, True]
     assert found.kept_by[~found.keep].tolist() == [0, 0, 0]
     assert found.counts() == {"exact": 3, "near": 0, "label_conflicts": 0}
-    table = found.table(pool.ids)
-    assert table["kept_id"].to_list() == ["r00"] * 3 and set(table["reason"]) == {"exact"}
+    table = found.table(pool)
+    assert table["duplicate_of"].to_list() == ["r00"] * 3
+    assert set(table["reason"]) == {"duplicate"}
 
 
 def test_keep_rule_highest_column_and_label_conflicts():
@@ -104,8 +105,11 @@ def test_a_run_never_selects_two_copies_and_counts_them(tmp_path, selector):
     assert manifest["dedup"] == {"rows_in": 60, "rows_out": 40, "exact": 10, "near": 10,
                                  "label_conflicts": 0, "keep": "first", "near_threshold": 0.95}
     assert "10 exact and 10 near duplicates dropped" in (run_dir / "report.md").read_text()
-    dropped = pl.read_parquet(run_dir / "duplicates.parquet")
+    dropped = pl.read_parquet(run_dir / "dropped.parquet")
     assert sorted(dropped["id"].to_list()) == [f"r{i:03d}" for i in range(40, 60)]
+    assert dropped["reason"].value_counts().sort("reason").rows() == [
+        ("duplicate", 10), ("near-duplicate", 10)]
+    assert dropped["duplicate_of"].to_list() == [f"r{i:03d}" for i in range(20)]
     assert not set(dropped["id"]) & set(subset["id"])
 
 

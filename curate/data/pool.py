@@ -52,10 +52,14 @@ class Pool:
     fingerprint: str = field(default="")
     # Rows load left out, by reason (e.g. {"null_label": 3}); recorded in the run manifest.
     dropped: dict[str, int] = field(default_factory=dict)
+    # Those rows as dropped.parquet lists them (`dropped_rows`), and the rows read.
+    dropped_rows: pl.DataFrame | None = None
+    read: int = 0
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
             self.fingerprint = fingerprint_frame(self.frame, ["id", *self.schema.content_columns()])
+        self.read = self.read or len(self)
 
     def __len__(self) -> int:
         return self.frame.height
@@ -89,6 +93,29 @@ class Pool:
         if not self.schema.label:
             return None
         return self.frame[self.schema.label].cast(pl.Utf8).fill_null("").to_numpy().astype(str)
+
+
+DROPPED = ("id", "reason", "duplicate_of", "cosine")
+
+
+def dropped_rows(frame: pl.DataFrame, schema: Schema, reason: str | list[str],
+                 duplicate_of: np.ndarray | None = None, cosine: np.ndarray | None = None
+                 ) -> pl.DataFrame:
+    """Rows a stage left out, as the run's dropped.parquet lists them: id, reason, for a
+    duplicate the id of the row kept in its place and their cosine similarity (null for
+    the others), then what a user reads to see what went: the text (or prompt and response)
+    and the label, as strings. Images and vectors stay out: the id finds them in the
+    source. A content column named like one of curate's is written as `data_<name>`."""
+    n = frame.height
+    content = [c for c in (schema.text, schema.prompt, schema.response, schema.label) if c]
+    return pl.DataFrame([
+        frame["id"].cast(pl.Utf8),
+        pl.Series("reason", [reason] * n if isinstance(reason, str) else reason, pl.Utf8),
+        pl.Series("duplicate_of", duplicate_of if duplicate_of is not None else [None] * n,
+                  pl.Utf8),
+        pl.Series("cosine", cosine if cosine is not None else [None] * n, pl.Float32),
+        *(frame[c].cast(pl.Utf8).alias(f"data_{c}" if c in DROPPED else c) for c in content),
+    ])
 
 
 def _as_matrix(series: pl.Series, dtype=None) -> np.ndarray:

@@ -10,7 +10,7 @@ import polars as pl
 
 from curate.config import DataConfig
 from curate.data.builtin import load_builtin
-from curate.data.pool import BOOKKEEPING, Pool, Schema, stable_ids
+from curate.data.pool import BOOKKEEPING, Pool, Schema, dropped_rows, stable_ids
 from curate.errors import CurateError
 
 BOM = b"\xef\xbb\xbf"
@@ -197,11 +197,14 @@ def load_pool(cfg: DataConfig, seed: int = 0) -> Pool:
     # same ids. Ids are unique, so a frame already in id order is that order: not copied.
     if not frame["id"].is_sorted():
         frame = frame.sort("id")
-    frame, dropped = _drop_unusable(frame, schema, origin, cfg.keep_empty)
+    read = frame.height
+    frame, dropped, rows = _drop_unusable(frame, schema, origin, cfg.keep_empty,
+                                          cfg.keep_unlabelled)
     if cfg.sample is not None and cfg.sample < frame.height:
         keep = np.sort(np.random.default_rng(seed).choice(frame.height, cfg.sample, replace=False))
         frame = frame[keep]
-    return Pool(frame=frame, schema=schema, origin=origin, dropped=dropped)
+    return Pool(frame=frame, schema=schema, origin=origin, dropped=dropped, dropped_rows=rows,
+                read=read)
 
 
 def _check_own_names(frame: pl.DataFrame, id_column: str | None, origin: str) -> None:
@@ -230,13 +233,15 @@ def _ids(frame: pl.DataFrame, id_column: str, origin: str) -> pl.Series:
     return ids
 
 
-def _drop_unusable(frame: pl.DataFrame, schema: Schema, origin: str, keep_empty: bool = False
-                   ) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Leave out rows no stage can use, counted by reason. A null label has no class to be
-    stratified into or trained on (the hand-off and probe need one per row). A null, empty
-    or whitespace-only text (either side of a prompt/response pair) embeds to a point that
-    means nothing and trains on nothing (unless `keep_empty`)."""
-    dropped: dict[str, int] = {}
+def _drop_unusable(frame: pl.DataFrame, schema: Schema, origin: str, keep_empty: bool = False,
+                   keep_unlabelled: bool = False) -> tuple[pl.DataFrame, dict, pl.DataFrame]:
+    """Leave out rows no stage can use: (the rest, counts by reason, the rows left out as
+    `dropped_rows` lists them). A null label has no class to be stratified into or trained
+    on (unless `keep_unlabelled`: then the unlabelled rows are a group of their own). A null,
+    empty or whitespace-only text (either side of a prompt/response pair) embeds to a point
+    that means nothing and trains on nothing (unless `keep_empty`)."""
+    counts: dict[str, int] = {}
+    parts = [dropped_rows(frame.head(0), schema, [])]
     text_columns = [c for c in (schema.text, schema.prompt, schema.response) if c]
     if text_columns and not keep_empty:
         blank = pl.any_horizontal(
@@ -247,14 +252,16 @@ def _drop_unusable(frame: pl.DataFrame, schema: Schema, origin: str, keep_empty:
                               f"{', '.join(text_columns)}",
                               "fill the text, or set data.keep_empty: true to keep blank rows")
         if blank.any():
-            dropped["empty_text"] = int(blank.sum())
+            counts["empty_text"] = int(blank.sum())
+            parts.append(dropped_rows(frame.filter(blank), schema, "empty text"))
             frame = frame.filter(~blank)
     if schema.label:
         null = frame[schema.label].is_null()
         if null.all():
             raise CurateError(f"no row of {origin} has a label in column '{schema.label}'",
                               "fill the labels, or unset data.label_column")
-        if null.any():
-            dropped["null_label"] = int(null.sum())
+        if null.any() and not keep_unlabelled:
+            counts["null_label"] = int(null.sum())
+            parts.append(dropped_rows(frame.filter(null), schema, "no label"))
             frame = frame.filter(~null)
-    return frame, dropped
+    return frame, counts, pl.concat(parts)

@@ -25,17 +25,24 @@ from curate.store import ArtifactCache, StageRef, atomic_path, cached_stage
 # Rows per row group of a pool parquet: polars holds a whole row group while it writes one,
 # and its default row group is most of a pool (a vector pool's frame held a second time).
 POOL_ROW_GROUP = 16_384
+DROPPED = "dropped.parquet"
 
 
 @dataclass(frozen=True, kw_only=True)
 class PoolRef(StageRef):
-    """A pool parquet in the cache; `stats` holds rows dropped by reason (load) or the
-    duplicates found (dedup)."""
+    """A pool parquet in the cache, with the rows the stage left out beside it (`dropped`);
+    `stats` holds the rows read and dropped by reason (load) or the duplicates found
+    (dedup)."""
 
     fingerprint: str
     schema: dict
     origin: str
     rows: int
+
+    @property
+    def dropped(self) -> Path:
+        """The rows this stage left out (`curate.data.pool.dropped_rows`)."""
+        return self.path.with_name(DROPPED)
 
     def load(self, vectors: bool = True) -> Pool:
         """The pool; `vectors=False` leaves out its vector column, which the stages after
@@ -75,20 +82,23 @@ def load_stage(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Pool
 
     def compute(folder: Path) -> dict:
         pool = load_pool(cfg.data, seed=cfg.run.seed)
+        with atomic_path(folder / DROPPED) as tmp:
+            pool.dropped_rows.write_parquet(tmp)
         with atomic_path(folder / "pool.parquet") as tmp:
             pool.frame.write_parquet(tmp)
         return {"fingerprint": pool.fingerprint, "schema": asdict(pool.schema),
-                "origin": pool.origin, "rows": len(pool), "dropped": pool.dropped}
+                "origin": pool.origin, "rows": len(pool), "dropped": pool.dropped,
+                "read": pool.read}
 
     entry = cached_stage(cache, "load", {
         "data": cfg.data.model_dump(mode="json"), "seed": cfg.run.seed,
-        "source": _source_signature(cfg, cache), "version": 5},  # 5: reserved names
+        "source": _source_signature(cfg, cache), "version": 6},  # 6: dropped rows kept
         compute, refresh)
     meta = entry.manifest
     return PoolRef(path=entry.folder / "pool.parquet", key=entry.key, cache_hit=entry.hit,
                    fingerprint=meta["fingerprint"], schema=meta["schema"],
                    origin=meta["origin"], rows=meta["rows"],
-                   stats={"rows_dropped": meta["dropped"]})
+                   stats={"rows_read": meta["read"], "rows_dropped": meta["dropped"]})
 
 
 def dedup_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
@@ -96,7 +106,7 @@ def dedup_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
     """Pool -> the pool without duplicates (`curate.dedup`): exact ones always (unless
     dedup.exact is off), near ones with dedup.near (embedding the pool through the shared
     embedding cache, so the embed stage after this one reuses those vectors). Dropped rows,
-    with the row kept in their place, go to `duplicates.parquet` beside the pool."""
+    with the row kept in their place, go to `dropped.parquet` beside the pool."""
     from curate.dedup import find_duplicates
 
     dedup = cfg.dedup
@@ -106,8 +116,8 @@ def dedup_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
         found = find_duplicates(pool, dedup.exact, dedup.near, dedup.keep,
                                 embed=lambda rows: embed_pool(rows, cfg.embed, cache, False,
                                                               make_executor(cfg.run)).load())
-        with atomic_path(folder / "duplicates.parquet") as tmp:
-            found.table(pool.ids).write_parquet(tmp)
+        with atomic_path(folder / DROPPED) as tmp:
+            found.table(pool).write_parquet(tmp)
         rows_out = int(found.keep.sum())
         with atomic_path(folder / "pool.parquet") as tmp:
             if rows_out == len(pool):  # the loaded file as is: no second copy of the frame
@@ -124,7 +134,8 @@ def dedup_stage(pool_ref: PoolRef, cfg: Config, cache: ArtifactCache,
 
     entry = cached_stage(cache, "dedup", {
         "pool": pool_ref.fingerprint, "dedup": dedup.model_dump(mode="json"),
-        "embed": cfg.embed.model_dump(mode="json") if dedup.near else None, "version": 1},
+        "embed": cfg.embed.model_dump(mode="json") if dedup.near else None,
+        "version": 2},  # 2: dropped rows with their text
         compute, refresh)
     meta = entry.manifest
     return PoolRef(path=entry.folder / "pool.parquet", key=entry.key, cache_hit=entry.hit,
