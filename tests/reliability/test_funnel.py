@@ -125,3 +125,26 @@ def test_keep_unlabelled_keeps_them_as_a_group_of_their_own(tmp_path):
     assert manifest["budget"]["per_label"] == {"": 2, "c0": 3, "c1": 3, "c2": 2}
     subset = pl.read_parquet(run_folders(tmp_path)[0] / "subset" / "subset.parquet")
     assert subset["label"].null_count() == 2 and subset.height == 10
+
+
+def test_a_sample_is_a_step_of_its_own_and_no_drop(tmp_path):
+    _, manifest = select(config(tmp_path, sample=30))
+    funnel = manifest["funnel"]
+    assert funnel["line"].startswith("60 read -> 59 with text -> 49 labelled -> 30 sampled -> ")
+    assert funnel["read"] == 60 and funnel["labelled"] == 49
+
+
+def test_a_selection_that_misses_labels_says_which(tmp_path):
+    """A budget that can give every label a row, spent over the whole pool (not
+    stratified): the labels the selector left without a row are named."""
+    labels = [f"l{i % 30:02d}" for i in range(ROWS)]
+    data = {"path": str(funnel_pool(tmp_path / "pool.parquet", labels=labels)),
+            "text_column": "text", "vector_column": "vec", "label_column": "label"}
+    err, manifest = select(write_config(tmp_path, data, select={
+        "selector": "random", "budget": 30, "stratify": False}))
+    selected = pl.read_parquet(run_folders(tmp_path)[0] / "subset" / "subset.parquet")
+    missing = 30 - selected["label"].n_unique()
+    assert missing > 0  # what this pool and seed give: the test's premise
+    [warning] = [w for w in manifest["funnel"]["warnings"] if "the selection has" in w]
+    assert warning.startswith(f"the selection has no row of {missing} of 30 labels (")
+    assert warning in err.splitlines()
