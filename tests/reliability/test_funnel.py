@@ -13,6 +13,9 @@ import json
 import numpy as np
 import polars as pl
 
+from curate.config import DataConfig
+from curate.data import load_pool
+
 from .helpers import invoke, run_folders, write_config
 
 # 60 rows in 3 blobs: r040-r049 have no label, r050-r059 repeat r000-r009 (text in upper
@@ -148,3 +151,18 @@ def test_a_selection_that_misses_labels_says_which(tmp_path):
     [warning] = [w for w in manifest["funnel"]["warnings"] if "the selection has" in w]
     assert warning.startswith(f"the selection has no row of {missing} of 30 labels (")
     assert warning in err.splitlines()
+
+
+def test_a_dropped_pair_shows_both_sides_and_names_never_clash(tmp_path):
+    path = tmp_path / "pairs.jsonl"
+    rows = [{"prompt": f"q{i}", "reason": f"a{i}", "topic": None if i == 4 else "t"}
+            for i in range(10)]
+    rows[2]["reason"] = " "
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pool = load_pool(DataConfig(path=path, prompt_column="prompt", response_column="reason",
+                                label_column="topic"))
+    dropped = pool.dropped_rows
+    assert dropped.columns == ["id", "reason", "duplicate_of", "cosine", "prompt",
+                               "data_reason", "topic"]
+    assert dropped.select("reason", "prompt", "data_reason", "topic").rows() == [
+        ("empty text", "q2", " ", "t"), ("no label", "q4", "a4", None)]
