@@ -244,7 +244,7 @@ def write_run_folder(cfg: Config, pool, selection, subset_ref, stages: dict, fol
     shutil.copyfile(selection.path, tmp / "selection.parquet")
     if (scores := selection.path.with_name("scores.parquet")).exists():
         shutil.copyfile(scores, tmp / "scores.parquet")
-    write_dropped([s["artifact"] for name, s in stages.items() if name in ("load", "dedup")],
+    write_dropped([s["artifact"] for stage, s in stages.items() if stage in ("load", "dedup")],
                   tmp / "dropped.parquet")
     dedup = stages.get("dedup")
     if (synthetic := stages.get("synthesize")) is not None:
