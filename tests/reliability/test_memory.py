@@ -79,7 +79,7 @@ def test_the_report_reads_small_columns_and_the_rows_it_draws(tmp_path, reads):
     code, _, err = invoke("report", run_dir)
     assert code == 0, err
     html = (run_dir / "report.html").read_text()
-    assert "Map: pool" in html and "left out" not in html
+    assert "Map: pool" in html and "map_plot left out" not in html
     assert _no_vectors(seen["pool"]) and seen["pool"], seen["pool"]
     assert not seen["matrix"], "the report loaded every embedding for a map of a sample"
     assert sum(seen["rows"]) <= 5_000 + 30  # the map's sample and the selected rows
