@@ -117,15 +117,44 @@ def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
     _echo_run(run_dir)
 
 
+def _flag(help_text: str, name: str):
+    return Annotated[str | None, typer.Option(name, help=help_text)]
+
+
 @app.command()
-def select(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
+def select(config: Annotated[str, typer.Argument(
+               metavar="CONFIG|DATA", help="A YAML config (see configs/demo.yaml), or the pool "
+               "itself: a parquet, jsonl or csv file, a datasets folder, builtin:NAME or a Hub "
+               "id, run on the defaults and the flags below.")],
+           budget: _flag("How many rows: a count (1000), a fraction (0.02 or 2%) or N per "
+                         "label (select.budget; default 2%).", "--budget") = None,
+           selector: _flag("select.selector (default auto; see `curate selectors`).",
+                           "--selector") = None,
+           text: _flag("The text column (data.text_column).", "--text") = None,
+           label: _flag("The label column (data.label_column).", "--label") = None,
+           prompt: _flag("The prompt column of prompt/response pairs.", "--prompt") = None,
+           response: _flag("The response column.", "--response") = None,
+           id_: _flag("The id column (default: row numbers).", "--id") = None,
+           out: OutOpt = None, refresh: RefreshOpt = False,
            allow_smaller: SmallerOpt = False, set_: SetOpt = None,
            allow_code: AllowCodeOpt = False) -> None:
-    """Run the same stages without Prefect (the library path) and write the run folder."""
+    """Run the same stages without Prefect (the library path) and write the run folder,
+    with the config it used (config.yaml).
+
+    Without a config: `curate select pool.jsonl --budget 2% --text text --label label`.
+    """
+    import yaml
+
+    from curate.config_load import load_config_or_data
     from curate.run import run_curation
 
+    flags = {"select.budget": None if budget is None else yaml.safe_load(budget),
+             "select.selector": selector, "data.text_column": text,
+             "data.label_column": label, "data.prompt_column": prompt,
+             "data.response_column": response, "data.id_column": id_}
     try:
-        cfg = load_config(config, allow_smaller, set_ or (), allow_code)
+        cfg = load_config_or_data(config, allow_smaller, set_ or (), allow_code,
+                                  {k: v for k, v in flags.items() if v is not None})
         run_dir = run_curation(cfg, out, refresh)
     except CurateError as err:
         fail(err)

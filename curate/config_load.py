@@ -89,15 +89,21 @@ def apply_overrides(raw: dict, overrides: Sequence[str]) -> None:
         except yaml.YAMLError:
             raise CurateError(f"--set {key}: '{text}' is not a YAML value",
                               "quote it, e.g. --set 'run.name=\"a: b\"'") from None
-        node = raw
-        for depth, part in enumerate(parts[:-1], 1):
-            if node.get(part) is None:  # absent, or an empty section (`target:`)
-                node[part] = {}
-            node = node[part]
-            if not isinstance(node, dict):
-                raise CurateError(f"--set {key}: '{'.'.join(parts[:depth])}' is a value, "
-                                  "not a section", f"set '{'.'.join(parts[:depth])}' itself")
-        node[parts[-1]] = value
+        set_setting(raw, key.strip(), value)
+
+
+def set_setting(raw: dict, key: str, value: Any) -> None:
+    """Set the dotted setting `key` (`select.params.k`) to `value` in `raw`, in place."""
+    parts = key.split(".")
+    node = raw
+    for depth, part in enumerate(parts[:-1], 1):
+        if node.get(part) is None:  # absent, or an empty section (`target:`)
+            node[part] = {}
+        node = node[part]
+        if not isinstance(node, dict):
+            raise CurateError(f"--set {key}: '{'.'.join(parts[:depth])}' is a value, "
+                              "not a section", f"set '{'.'.join(parts[:depth])}' itself")
+    node[parts[-1]] = value
 
 
 def absolute_overrides(overrides: Sequence[str]) -> list[str]:
@@ -121,13 +127,48 @@ def load_config(path: Path, allow_smaller: bool = False, overrides: Sequence[str
     """Read (`read_config_file`) and validate a YAML config; `allow_smaller` overrides
     select.allow_smaller and `overrides` (KEY=VALUE, see `apply_overrides`) any key."""
     raw = read_config_file(path, allow_code)
+    return _with_command_line(raw, str(path), allow_smaller, overrides, allow_code)
+
+
+def _with_command_line(raw: dict, where: str, allow_smaller: bool, overrides: Sequence[str],
+                       allow_code: bool, settings: dict[str, Any] | None = None) -> Config:
+    """`raw` with the command line's settings (flags, then `--set`), validated."""
     if allow_smaller:
         raw.setdefault("select", {})["allow_smaller"] = True
+    for key, value in (settings or {}).items():
+        set_setting(raw, key, value)
     # After the file's paths: a path typed on the command line is relative to the shell's.
     apply_overrides(raw, overrides)
-    resolve_paths(raw, Path.cwd(), [item.partition("=")[0].strip() for item in overrides])
-    require_code_opt_in(raw, str(path), allow_code)  # a --set can name code too
+    resolve_paths(raw, Path.cwd(), [*(settings or {}),
+                                    *(item.partition("=")[0].strip() for item in overrides)])
+    require_code_opt_in(raw, where, allow_code)  # a --set can name code too
     return parse_config(raw)
+
+
+CONFIG_SUFFIXES = (".yaml", ".yml")
+
+
+def data_origin(entry: str) -> dict[str, str]:
+    """A data or target section's origin: a local path when one exists, else a source
+    (builtin:NAME or a Hub id)."""
+    if entry.startswith("builtin:") or not Path(entry).exists():
+        return {"source": entry}
+    return {"path": entry}
+
+
+def load_config_or_data(arg: str, allow_smaller: bool = False, overrides: Sequence[str] = (),
+                        allow_code: bool = False, settings: dict[str, Any] | None = None
+                        ) -> Config:
+    """A YAML config (`.yaml`/`.yml`), or a pool (a file, datasets folder, builtin:NAME or
+    Hub id) run on the defaults; `settings` (dotted key -> value, e.g. the command line's
+    --budget) are set before `overrides` (--set items)."""
+    if Path(arg).suffix.lower() in CONFIG_SUFFIXES:
+        raw = read_config_file(arg, allow_code)
+    else:
+        raw = {}
+        settings = {f"data.{key}": value for key, value in data_origin(arg).items()
+                    } | (settings or {})
+    return _with_command_line(raw, arg, allow_smaller, overrides, allow_code, settings)
 
 
 MAX_CONFIG_BYTES = 1_000_000  # settings, not data: data belongs in data.path

@@ -108,6 +108,10 @@ def _read_local(path: Path, split: str) -> pl.DataFrame:
         if isinstance(loaded, datasets.DatasetDict):
             loaded = _pick_split(loaded, split, str(path))
         return _from_datasets(loaded)
+    if not any(f.suffix.lower() in FILE_READERS for f in path.rglob("*") if f.is_file()):
+        raise CurateError(f"{path} is a folder with no data in it (no datasets save_to_disk "
+                          f"files, no {', '.join(FILE_READERS)} files)",
+                          "give a data file or a folder of them, or a YAML config")
     return _load_dataset(str(path), split)
 
 

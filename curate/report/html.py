@@ -11,6 +11,7 @@ those artifacts and fills the page's template; the figures are `curate.report.pl
 from __future__ import annotations
 
 import logging
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +112,15 @@ def _target(art: RunArtifacts) -> np.ndarray | None:
         return None
 
 
+def rebuild_command(run_dir: Path, manifest: dict) -> str:
+    """`curate report <the run folder>` that works from any folder: the published folder's
+    absolute path (a report written in the staging folder names the folder it becomes)."""
+    folder = Path(run_dir).resolve()
+    if "run" in manifest:
+        folder = folder.parent / Path(manifest["run"]).name
+    return f"curate report {shlex.quote(str(folder))}"
+
+
 def build_context(run_dir: Path) -> dict:
     art = load_artifacts(run_dir)
     manifest = art.manifest
@@ -136,6 +146,7 @@ def build_context(run_dir: Path) -> dict:
     dropped = (manifest.get("stages", {}).get("load", {}).get("rows_dropped") or {})
     return {
         "name": manifest.get("run", Path(run_dir).name),
+        "rebuild": rebuild_command(run_dir, manifest),
         "manifest": manifest,
         "pool": manifest.get("pool", {}),
         "budget": budget,

@@ -51,9 +51,11 @@ def test_a_non_utf8_config(tmp_path):
 
 
 def test_a_folder_given_as_config(tmp_path):
+    """`curate select FOLDER` reads a folder as a pool (CONFIG|DATA); an empty one is named
+    as such, not blamed on the network."""
     code, _, err = invoke("select", tmp_path)
-    assert_one_line_error(code, err, str(tmp_path), "is a folder")
-    assert "not found" not in err
+    assert_one_line_error(code, err, str(tmp_path), "is a folder with no data", "YAML config")
+    assert "not found" not in err and "network" not in err
 
 
 @pytest.mark.parametrize("budget", ["true", "yes", "on", "false", ".inf", "-.inf", ".nan",

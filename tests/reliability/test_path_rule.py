@@ -9,7 +9,6 @@ import json
 import os
 
 import polars as pl
-import pytest
 import yaml
 
 from curate.config_load import load_config
@@ -110,7 +109,6 @@ def test_unchanged_means_same_config_pool_content_and_seed(tmp_path):
     assert unchanged_since(cfg) is None
 
 
-@pytest.mark.xfail(strict=True, reason="needs the rebuild hint change in curate/report/html.py")
 def test_the_reports_rebuild_command_works_as_printed(tmp_path, monkeypatch):
     import re
     import shlex
