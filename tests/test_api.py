@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from pathlib import Path
 
@@ -216,4 +217,4 @@ def test_notebook_summary(tmp_path):
     assert "10 rows" in page
     assert f"href='{result.report_path.resolve().as_uri()}'" in page
     if funnel := result.manifest.get("funnel"):
-        assert funnel["line"] in page
+        assert html.escape(funnel["line"]) in page

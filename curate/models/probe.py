@@ -50,6 +50,7 @@ class ProbeEvaluator:
                 extra: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """The test rows' labels as predicted by the probe trained on `train_rows`."""
         from sklearn.linear_model import LogisticRegression
+        from threadpoolctl import threadpool_limits
 
         x_train, y_train = self.embeddings[train_rows], self.labels[train_rows]
         if extra is not None:
@@ -59,5 +60,9 @@ class ProbeEvaluator:
             self.model_ = None
             return np.full(len(self.test_rows), y_train[0])
         self.model_ = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=seed)
-        self.model_.fit(x_train, y_train)
+        # A probe's matrices are small: BLAS threads only contend for the cores, and on a
+        # busy machine that multiplies a fit's time. A limit holds for the BLAS libraries
+        # loaded when it is set: the LogisticRegression import above has loaded scipy's.
+        with threadpool_limits(1):
+            self.model_.fit(x_train, y_train)
         return self.model_.predict(self.embeddings[self.test_rows])

@@ -10,7 +10,6 @@ probe tells which labels a subset covers rather than how good its rows are."""
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -77,20 +76,13 @@ def versus_random(art: RunArtifacts, seed: int) -> dict:
 
 def _scores(art: RunArtifacts, labels: np.ndarray, selected: np.ndarray,
             draws: list[np.ndarray], held: np.ndarray, seed: int) -> dict:
-    from threadpoolctl import threadpool_limits
-
     from curate.models.probe import ProbeEvaluator
 
     rows = np.unique(np.concatenate([selected, held, *draws]))
     where = np.searchsorted(rows, np.arange(len(labels)))  # pool row -> row of `rows`
     probe = ProbeEvaluator(art.embeddings.load_rows(rows), labels[rows], where[held])
-    # The probes' matrices are small: BLAS threads only contend for the cores, and on a
-    # busy machine that multiplies the fits' time. A limit holds for the BLAS libraries
-    # loaded when it is set, so scikit-learn's solver (and scipy's BLAS) is imported first.
-    importlib.import_module("sklearn.linear_model")
-    with threadpool_limits(1):
-        mine = probe.score(where[selected], seed)
-        theirs = [probe.score(where[draw], seed) for draw in draws]
+    mine = probe.score(where[selected], seed)  # one BLAS thread a fit: ProbeEvaluator
+    theirs = [probe.score(where[draw], seed) for draw in draws]
 
     def points(metric: str) -> dict:
         random = np.array([t[metric] for t in theirs]) * 100

@@ -252,7 +252,7 @@ def write_report(run_dir: Path) -> Path:
              *([f"- dedup: {d['exact']} exact and {d['near']} near duplicates dropped "
                 f"({d['rows_in']} -> {d['rows_out']} rows; kept the "
                 f"{'smallest id' if d['keep'] == 'first' else 'highest ' + d['keep']} "
-                f"of each group; [duplicates.parquet](duplicates.parquet))"]
+                f"of each group; [dropped.parquet](dropped.parquet))"]
                if (d := manifest.get("dedup")) else []),
              f"- selector: {manifest['selector']}, budget {manifest['budget'].get('total')}, "
              f"seed {manifest['seed']}",
