@@ -215,10 +215,12 @@ def train_probe_handoff(cfg: Config, subset: pl.DataFrame, schema: Schema, pool_
     from curate.models.probe import ProbeEvaluator
 
     position = {row_id: i for i, row_id in enumerate(pool_ids)}
-    # Rows without pool embeddings (synthetic ones) cannot be probed.
-    in_pool = subset.filter(pl.col("id").is_in(list(position)))
+    # Rows without pool embeddings (synthetic ones) cannot be probed, nor rows without a
+    # label (data.keep_unlabelled): they are no class to learn.
+    in_pool = subset.filter(pl.col("id").is_in(list(position)),
+                            pl.col(schema.label).cast(pl.Utf8).fill_null("") != "")
     vectors = embeddings[[position[i] for i in in_pool["id"]]]
-    labels = in_pool[schema.label].cast(pl.Utf8).fill_null("").to_numpy().astype(str)
+    labels = in_pool[schema.label].cast(pl.Utf8).to_numpy().astype(str)
     train_rows, eval_rows = split_rows(in_pool.height, cfg.train.eval_fraction, cfg.run.seed)
     probe = ProbeEvaluator(vectors, labels, eval_rows)
     scores = probe.score(train_rows, cfg.run.seed)

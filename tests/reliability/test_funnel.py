@@ -166,3 +166,19 @@ def test_a_dropped_pair_shows_both_sides_and_names_never_clash(tmp_path):
                                "data_reason", "topic"]
     assert dropped.select("reason", "prompt", "data_reason", "topic").rows() == [
         ("empty text", "q2", " ", "t"), ("no label", "q4", "a4", None)]
+
+
+def test_the_probe_hand_off_learns_no_class_from_unlabelled_rows(tmp_path):
+    """With keep_unlabelled the subset holds rows without a label; the probe hand-off trains
+    and scores on the labelled ones only (an empty label is no class)."""
+    _, manifest = select(write_config(
+        tmp_path, {"path": str(funnel_pool(tmp_path / "pool.parquet")),
+                   "text_column": "text", "vector_column": "vec", "label_column": "label",
+                   "keep_unlabelled": True},
+        select={"selector": "random", "budget": "60%"}, train={"mode": "classifier"}))
+    run_dir = run_folders(tmp_path)[0]
+    subset = pl.read_parquet(run_dir / "subset" / "subset.parquet")
+    metrics = json.loads((run_dir / "train" / "metrics.json").read_text())
+    unlabelled = set(subset.filter(pl.col("label").is_null())["id"])
+    assert unlabelled and not unlabelled & set(metrics["eval_ids"])
+    assert metrics["train_rows"] + metrics["eval_rows"] == subset.height - len(unlabelled)
