@@ -15,7 +15,18 @@ import numpy as np
 import polars as pl
 
 from curate.bench.evaluators import metric_direction
-from curate.bench.summary import mean_std, summary, versus_random
+from curate.bench.summary import (
+    ALL_ROWS,
+    all_rows_note,
+    better,
+    choices,
+    heading,
+    mean_std,
+    scale,
+    shown,
+    summary,
+    versus_random,
+)
 from curate.report.page import png_uri, pyplot, render, write_page
 
 TEMPLATE = "results.html.j2"
@@ -69,11 +80,11 @@ def panel_grid(table: pl.DataFrame, metric: str, order: list[str] | None = None)
     for ax, budget in zip(axes.flat, budgets, strict=False):
         part = runs.filter(pl.col("budget") == budget)
         for row in part.iter_rows(named=True):
+            mean, std = row["mean"] * scale(metric), row["std"] * scale(metric)
             if row["selector"] == "random":  # the band every other dot is read against
-                ax.axvspan(row["mean"] - row["std"], row["mean"] + row["std"],
-                           color="0.88", zorder=0)
-                ax.axvline(row["mean"], color="black", linestyle="--", linewidth=0.8)
-            ax.errorbar(row["mean"], y[row["selector"]], xerr=row["std"], fmt="o",
+                ax.axvspan(mean - std, mean + std, color="0.88", zorder=0)
+                ax.axvline(mean, color="black", linestyle="--", linewidth=0.8)
+            ax.errorbar(mean, y[row["selector"]], xerr=std, fmt="o",
                         markersize=4, capsize=2, linewidth=1,
                         color=COLOURS[verdict(row, direction)])
         ax.set_title(f"{budget} · {int(part['rows'].min()):,} rows", fontsize=9)
@@ -81,8 +92,7 @@ def panel_grid(table: pl.DataFrame, metric: str, order: list[str] | None = None)
         ax.grid(axis="x", alpha=0.3)
     axes[0, 0].set_yticks(range(len(names)), names)
     axes[0, 0].set_ylim(len(names) - 0.5, -0.5)  # random on top
-    better = "higher" if direction > 0 else "lower"
-    fig.supxlabel(f"{metric} ({better} is better); mean ± std over seeds", fontsize=9)
+    fig.supxlabel(f"{heading(metric)}; mean ± std over seeds", fontsize=9)
     handles = [plt.Line2D([], [], marker="o", linestyle="", color=COLOURS[k], label=LABELS[k])
                for k in ("better", "worse", "unclear")]
     handles.append(plt.Rectangle((0, 0), 1, 1, color="0.88", label="random mean ± std"))
@@ -93,26 +103,32 @@ def panel_grid(table: pl.DataFrame, metric: str, order: list[str] | None = None)
 
 
 def results_context(results: pl.DataFrame) -> dict:
-    """What results.html.j2 shows: a section per dataset, a grid and a table per metric."""
+    """What results.html.j2 shows: a section per dataset, a grid and a table per metric.
+
+    All train rows (the `full` runs) is a row of each table, never called a ceiling: the
+    row says whether a subset beats it (`ceiling` stays None for the page's old caption).
+    A choosing selector's row (auto) names what it chose per seed."""
     table = summary(results)
     selectors = selector_order(table)
+    chosen = {(r["dataset"], r["selector"], r["budget"]): r["chose"] for r in choices(table)}
     datasets = []
     for (dataset,), by_dataset in table.group_by(["dataset"], maintain_order=True):
         metrics = []
         for (metric,), group in by_dataset.group_by(["metric"], maintain_order=True):
             direction = metric_direction(metric)
-            full = group.filter(pl.col("selector") == "full")
             runs = group.filter(pl.col("selector") != "full")
             budgets = budget_order(runs)
-            rows = sorted(runs.iter_rows(named=True), key=lambda r: (
-                budgets.index(r["budget"]), selectors.index(r["selector"])))
+            rows = [{**r, "mean_std": mean_std(r), "versus": versus_random(r),
+                     "verdict": verdict(r, direction),
+                     "selector": _with_choice(r, chosen.get((dataset, r["selector"],
+                                                              r["budget"])))}
+                    for r in sorted(runs.iter_rows(named=True), key=lambda r: (
+                        budgets.index(r["budget"]), selectors.index(r["selector"])))]
             metrics.append({
-                "name": metric, "better": "higher" if direction > 0 else "lower",
+                "name": metric, "better": better(metric),
                 "grid": panel_grid(group, metric, selectors) if runs.height else None,
-                "ceiling": full["mean"][0] if full.height else None,
-                "ceiling_splits": int(full["n"][0]) if full.height else 0,
-                "rows": [{**r, "mean_std": mean_std(r), "versus": versus_random(r),
-                          "verdict": verdict(r, direction)} for r in rows]})
+                "ceiling": None, "rows": rows + _all_rows(group),
+                "all_rows_note": all_rows_note(group)})
         datasets.append({"name": dataset, "metrics": metrics})
     failed = results.filter(pl.col("error").is_not_null()).unique(
         ["dataset", "selector", "budget", "seed"], maintain_order=True)
@@ -120,7 +136,24 @@ def results_context(results: pl.DataFrame) -> dict:
     counts = sorted(set(table.filter(pl.col("selector") != "full")["n"])) or [0]
     seeds = str(counts[0]) if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
     return {"datasets": datasets, "failures": failed.to_dicts(), "selectors": selectors,
-            "seeds": seeds}
+            "seeds": seeds, "choices": choices(table)}
+
+
+def _with_choice(row: dict, chose: str | None) -> str:
+    return f"{row['selector']} (chose {chose})" if chose else row["selector"]
+
+
+def _all_rows(group: pl.DataFrame) -> list[dict]:
+    """All train rows as a table row: its mean (over splits), and in the `vs random` cell
+    whether every subset scores below it."""
+    full = group.filter(pl.col("selector") == "full")
+    if not full.height:
+        return []
+    row = full.row(0, named=True)
+    splits = f" (mean over {row['n']} splits)" if row["n"] > 1 else ""
+    return [{**row, "budget": "all", "selector": ALL_ROWS, "verdict": "baseline",
+             "mean_std": shown(row["mean"], row["metric"]) + splits,
+             "versus": all_rows_note(group)}]
 
 
 def write_results_html(results: pl.DataFrame, path: Path) -> Path:

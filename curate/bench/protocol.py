@@ -48,7 +48,7 @@ from curate.store import ArtifactCache
 
 RESULT_SCHEMA = {"dataset": pl.Utf8, "selector": pl.Utf8, "budget": pl.Utf8, "rows": pl.Int64,
                  "seed": pl.Int64, "metric": pl.Utf8, "value": pl.Float64,
-                 "seconds": pl.Float64, "error": pl.Utf8}
+                 "seconds": pl.Float64, "error": pl.Utf8, "choice": pl.Utf8}
 
 
 def stratified_split(labels: np.ndarray | None, n: int, test_size: float, seed: int
@@ -184,15 +184,18 @@ def resolve_budgets(workload: Workload, specs: list, stratify: bool | str = "aut
                                       allow_smaller, stratify, warn) for spec in specs}
 
 
-def _rows(dataset, selector, budget, n, seed, metrics, seconds, error=None) -> list[dict]:
+def _rows(dataset, selector, budget, n, seed, metrics, seconds, error=None, choice=None
+          ) -> list[dict]:
+    """Result rows; `choice`: what a choosing selector (auto) chose for this seed."""
     return [{"dataset": dataset, "selector": selector, "budget": budget, "rows": n,
-             "seed": seed, "metric": metric, "value": value, "seconds": seconds, "error": error}
-            for metric, value in metrics.items()]
+             "seed": seed, "metric": metric, "value": value, "seconds": seconds, "error": error,
+             "choice": choice} for metric, value in metrics.items()]
 
 
 def run_benchmark(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> pl.DataFrame:
-    """All (selector, budget, seed) runs plus the full-data ceiling of each split, as a
-    results table.
+    """All (selector, budget, seed) runs plus, with `bench.ceiling`, a probe on all train
+    rows of each split (`full`: no ceiling when labels are uneven and the budget per label
+    evens them), as a results table.
 
     A run that fails is recorded with its error (value NaN) and the others go on.
     """
@@ -238,9 +241,10 @@ def _run(workload: Workload, augmenter: Augmenter | None, name: str, selector, s
     started = time.perf_counter()
     try:
         chosen = workload.pool_rows(selector.select(workload.view, budget, seed)["id"])
+        choice = (selector.choice() or {}).get("selector")
         scores = workload.score(chosen, seed)
         records = _rows(workload.name, name, spec, budget.total, seed, scores,
-                        time.perf_counter() - started)
+                        time.perf_counter() - started, choice=choice)
         for arm, n, arm_scores, seconds, error in (
                 augmenter.arms(chosen, seed, metric_names or list(scores))
                 if augmenter else []):

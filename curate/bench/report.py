@@ -7,8 +7,17 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.bench.evaluators import metric_direction
-from curate.bench.summary import fmt, mean_std, summary, versus_random
+from curate.bench.summary import (
+    ALL_ROWS,
+    all_rows_note,
+    choices,
+    heading,
+    mean_std,
+    scale,
+    shown,
+    summary,
+    versus_random,
+)
 from curate.store import atomic_path
 
 
@@ -16,8 +25,7 @@ def markdown(results: pl.DataFrame, title: str = "Selection benchmark") -> str:
     table = summary(results)
     lines = [f"# {title}", ""]
     for (dataset, metric), group in table.group_by(["dataset", "metric"], maintain_order=True):
-        better = "higher" if metric_direction(metric) > 0 else "lower"
-        lines += [f"## {dataset}: {metric} ({better} is better)", "",
+        lines += [f"## {dataset}: {heading(metric)}", "",
                   "| selector | budget | rows | mean ± std | vs random (95% CI) | seeds |",
                   "|---|---|---|---|---|---|"]
         full = group.filter(pl.col("selector") == "full")
@@ -26,10 +34,11 @@ def markdown(results: pl.DataFrame, title: str = "Selection benchmark") -> str:
                          f"{mean_std(row)} | {versus_random(row)} | {row['n']} |")
         if full.height:
             row = full.row(0, named=True)
-            lines.append(f"| full train set (ceiling) | all | {row['rows']} | "
-                         f"{mean_std(row) if row['n'] > 1 else fmt(row['mean'])} | | "
-                         f"{row['n']} |")
+            lines += [f"| {ALL_ROWS} | all | {row['rows']} | "
+                      f"{mean_std(row) if row['n'] > 1 else shown(row['mean'], metric)} | | "
+                      f"{row['n']} |", "", f"{ALL_ROWS.capitalize()}: {all_rows_note(group)}."]
         lines.append("")
+    lines += _choices(table)
     failures = results.filter(pl.col("error").is_not_null())
     if failures.height:
         lines += ["## Failed runs", "", "| dataset | selector | budget | seed | error |",
@@ -39,6 +48,16 @@ def markdown(results: pl.DataFrame, title: str = "Selection benchmark") -> str:
             lines.append(f"| {row['dataset']} | {row['selector']} | {row['budget']} | "
                          f"{row['seed']} | {row['error']} |")
     return "\n".join(lines) + "\n"
+
+
+def _choices(table: pl.DataFrame) -> list[str]:
+    rows = choices(table)
+    if not rows:
+        return []
+    return ["## What auto chose", "", "| dataset | selector | budget | chose (per seed) |",
+            "|---|---|---|---|",
+            *(f"| {r['dataset']} | {r['selector']} | {r['budget']} | {r['chose']} |"
+              for r in rows), ""]
 
 
 def plot(results: pl.DataFrame, path: Path) -> None:
@@ -70,12 +89,14 @@ def plot(results: pl.DataFrame, path: Path) -> None:
                      else {"color": colours[selector]})
             if selector == "auto":  # on top: it often picks what another line shows
                 style |= {"linewidth": 3, "alpha": 0.6, "zorder": 3}
-            ax.errorbar(lines["rows"], lines["mean"], yerr=lines["std"], marker="o",
-                        capsize=3, label=selector, **style)
+            ax.errorbar(lines["rows"], lines["mean"] * scale(metric),
+                        yerr=lines["std"] * scale(metric), marker="o", capsize=3,
+                        label=selector, **style)
         full = group.filter(pl.col("selector") == "full")
         if full.height:
-            ax.axhline(full["mean"][0], linestyle=":", color="grey", label="full train set")
-        ax.set(xscale="log", xlabel="selected rows", ylabel=metric, title=dataset)
+            ax.axhline(full["mean"][0] * scale(metric), linestyle=":", color="grey",
+                       label=ALL_ROWS)
+        ax.set(xscale="log", xlabel="selected rows", ylabel=heading(metric), title=dataset)
         # beside the panel, never on its lines
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()

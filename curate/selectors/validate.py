@@ -4,6 +4,12 @@
 probe (the benchmark's `probe` evaluator) scores best on rows of the pool that no candidate
 picked. Those rows are a keyed draw (seed, row id; `curate.exec.keys`) of at most
 `rows` of them, so the choice is the same however the pool is sharded or ordered.
+
+A candidate with fewer than two rows per label it covers gives the probe one example of
+most labels: scikit-learn warns that such labels look like a regression target, and the
+probes' held-out hits say more about which labels each candidate happened to cover than
+about its rows. Validation is skipped then (`Validation.skipped`), and auto keeps its
+first candidate and says why.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ class Validation:
     """Which held-out pool rows each candidate's probe gets right (`correct`)."""
 
     correct: dict[str, np.ndarray]
+    skipped: str | None = None  # why the candidates were not scored (then none held out)
 
     @property
     def held_out(self) -> int:
@@ -47,6 +54,8 @@ class Validation:
                    default=order[0])
 
     def describe(self) -> str:
+        if self.skipped:
+            return f"not validated: {self.skipped}"
         if not self.held_out:
             return "not validated: the candidates picked every pool row between them"
         scores = ", ".join(f"{name} {acc:.4f}" for name, acc in self.accuracy.items())
@@ -82,10 +91,16 @@ def validate(pool: ShardedPool, picks: dict[str, np.ndarray], seed: int, rows: i
                                                                               strict=True)))
     is_picked = np.isin(found, picked)
     held_out = np.flatnonzero(~is_picked)
+    rows = {name: np.flatnonzero(np.isin(found, np.asarray(p).astype(str)))
+            for name, p in picks.items()}
+    if thin := [f"{name} {len(r)} rows over {len(np.unique(probe_y[r]))} labels"
+                for name, r in rows.items() if 2 * len(np.unique(probe_y[r])) > len(r)]:
+        return Validation({name: np.zeros(0, dtype=bool) for name in picks},
+                          skipped=f"fewer than 2 rows per label to fit the probe on "
+                                  f"({', '.join(thin)})")
     probe = ProbeEvaluator(probe_x, probe_y, held_out)
-    return Validation({name: probe.predict(np.flatnonzero(np.isin(found, np.asarray(p)
-                                                                  .astype(str))), seed)
-                       == probe_y[held_out] for name, p in picks.items()})
+    return Validation({name: probe.predict(r, seed) == probe_y[held_out]
+                       for name, r in rows.items()})
 
 
 def _validation_rows(shard, seed, threshold, picked):

@@ -49,7 +49,7 @@ def test_bench_on_a_user_jsonl_writes_its_outputs(tmp_path, jsonl):
     assert (runs["rows"] == 5).all()  # 2% of the 240 train rows
     assert set(runs["metric"]) == {"accuracy", "macro_f1"}
     md = (tmp_path / "out" / "results.md").read_text()
-    assert "| kmq | 0.02 | 5 |" in md and "full train set (ceiling)" in md and md in out
+    assert "| kmq | 0.02 | 5 |" in md and "| all train rows | all |" in md and md in out
     png = (tmp_path / "out" / "results.png").read_bytes()
     assert png.startswith(b"\x89PNG")
     html = (tmp_path / "out" / "results.html").read_text()
