@@ -4,12 +4,11 @@ reason states the true rows per label; bench takes `--allow-smaller` as select d
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 import polars as pl
 
 from curate.budget import resolve_budget
+from curate.progress import capture_log
 from curate.selectors import make_selector
 from tests.reliability.helpers import invoke, vector_pool, write_config
 
@@ -25,27 +24,26 @@ def many_labels(tmp_path):
                         select={"selector": "random", "budget": "5%"})
 
 
-def test_a_stratified_budget_below_one_per_label_warns_with_the_count(caplog):
+def test_a_stratified_budget_below_one_per_label_warns_with_the_count():
     labels = np.array([LABELS[i % 30] for i in range(300)])
-    with caplog.at_level(logging.WARNING, logger="curate"):
+    with capture_log() as lines:
         budget = resolve_budget("5%", 300, labels, stratify="auto")
     assert budget.total == 15 and len(budget.per_label) == 15
     assert len(budget.empty_labels) == 15
     assert not set(budget.empty_labels) & set(budget.per_label)
-    [line] = [r.getMessage() for r in caplog.records]
-    assert "15 rows for 30 labels: 15 labels get no row" in line, line
-    caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="curate"):
+    [line] = lines
+    assert "WARNING" in line and "15 rows for 30 labels: 15 labels get no row" in line, line
+    with capture_log() as lines:
         resolve_budget("5%", 300, labels, stratify="auto", warn=False)
         resolve_budget("1 per label", 300, labels)  # every label gets its row
-    assert not caplog.records
+    assert not lines
 
 
-def test_an_unstratified_budget_below_the_label_count_warns_too(caplog):
+def test_an_unstratified_budget_below_the_label_count_warns_too():
     labels = np.array([LABELS[i % 30] for i in range(300)])
-    with caplog.at_level(logging.WARNING, logger="curate"):
+    with capture_log() as lines:
         resolve_budget(10, 300, labels, stratify=False)
-    [line] = [r.getMessage() for r in caplog.records]
+    [line] = lines
     assert "10 rows for 30 labels: at least 20 labels get no row" in line, line
 
 
