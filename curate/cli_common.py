@@ -27,7 +27,8 @@ SmallerOpt = Annotated[bool, typer.Option("--allow-smaller",
                                                "whole pool instead of failing.")]
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", metavar="KEY=VALUE", help="Override a config key, e.g. --set select.budget=20 "
-    "or --set select.params.temperature=0.5; the value is read as YAML. Repeatable.")]
+    "or --set select.selector=kmq --set select.params.temperature=0.5; the value is read as "
+    "YAML. Repeatable.")]
 
 AllowCodeOpt = Annotated[bool, typer.Option(
     "--allow-code", help="Let the config name Python code (package.module:Class in "

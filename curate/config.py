@@ -48,8 +48,10 @@ class DataConfig(Section):
 
     @model_validator(mode="after")
     def _one_origin(self) -> DataConfig:
+        section = "target" if isinstance(self, TargetConfig) else "data"
         if (self.path is None) == (self.source is None):
-            raise ValueError("set exactly one of data.path (a local file) or data.source")
+            raise ValueError(f"set exactly one of {section}.path (a local file) or "
+                             f"{section}.source")
         return self
 
 

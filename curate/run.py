@@ -239,8 +239,7 @@ def write_run_folder(cfg: Config, pool, selection, subset_ref, stages: dict, fol
     subset = subset_ref.load()
     tmp = Path(folder)
     (tmp / "subset").mkdir(parents=True)
-    (tmp / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"),
-                                                    sort_keys=False))
+    (tmp / "config.yaml").write_text(yaml.safe_dump(settings_as_written(cfg), sort_keys=False))
     shutil.copyfile(selection.path, tmp / "selection.parquet")
     if (scores := selection.path.with_name("scores.parquet")).exists():
         shutil.copyfile(scores, tmp / "scores.parquet")
@@ -333,6 +332,16 @@ def prune_runs(parent: Path, keep_last: int) -> None:
         log.info("run.keep_last %d: deleted %s", keep_last, old)
 
 
+def settings_as_written(cfg: Config) -> dict:
+    """The run folder's config.yaml: the config with its output folders absolute, so the
+    file names the same folders when run again from the run folder or anywhere else (an
+    unset output folder is the working directory's)."""
+    settings = cfg.model_dump(mode="json")
+    for key in ("dir", "cache_dir"):
+        settings["output"][key] = os.path.abspath(settings["output"][key])
+    return settings
+
+
 def unchanged_since(cfg: Config, out_dir: Path | None = None) -> Path | None:
     """The newest published run of the config's name when a new run would repeat it, else
     None. A run is repeated when its settings (config.yaml), package versions and pool
@@ -347,7 +356,7 @@ def unchanged_since(cfg: Config, out_dir: Path | None = None) -> Path | None:
         settings = yaml.safe_load((runs[-1] / "config.yaml").read_text())
     except (OSError, ValueError, yaml.YAMLError):
         return None
-    if settings != cfg.model_dump(mode="json") or manifest.get("versions") != package_versions():
+    if settings != settings_as_written(cfg) or manifest.get("versions") != package_versions():
         return None
     with environment_errors(cfg.output.cache_dir, CACHE_SETTING):
         pool = load_stage(cfg, ArtifactCache(cfg.output.cache_dir))

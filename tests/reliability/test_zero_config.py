@@ -34,6 +34,10 @@ def test_select_a_jsonl_without_a_config(tmp_path, monkeypatch):
     assert used["data"]["path"] == str(tmp_path / "pool.jsonl")
     assert (used["data"]["text_column"], used["data"]["label_column"]) == ("text", "label")
     assert used["select"]["budget"] == "10%"
+    # Unset output folders are the shell's, written absolute: the file means the same
+    # folders when run again from anywhere.
+    assert (used["output"]["dir"], used["output"]["cache_dir"]) == \
+        (str(tmp_path / "runs"), str(tmp_path / ".curate-cache"))
     subset = pl.read_parquet(run_dir / "subset" / "subset.parquet")
     assert subset.height == 6 and subset["label"].value_counts()["count"].to_list() == [2, 2, 2]
 
