@@ -58,8 +58,7 @@ class Generator:
                               "no label column", "set data.label_column")
         if real.schema.modality not in self.modalities:
             raise CurateError(f"generator '{self.name}' cannot make {real.schema.modality} rows",
-                              f"it makes {', '.join(self.modalities)} rows; see README, "
-                              "Synthetic augmentation")
+                              f"it makes {', '.join(self.modalities)} rows; see docs/synth.md")
         if len(real) == 0:
             raise CurateError(f"generator '{self.name}' has no real rows to learn from",
                               "raise the selection budget")
