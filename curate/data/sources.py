@@ -204,11 +204,17 @@ def load_pool(cfg: DataConfig, seed: int = 0) -> Pool:
     read = frame.height
     frame, dropped, rows = _drop_unusable(frame, schema, origin, cfg.keep_empty,
                                           cfg.keep_unlabelled)
-    if cfg.sample is not None and cfg.sample < frame.height:
-        keep = np.sort(np.random.default_rng(seed).choice(frame.height, cfg.sample, replace=False))
-        frame = frame[keep]
+    frame = sample_rows(frame, cfg.sample, seed)
     return Pool(frame=frame, schema=schema, origin=origin, dropped=dropped, dropped_rows=rows,
                 read=read)
+
+
+def sample_rows(frame: pl.DataFrame, n: int | None, seed: int) -> pl.DataFrame:
+    """A seeded random sample of `n` rows (all of them when n is None or not smaller), in
+    the frame's order: data.sample and target.sample."""
+    if n is None or n >= frame.height:
+        return frame
+    return frame[np.sort(np.random.default_rng(seed).choice(frame.height, n, replace=False))]
 
 
 def _check_own_names(frame: pl.DataFrame, id_column: str | None, origin: str) -> None:

@@ -14,6 +14,7 @@ import polars as pl
 from curate.config import Config, DataConfig
 from curate.data import Pool, Schema, load_pool
 from curate.data.builtin import BUILTINS
+from curate.data.sources import sample_rows
 from curate.embed import EmbeddingsRef, embed_pool, embed_stored_pool
 from curate.embed.models import file_digest
 from curate.errors import CurateError
@@ -163,7 +164,9 @@ def target_embeddings(cfg: Config, cache: ArtifactCache, refresh: bool = False):
     """The target set's embeddings (same model and cache as the pool), or None."""
     if cfg.target is None:
         return None
-    target = load_pool(DataConfig(**cfg.target.model_dump(exclude={"labels"})), cfg.run.seed)
+    # target.sample is drawn from the rows target.labels keeps, so it never comes up empty
+    target = load_pool(DataConfig(**cfg.target.model_dump(exclude={"labels", "sample"})),
+                       cfg.run.seed)
     if cfg.target.labels is not None:
         labels = target.labels()
         if labels is None:
@@ -175,4 +178,6 @@ def target_embeddings(cfg: Config, cache: ArtifactCache, refresh: bool = False):
                               f"choose from: {', '.join(sorted(set(labels))[:20])}")
         target = Pool(frame=target.frame.filter(pl.Series(keep)), schema=target.schema,
                       origin=target.origin)
+    target = Pool(frame=sample_rows(target.frame, cfg.target.sample, cfg.run.seed),
+                  schema=target.schema, origin=target.origin)
     return embed_pool(target, cfg.embed, cache, refresh).load()
