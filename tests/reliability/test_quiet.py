@@ -47,3 +47,26 @@ def test_auto_still_validates_with_rows_to_spare():
     selector = make_selector("auto")
     selector.select(view, budget, seed=0)
     assert "validated on" in selector.reason_
+
+
+def test_bench_cells_under_two_rows_per_label_are_quiet(tmp_path):
+    """The bench probe on 1 row per label is the experiment asked for: scikit-learn's
+    regression-target heuristic is not shown per cell (the budget warning said it once)."""
+    from tests.reliability.helpers import vector_pool, write_config
+
+    pool = vector_pool(tmp_path / "pool.parquet", rows=400,
+                       labels=[f"t{i % 40:02d}" for i in range(400)])
+    config = write_config(tmp_path, {"path": str(pool), "vector_column": "vec",
+                                     "label_column": "label"})
+    from curate.bench import run_benchmark
+    from curate.config_load import load_config
+    from curate.store import ArtifactCache
+
+    cfg = load_config(config, False, ("bench.selectors=[random]", "bench.budgets=['1 per label']",
+                                      "bench.seeds=1"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = run_benchmark(cfg, ArtifactCache(cfg.output.cache_dir))
+    assert results["error"].is_null().all()
+    messages = [str(w.message) for w in caught]
+    assert not [m for m in messages if "unique classes" in m], messages
