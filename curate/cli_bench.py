@@ -10,16 +10,16 @@ from typing import Annotated
 
 import typer
 
-from curate.cli_common import RefreshOpt, SmallerOpt, err_console, fail
-from curate.config_load import load_config
+from curate.cli_common import (
+    AllowCodeOpt,
+    RefreshOpt,
+    SmallerOpt,
+    code_opt_in,
+    err_console,
+    fail,
+)
+from curate.config_load import CONFIG_SUFFIXES, data_origin, load_config
 from curate.errors import CurateError
-
-
-def _origin(entry: str) -> dict:
-    """A data/target section's origin: a local path when one exists, else a source."""
-    if entry.startswith("builtin:") or not Path(entry).exists():
-        return {"source": entry}
-    return {"path": entry}
 
 
 def _bench_configs(config: Path | None, data: str | None, overrides: dict,
@@ -37,13 +37,13 @@ def _bench_configs(config: Path | None, data: str | None, overrides: dict,
     raw["bench"] = {**raw.get("bench", {}), **{k: v for k, v in overrides.items()
                                               if v is not None}}
     if target is not None:
-        raw["target"] = _origin(target)
+        raw["target"] = data_origin(target)
     if data is None:
         return [parse_config(raw)]
     configs = []
     for entry in data.split(","):
         columns = {k: v for k, v in raw.get("data", {}).items() if k.endswith("_column")}
-        configs.append(parse_config({**raw, "data": {**_origin(entry), **columns}}))
+        configs.append(parse_config({**raw, "data": {**data_origin(entry), **columns}}))
     return configs
 
 
@@ -58,8 +58,9 @@ def _per_label_count(spec: str) -> int:
 
 
 def bench(
-    config: Annotated[Path | None, typer.Argument(help="YAML config; its bench: section "
-                                                       "and the flags below set the grid.")] = None,
+    config: Annotated[str | None, typer.Argument(
+        metavar="[CONFIG|DATA]", help="YAML config (its bench: section and the flags below set "
+        "the grid), or a dataset as for --data.")] = None,
     data: Annotated[str | None, typer.Option(help="Dataset(s), comma-separated: a file, a "
                                                   "datasets folder, builtin:NAME or a Hub id.")
                     ] = None,
@@ -88,6 +89,7 @@ def bench(
              "(synth.generator, default mh-gan), with and without its filter.")] = None,
     allow_smaller: SmallerOpt = False,
     refresh: RefreshOpt = False,
+    allow_code: AllowCodeOpt = False,
 ) -> None:
     """Compare selectors against random at equal budgets: train on each selection, score on a
     held-out split (each seed its own: bench.resplit), and write results.parquet, results.md,
@@ -104,9 +106,13 @@ def bench(
                  "evaluator": evaluator, "out": str(out) if out else None,
                  "target_labels": target_labels.split(",") if target_labels else None,
                  "target_size": target_size}
+    if config is not None and Path(config).suffix.lower() not in CONFIG_SUFFIXES:
+        config, data = None, ",".join(filter(None, [config, data]))  # `curate bench DATA`
     try:
         overrides["synth"] = _per_label_count(synth) if synth else None
-        configs = _bench_configs(config, data, overrides, target, allow_smaller)
+        with code_opt_in(allow_code):
+            configs = _bench_configs(config and Path(config), data, overrides, target,
+                                     allow_smaller)
         results = pl.concat([run_benchmark(cfg, ArtifactCache(cfg.output.cache_dir), refresh)
                              for cfg in configs])
     except CurateError as err:

@@ -23,8 +23,9 @@ OutOpt = Annotated[Path | None, typer.Option("--out", help="Parent folder for ru
 RefreshOpt = Annotated[bool, typer.Option("--refresh", help="Recompute every stage, "
                                                             "ignoring the cache.")]
 SmallerOpt = Annotated[bool, typer.Option("--allow-smaller",
-                                          help="If the budget exceeds the pool, take the "
-                                               "whole pool instead of failing.")]
+                                          help="If the budget exceeds the pool (or 'N per "
+                                               "label' a label's rows), take what there is "
+                                               "instead of failing.")]
 SetOpt = Annotated[list[str] | None, typer.Option(
     "--set", metavar="KEY=VALUE", help="Override a config key, e.g. --set select.budget=20 "
     "or --set select.selector=kmq --set select.params.temperature=0.5; the value is read as "

@@ -299,8 +299,9 @@ class BenchConfig(Section):
     generate_rows: int = Field(100, ge=0, description="lora evaluator: test prompts answered "
                                "greedily and scored by ROUGE-L against the reference (0: off)")
     finetune: FinetuneConfig = FinetuneConfig()
-    ceiling: bool = Field(True, description="also train on the whole train part (the "
-                          "'full' row), once per split (with resplit, once per seed); hours "
+    ceiling: bool = Field(True, description="also train on all train rows (the 'full' row, "
+                          "'all train rows' in the results: a reference, not always a "
+                          "ceiling), once per split (with resplit, once per seed); hours "
                           "under the finetune evaluator on a CPU")
     target_labels: list[str] | None = Field(
         None, description="target-shift bench: the target is a sample of these labels' train "

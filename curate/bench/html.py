@@ -48,7 +48,7 @@ def verdict(row: dict, direction: int) -> str:
 
 
 def budget_order(table: pl.DataFrame) -> list[str]:
-    """Budgets by the rows they select, fewest first (the ceiling's `all` left out)."""
+    """Budgets by the rows they select, fewest first (all train rows' `all` left out)."""
     sizes = (table.filter(pl.col("selector") != "full").group_by("budget")
              .agg(pl.col("rows").min()).sort("rows", "budget"))
     return sizes["budget"].to_list()
@@ -106,7 +106,7 @@ def results_context(results: pl.DataFrame) -> dict:
     """What results.html.j2 shows: a section per dataset, a grid and a table per metric.
 
     All train rows (the `full` runs) is a row of each table, never called a ceiling: the
-    row says whether a subset beats it (`ceiling` stays None for the page's old caption).
+    row says whether a subset beats it, and the caption repeats it.
     A choosing selector's row (auto) names what it chose per seed."""
     table = summary(results)
     selectors = selector_order(table)
@@ -127,7 +127,7 @@ def results_context(results: pl.DataFrame) -> dict:
             metrics.append({
                 "name": metric, "better": better(metric),
                 "grid": panel_grid(group, metric, selectors) if runs.height else None,
-                "ceiling": None, "rows": rows + _all_rows(group),
+                "rows": rows + _all_rows(group),
                 "all_rows_note": all_rows_note(group)})
         datasets.append({"name": dataset, "metrics": metrics})
     failed = results.filter(pl.col("error").is_not_null()).unique(

@@ -64,8 +64,9 @@ def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: Cluster
 
     def compute(folder: Path) -> dict:
         pool = pool_ref.load(vectors=False)  # the selector reads the embedding cache
+        # run.check_budget has warned about labels without a row, on every run
         budget = resolve_budget(cfg.select.budget, len(pool), pool.labels(),
-                                cfg.select.allow_smaller, cfg.select.stratify)
+                                cfg.select.allow_smaller, cfg.select.stratify, warn=False)
         scores = pool_scores(pool, embeddings, cfg, cache, refresh)
         selection, after = run_selector(selector, pool, embeddings, scores, budget, cfg,
                                         target_embeddings(cfg, cache, refresh), cache)
