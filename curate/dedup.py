@@ -17,12 +17,13 @@ a and c apart keeps a and c.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
 
-from curate.data.pool import Pool, _row_strings, dropped_rows
+from curate.data.pool import Pool, _iter_row_strings, dropped_rows
 from curate.errors import CurateError
 
 
@@ -84,7 +85,10 @@ def _content_keys(pool: Pool) -> pl.DataFrame:
             keys[name] = (series.cast(pl.Utf8).fill_null("").str.normalize("NFKC")
                           .str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars())
         else:
-            keys[name] = pl.Series(name, _row_strings(series))
+            # a digest of each row's bytes, not the bytes as text: a vector row's hex is
+            # several times the array's size, and equal rows still share a key
+            keys[name] = pl.Series(name, [hashlib.blake2b(row.encode(), digest_size=16).digest()
+                                          for row in _iter_row_strings(series)])
     return pl.DataFrame(keys)
 
 

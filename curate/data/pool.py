@@ -86,8 +86,21 @@ class Pool:
         return flat.reshape(len(flat), *shape)
 
     def vectors(self) -> np.ndarray:
-        """Precomputed feature vectors from the vector column, as float32 (N, d)."""
-        return _as_matrix(self.frame[self.schema.vectors], np.float32)
+        """Precomputed feature vectors from the vector column, as float32 (N, d): filled
+        block by block, so the conversion holds one block's values beside the result, not
+        a copy of the whole column's."""
+        series = self.frame[self.schema.vectors]
+        if not _is_nested(series) or not len(series):
+            return _as_matrix(series, np.float32)
+        blocks = _blocks(series, 2048, np.float32)
+        first = next(blocks)
+        matrix = np.empty((len(series), first.shape[1]), dtype=np.float32)
+        matrix[:len(first)] = first
+        start = len(first)
+        for block in blocks:
+            matrix[start:start + len(block)] = block
+            start += len(block)
+        return matrix
 
     def labels(self) -> np.ndarray | None:
         if not self.schema.label:
@@ -149,15 +162,15 @@ def _ragged(series: pl.Series) -> CurateError:
                        "fix the rows that differ")
 
 
-def _blocks(series: pl.Series, rows: int = 2048):
-    """`_as_matrix(series)` in blocks of rows (their bytes, joined, are its bytes), so a
-    large column is hashed without holding a float64 copy of all of it."""
+def _blocks(series: pl.Series, rows: int = 2048, dtype=None):
+    """`_as_matrix(series, dtype)` in blocks of rows (their bytes, joined, are its bytes),
+    so a large column is hashed or converted without a copy of all of it."""
     if isinstance(series.dtype, pl.List):
         lengths = series.list.len()
         if series.null_count() or (len(series) and lengths.max() != lengths.min()):
             raise _ragged(series)
     for start in range(0, len(series), rows):
-        yield _as_matrix(series.slice(start, rows))
+        yield _as_matrix(series.slice(start, rows), dtype)
 
 
 def _is_nested(series: pl.Series) -> bool:
@@ -187,10 +200,6 @@ def _iter_row_strings(series: pl.Series):
     if _is_nested(series):
         return (row.tobytes().hex() for block in _blocks(series) for row in block)
     return iter(series.cast(pl.Utf8, strict=False).fill_null("").to_list())
-
-
-def _row_strings(series: pl.Series) -> list[str]:
-    return list(_iter_row_strings(series))
 
 
 def stable_ids(frame: pl.DataFrame, columns: list[str]) -> pl.Series:

@@ -86,7 +86,7 @@ def load_stage(cfg: Config, cache: ArtifactCache, refresh: bool = False) -> Pool
         with atomic_path(folder / DROPPED) as tmp:
             pool.dropped_rows.write_parquet(tmp)
         with atomic_path(folder / "pool.parquet") as tmp:
-            pool.frame.write_parquet(tmp)
+            pool.frame.write_parquet(tmp, row_group_size=POOL_ROW_GROUP)
         return {"fingerprint": pool.fingerprint, "schema": asdict(pool.schema),
                 "origin": pool.origin, "rows": len(pool), "dropped": pool.dropped,
                 "read": pool.read}
