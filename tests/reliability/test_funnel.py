@@ -171,7 +171,7 @@ def test_a_dropped_pair_shows_both_sides_and_names_never_clash(tmp_path):
 def test_the_probe_hand_off_learns_no_class_from_unlabelled_rows(tmp_path):
     """With keep_unlabelled the subset holds rows without a label; the probe hand-off trains
     and scores on the labelled ones only (an empty label is no class)."""
-    _, manifest = select(write_config(
+    select(write_config(
         tmp_path, {"path": str(funnel_pool(tmp_path / "pool.parquet")),
                    "text_column": "text", "vector_column": "vec", "label_column": "label",
                    "keep_unlabelled": True},

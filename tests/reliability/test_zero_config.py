@@ -77,7 +77,7 @@ def test_a_missing_column_is_one_line(tmp_path, monkeypatch):
 def test_bench_takes_the_pool_as_its_argument(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     _jsonl(tmp_path / "pool.jsonl", rows=90)
-    code, out, err = invoke("bench", "pool.jsonl", "--selectors", "random", "--budgets", "9",
+    code, _out, err = invoke("bench", "pool.jsonl", "--selectors", "random", "--budgets", "9",
                             "--seeds", "1", "--out", tmp_path / "bench")
     assert code == 0, err
     results = pl.read_parquet(tmp_path / "bench" / "results.parquet")
