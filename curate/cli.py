@@ -22,6 +22,7 @@ from curate.cli_common import (
     code_opt_in,
     err_console,
     fail,
+    text_flag,
 )
 from curate.config_load import load_config
 from curate.errors import CurateError
@@ -117,24 +118,20 @@ def run(config: ConfigArg, out: OutOpt = None, refresh: RefreshOpt = False,
     _echo_run(run_dir)
 
 
-def _flag(help_text: str, name: str):
-    return Annotated[str | None, typer.Option(name, help=help_text)]
-
-
 @app.command()
 def select(config: Annotated[str, typer.Argument(
                metavar="CONFIG|DATA", help="A YAML config (see configs/demo.yaml), or the pool "
                "itself: a parquet, jsonl or csv file, a datasets folder, builtin:NAME or a Hub "
                "id, run on the defaults and the flags below.")],
-           budget: _flag("How many rows: a count (1000), a fraction (0.02 or 2%) or N per "
+           budget: text_flag("How many rows: a count (1000), a fraction (0.02 or 2%) or N per "
                          "label (select.budget; default 2%).", "--budget") = None,
-           selector: _flag("select.selector (default auto; see `curate selectors`).",
+           selector: text_flag("select.selector (default auto; see `curate selectors`).",
                            "--selector") = None,
-           text: _flag("The text column (data.text_column).", "--text") = None,
-           label: _flag("The label column (data.label_column).", "--label") = None,
-           prompt: _flag("The prompt column of prompt/response pairs.", "--prompt") = None,
-           response: _flag("The response column.", "--response") = None,
-           id_: _flag("The id column (default: row numbers).", "--id") = None,
+           text: text_flag("The text column (data.text_column).", "--text") = None,
+           label: text_flag("The label column (data.label_column).", "--label") = None,
+           prompt: text_flag("The prompt column of prompt/response pairs.", "--prompt") = None,
+           response: text_flag("The response column.", "--response") = None,
+           id_: text_flag("The id column (default: row numbers).", "--id") = None,
            out: OutOpt = None, refresh: RefreshOpt = False,
            allow_smaller: SmallerOpt = False, set_: SetOpt = None,
            allow_code: AllowCodeOpt = False) -> None:

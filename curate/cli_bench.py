@@ -22,14 +22,17 @@ from curate.config_load import CONFIG_SUFFIXES, data_origin, load_config
 from curate.errors import CurateError
 
 
-def _bench_configs(config: Path | None, data: str | None, overrides: dict,
+def _bench_configs(config: str | None, data: str | None, overrides: dict,
                    target: str | None = None, allow_smaller: bool = False) -> list:
-    """One Config per dataset: the config file's, or one per `--data` entry."""
+    """One Config per dataset: the config file's, or one per `--data` entry (the argument
+    is one too when it is no YAML file: `curate bench DATA`)."""
     from curate.config_load import parse_config
 
+    if config is not None and Path(config).suffix.lower() not in CONFIG_SUFFIXES:
+        config, data = None, ",".join(filter(None, [config, data]))
     raw = {}
     if config is not None:
-        raw = load_config(config, allow_smaller).model_dump(mode="json", exclude_unset=True)
+        raw = load_config(Path(config), allow_smaller).model_dump(mode="json", exclude_unset=True)
     elif data is None:
         raise CurateError("curate bench needs a CONFIG or --data", "see `curate bench --help`")
     elif allow_smaller:  # as select's --allow-smaller: the same budget rule
@@ -97,7 +100,6 @@ def bench(
     import polars as pl
 
     from curate.bench import run_benchmark
-    from curate.bench.report import write_outputs
     from curate.bench.specs import split_specs
     from curate.store import ArtifactCache
 
@@ -106,23 +108,28 @@ def bench(
                  "evaluator": evaluator, "out": str(out) if out else None,
                  "target_labels": target_labels.split(",") if target_labels else None,
                  "target_size": target_size}
-    if config is not None and Path(config).suffix.lower() not in CONFIG_SUFFIXES:
-        config, data = None, ",".join(filter(None, [config, data]))  # `curate bench DATA`
     try:
         overrides["synth"] = _per_label_count(synth) if synth else None
         with code_opt_in(allow_code):
-            configs = _bench_configs(config and Path(config), data, overrides, target,
-                                     allow_smaller)
+            configs = _bench_configs(config, data, overrides, target, allow_smaller)
         results = pl.concat([run_benchmark(cfg, ArtifactCache(cfg.output.cache_dir), refresh)
                              for cfg in configs])
     except CurateError as err:
         fail(err)
-    paths = write_outputs(results, configs[0].bench.out)
+    _exit_if_failed(results, _write_and_show(results, configs[0].bench.out))
+
+
+def _write_and_show(results, out: Path) -> Path:
+    """Write the outputs, print results.md and say where results.html went; results.md's
+    path."""
+    from curate.bench.report import write_outputs
+
+    paths = write_outputs(results, out)
     typer.echo(paths["markdown"].read_text())
     err_console.print(f"results: {paths['html']} (also results.md, results.png and "
                       f"results.parquet in {paths['html'].parent})", highlight=False,
                       soft_wrap=True)
-    _exit_if_failed(results, paths["markdown"])
+    return paths["markdown"]
 
 
 def _exit_if_failed(results, markdown: Path) -> None:

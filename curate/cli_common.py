@@ -37,6 +37,11 @@ AllowCodeOpt = Annotated[bool, typer.Option(
     f"Without it such a config is refused. Same as {ALLOW_CODE_ENV}=1.")]
 
 
+def text_flag(help_text: str, name: str):
+    """An optional text flag's type: `--budget`, `--text` and the like."""
+    return Annotated[str | None, typer.Option(name, help=help_text)]
+
+
 @contextmanager
 def code_opt_in(allowed: bool) -> Iterator[None]:
     """--allow-code for one command, through the environment: `curate run`'s flow and

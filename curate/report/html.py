@@ -143,7 +143,6 @@ def build_context(run_dir: Path) -> dict:
     selected, unselected = section(example_rows, art, 2, 24, seed, default=([], []))
     trained = (art.handoff or {}).get("trained") or {}
     budget = manifest.get("budget") or {}
-    dropped = (manifest.get("stages", {}).get("load", {}).get("rows_dropped") or {})
     return {
         "name": manifest.get("run", Path(run_dir).name),
         "rebuild": rebuild_command(run_dir, manifest),
@@ -156,7 +155,7 @@ def build_context(run_dir: Path) -> dict:
         "params": manifest.get("params") or {},
         "subset_rows": subset.height,
         "synthetic": (manifest.get("subset") or {}).get("synthetic", 0),
-        "dropped": dropped,
+        "dropped": manifest.get("stages", {}).get("load", {}).get("rows_dropped") or {},
         "dedup": manifest.get("dedup"),
         "stages": stage_rows(manifest),
         "funnel": manifest.get("funnel") or {},
