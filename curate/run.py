@@ -46,7 +46,8 @@ from curate.stages import (
     synthesize_stage,
     target_embeddings,
 )
-from curate.stages.funnel import report_funnel, write_dropped
+from curate.stages.funnel import funnel as pool_funnel
+from curate.stages.funnel import log_funnel, write_dropped
 from curate.store import ArtifactCache, subset_fingerprint, write_json
 from curate.synth import make_generator
 from curate.train.handoff import check_handoff, hand_off
@@ -137,7 +138,7 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
     synthetic = step("synthesize", synthesize_stage, pool, selection, cfg, cache, refresh) \
         if cfg.synth.generator else None
     subset = step("assemble", assemble_stage, pool, selection, synthetic, cfg, cache, refresh)
-    funnel = report_funnel(cfg, loaded, pool, selection)
+    funnel, funnel_warnings = pool_funnel(cfg, loaded, pool, selection)
 
     def write(name: str, fn: Callable, *args: Any) -> Any:
         return runner(name, guarded(fn, out_dir, OUT_SETTING), *args)
@@ -153,6 +154,8 @@ def _run_stages(cfg: Config, out_dir: Path, refresh: bool, runner: Runner) -> Pa
               cache)
         write("handoff", hand_off, cfg, staging, pool, embeddings)
         write("report", write_html_report, staging)
+        # The run's summary, once its folder is written (a failed write is the news then)
+        log_funnel(funnel, funnel_warnings)
         write_run_log(staging)
     return run_dir
 

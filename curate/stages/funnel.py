@@ -95,14 +95,11 @@ def _label_warnings(cfg: Config, pool: PoolRef, selection: SelectionRef
                   "its rows")
 
 
-def report_funnel(cfg: Config, loaded: PoolRef, pool: PoolRef,
-                  selection: SelectionRef) -> dict:
-    """The funnel (`funnel`), with its line and its warnings logged."""
-    result, to_log = funnel(cfg, loaded, pool, selection)
+def log_funnel(result: dict, to_log: list[str]) -> None:
+    """The funnel's line and the warnings `funnel` left to log."""
     log.info(result["line"])
     for warning in to_log:
         log.warning(warning)
-    return result
 
 
 def write_dropped(refs: list[Path], path: Path) -> None:
