@@ -93,16 +93,20 @@ def run(repeats: int = 5, config: str = "configs/digits.yaml") -> dict:
         finally:
             server.terminate()
             server.wait(60)
-        _timed(run_, env)  # the first run after the server stopped starts the temporary one
+        stop = ["server", "stop", "--cache-dir", str(tmp / "cache")]
         for i in range(repeats):
-            samples["run_temporary_server"].append(_timed(run_, env))
+            # No server at all (the previous round's lingers until stopped): this run starts
+            # and stops its own.
+            _timed(stop, env)
             samples["run_no_server"].append(_timed(run_, {**env, "CURATE_SERVER_LINGER": "0"}))
+            _timed(run_, env)  # starts the temporary server, which lingers for the next run
+            samples["run_temporary_server"].append(_timed(run_, env))
             samples["select"].append(_timed(select, env))
             after = samples["run_temporary_server"][-1]["seconds"]
             print(f"  round {i + 1}: run after a run {after} s, run starting its own server "
                   f"{samples['run_no_server'][-1]['seconds']} s, select "
                   f"{samples['select'][-1]['seconds']} s", flush=True)
-        _timed(["server", "stop", "--cache-dir", str(tmp / "cache")], env)
+        _timed(stop, env)
     result = {"config": config, "repeats": repeats, "load_average": os.getloadavg(),
               **{name: _summary(s) for name, s in samples.items()}}
     base = result["select"]["median_s"]
