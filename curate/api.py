@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import html
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from curate.errors import CurateError
+from curate.store import user_cache
 
 if TYPE_CHECKING:
     import numpy as np
@@ -124,13 +124,6 @@ def stored_pool(frame: pl.DataFrame, cache_dir: Path) -> Path:
         with atomic_path(path) as tmp:
             Path(tmp).write_bytes(data)
     return path
-
-
-def user_cache() -> Path:
-    """curate's folder in the user cache (`$XDG_CACHE_HOME/curate`, else
-    `~/.cache/curate`), where `curate.select` puts runs and cache unless told otherwise: a
-    notebook's folder gets no `runs/` or `.curate-cache/`."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "curate"
 
 
 # The argument of `curate.select` behind each `data:` setting, for errors in its words.

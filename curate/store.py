@@ -133,3 +133,9 @@ def cached_stage(cache: ArtifactCache, stage: str, key: dict[str, Any],
     manifest = compute(folder)
     cache.finish(stage, digest, manifest)
     return CachedEntry(folder, digest, cache.manifest(stage, digest), hit=False)
+
+
+def user_cache() -> Path:
+    """curate's folder in the user cache (`$XDG_CACHE_HOME/curate`, else `~/.cache/curate`),
+    as `datasets` and `huggingface_hub` keep theirs."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "curate"

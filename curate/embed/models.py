@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from curate.errors import CurateError, missing_package
-from curate.store import atomic_path
+from curate.store import atomic_path, user_cache
 
 # Static models distilled from a builtin one: name -> (source model, dimensions).
 STATIC_BUILTINS = {"builtin:minilm-static": ("builtin:minilm", 256)}
@@ -123,9 +123,8 @@ def models_dir() -> Path:
     the machine, like the Hub's model cache. `CURATE_MODELS_DIR`, else
     `$XDG_CACHE_HOME/curate/models`. A file there is refused before anything is hashed,
     distilled or quantized."""
-    cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     folder = os.environ.get("CURATE_MODELS_DIR")
-    path = Path(folder).expanduser() if folder else cache_home / "curate" / "models"
+    path = Path(folder).expanduser() if folder else user_cache() / "models"
     if path.exists() and not path.is_dir():
         raise CurateError(f"the models folder {path} is a file",
                           "set CURATE_MODELS_DIR to a folder (or move that file)")
