@@ -68,7 +68,8 @@ class SelectionView:
         cluster_fn: the clustering stage (cached by embeddings, group, k and seed); None
             fits faiss k-means in memory with the default cluster settings.
         score_fn: score_fn(name) computes a missing score (and any computed with it);
-            by default influence and effort come from a surrogate trained on this view.
+            by default `curate.scoring.COMPUTED_SCORES` come from this view (a surrogate,
+            a cross-fitted probe).
         target: (M, d) embeddings of the target set, for distribution-shift selectors.
         group: the group's name, part of its clustering's cache key.
         seed: the seed of this group's clusterings and keyed draws.
@@ -124,21 +125,22 @@ class SelectionView:
         return self.clustering()[1]
 
     def score(self, name: str) -> np.ndarray:
-        """The named score, computed on first use (surrogate scores need no set-up)."""
+        """The named score, computed on first use (`curate.scoring.COMPUTED_SCORES` need no
+        set-up)."""
         if name not in self.scores:
-            computed = self.score_fn(name) if self.score_fn else self._surrogate_scores(name)
+            computed = self.score_fn(name) if self.score_fn else self._computed_scores(name)
             for key, values in computed.items():  # never replace a score given or computed
                 self.scores.setdefault(key, values)
         return self.scores[name]
 
-    def _surrogate_scores(self, name: str) -> dict[str, np.ndarray]:
-        from curate.scoring import SURROGATE_SCORES, surrogate_scores
+    def _computed_scores(self, name: str) -> dict[str, np.ndarray]:
+        from curate.scoring import COMPUTED_SCORES, computed_scores
 
-        if name not in SURROGATE_SCORES:
+        if name not in COMPUTED_SCORES:
             raise KeyError(f"no score named '{name}' and no way to compute it")
-        # Without labels the k-means clusters serve as the surrogate's pseudo-labels.
+        # Without labels the k-means clusters serve as pseudo-labels.
         labels = self.labels if self.labels is not None else self.clusters
-        return surrogate_scores(self.embeddings, labels)
+        return computed_scores(name, self.embeddings, labels, self.hashes)
 
     def with_seed(self, seed: int) -> SelectionView:
         """This view with clusterings seeded by `seed` (scores are shared, not copied)."""

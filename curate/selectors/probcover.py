@@ -21,6 +21,7 @@ import numpy as np
 
 from curate.errors import CurateError
 from curate.exec.keys import smallest
+from curate.index.coverage import neighbour_index
 from curate.params import Interval, constraints
 from curate.selectors.base import Picks, SelectionView, Selector
 from curate.selectors.registry import register
@@ -38,19 +39,8 @@ def ball_graph(x: np.ndarray, delta: float, chunk: int = 4096, max_edges: int = 
     ball may miss neighbours that fall in unprobed lists, which makes coverage gains slight
     underestimates, never false edges.
     """
-    import faiss
-
     x = np.ascontiguousarray(x, dtype=np.float32)
-    if len(x) < exact_below:
-        index = faiss.IndexFlatL2(x.shape[1])
-    else:
-        lists = int(4 * np.sqrt(len(x)))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatL2(x.shape[1]), x.shape[1], lists)
-        index.cp.min_points_per_centroid = 16  # only silences faiss's sample-size warning
-        index.train(x[np.random.default_rng(0).choice(len(x), min(len(x), 32 * lists),
-                                                      replace=False)])
-        index.nprobe = 8
-    index.add(x)
+    index = neighbour_index(x, exact_below)
     radius = np.float32(delta) ** 2  # faiss returns squared L2 below the radius
     offsets, parts, edges = [np.zeros(1, dtype=np.int64)], [], 0
     for start in range(0, len(x), chunk):
