@@ -1,5 +1,7 @@
 """Selection time of the few-shot selectors on a 100k x 384 pool at 2%, against random
-and kMQ (the previous default) in the same run.
+and kMQ (the previous default) in the same run. ccs, uherding and window compute the
+difficulty scores they read (cross-fitted probe) within their time; without labels the
+probe learns the k-means clusters.
 
 Clustering uses the settings of configs/bench.yaml (25 iterations, one run, at most 64
 training points per centroid); every selector starts from a fresh view, so its time
@@ -43,9 +45,9 @@ def run(n: int = 100_000, d: int = 384, labels: int = 45, budget_percent: int = 
     budget = f"{budget_percent}%"
     results = {"n": n, "d": d, "labels": labels, "budget": budget, "unlabelled": {},
                "labelled": {}}
-    for name in ("random", "kmq", "typiclust", "probcover", "auto"):
+    for name in ("random", "kmq", "typiclust", "probcover", "auto", "maxherding", "ccs"):
         results["unlabelled"][name] = time_selector(name, x, None, budget)
-    for name in ("random", "typiclust", "auto"):
+    for name in ("random", "typiclust", "auto", "maxherding", "uherding", "ccs", "window"):
         results["labelled"][name] = time_selector(name, x, names, budget)
     return results
 

@@ -287,6 +287,9 @@ class BenchConfig(Section):
     probe_embed: EmbedConfig | None = Field(
         None, description="embeddings the probe trains and scores on; unset: the selection's "
         "(embed:). Set to compare selections made on other embeddings with one probe")
+    probe_cs: list[float] = Field([], description="probe evaluator: also score with C chosen "
+                                  "among these by cross-validation on the picked rows "
+                                  "(accuracy_tuned_c, macro_f1_tuned_c), beside the fixed C=10")
     test_size: float = Field(0.2, gt=0, lt=1)
     split_seed: int = 0
     resplit: bool = Field(True, description="each seed draws its own train/test split "

@@ -13,8 +13,9 @@ from curate.models.probe import ProbeEvaluator
 __all__ = ["METRIC_DIRECTION", "ProbeEvaluator", "metric_direction"]
 
 # +1: higher is better; -1: lower is better.
-METRIC_DIRECTION = {"accuracy": 1, "macro_f1": 1, "loss": -1, "perplexity": -1,
-                    "rouge_l": 1, "tv_distance": -1, "ot_cost": -1}
+METRIC_DIRECTION = {"accuracy": 1, "macro_f1": 1, "accuracy_tuned_c": 1, "macro_f1_tuned_c": 1,
+                    "loss": -1, "perplexity": -1, "rouge_l": 1, "tv_distance": -1,
+                    "ot_cost": -1}
 
 
 def metric_direction(metric: str) -> int:

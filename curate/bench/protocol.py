@@ -167,7 +167,7 @@ def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False,
     elif loaded.target_x is not None:
         target_metrics = TargetMetrics(x, loaded.target_x)
     if bench.evaluator == "probe":
-        evaluator = ProbeEvaluator(loaded.probe_x, labels, test)
+        evaluator = ProbeEvaluator(loaded.probe_x, labels, test, tuned_cs=tuple(bench.probe_cs))
     elif bench.evaluator == "finetune":
         evaluator = FinetuneEvaluator(pool, test, bench.finetune)
     else:

@@ -16,6 +16,10 @@ class ProbeEvaluator:
     only the target's labels). A subset with a single label predicts that label everywhere
     (nothing to fit); `model_` is the last fitted model (None then).
 
+    `tuned_cs`: also score with C chosen among these by cross-validation on the training
+    rows (`accuracy_tuned_c`, `macro_f1_tuned_c`): low-budget comparisons warn that a fixed
+    C can inflate or hide a selection's gain.
+
     `C` defaults to 10: embeddings are unit vectors, and scikit-learn's C=1 over-regularises
     them, while a larger C is no better and fits far slower (benchmarks/training.md,
     "The probe's C").
@@ -24,7 +28,7 @@ class ProbeEvaluator:
     name = "probe"
 
     def __init__(self, embeddings: np.ndarray, labels: np.ndarray | None, test_rows: np.ndarray,
-                 C: float = 10.0, max_iter: int = 500):
+                 C: float = 10.0, max_iter: int = 500, tuned_cs: tuple[float, ...] = ()):
         if labels is None:
             raise CurateError("the probe evaluator needs labels but the pool has no label column",
                               "set data.label_column, or use --evaluator lora for "
@@ -34,6 +38,7 @@ class ProbeEvaluator:
         self.test_rows = test_rows
         self.C = C
         self.max_iter = max_iter
+        self.tuned_cs = tuned_cs
 
     def score(self, train_rows: np.ndarray, seed: int,
               extra: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, float]:
@@ -41,15 +46,21 @@ class ProbeEvaluator:
         from sklearn.metrics import accuracy_score, f1_score
 
         y_test = self.labels[self.test_rows]
-        predicted = self.predict(train_rows, seed, extra)
-        return {"accuracy": float(accuracy_score(y_test, predicted)),
-                "macro_f1": float(f1_score(y_test, predicted, average="macro",
-                                           labels=np.unique(y_test)))}
+        metrics = {}
+        for suffix, tune in [("", False)] + ([("_tuned_c", True)] if self.tuned_cs else []):
+            predicted = self.predict(train_rows, seed, extra, tune)
+            metrics |= {f"accuracy{suffix}": float(accuracy_score(y_test, predicted)),
+                        f"macro_f1{suffix}": float(f1_score(y_test, predicted, average="macro",
+                                                            labels=np.unique(y_test)))}
+        return metrics
 
     def predict(self, train_rows: np.ndarray, seed: int,
-                extra: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-        """The test rows' labels as predicted by the probe trained on `train_rows`."""
-        from sklearn.linear_model import LogisticRegression
+                extra: tuple[np.ndarray, np.ndarray] | None = None,
+                tune_c: bool = False) -> np.ndarray:
+        """The test rows' labels as predicted by the probe trained on `train_rows`; with
+        `tune_c` its C is chosen among `tuned_cs` by stratified cross-validation on the
+        training rows (at most 5 folds; the fixed C where a label has a single row)."""
+        from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
         from threadpoolctl import threadpool_limits
 
         x_train, y_train = self.embeddings[train_rows], self.labels[train_rows]
@@ -59,7 +70,15 @@ class ProbeEvaluator:
         if len(np.unique(y_train)) == 1:
             self.model_ = None
             return np.full(len(self.test_rows), y_train[0])
-        self.model_ = LogisticRegression(C=self.C, max_iter=self.max_iter, random_state=seed)
+        smallest_label = np.unique(y_train, return_counts=True)[1].min()
+        if tune_c and self.tuned_cs and smallest_label >= 2:
+            self.model_ = LogisticRegressionCV(Cs=list(self.tuned_cs), l1_ratios=(0.0,),
+                                               scoring="accuracy", use_legacy_attributes=False,
+                                               cv=int(min(5, smallest_label)),
+                                               max_iter=self.max_iter, random_state=seed)
+        else:
+            self.model_ = LogisticRegression(C=self.C, max_iter=self.max_iter,
+                                             random_state=seed)
         # A probe's matrices are small: BLAS threads only contend for the cores, and on a
         # busy machine that multiplies a fit's time. A limit holds for the BLAS libraries
         # loaded when it is set: the LogisticRegression import above has loaded scipy's.

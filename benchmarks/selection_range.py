@@ -1,0 +1,90 @@
+"""Issue 25's two questions on `curate bench` runs of configs/bench-range.yaml: at few-shot
+budgets, does a selector beat the better of `typiclust` and `kmeans-nearest` (the better by
+mean over the seeds, per dataset and budget), and at 20-50% does it beat `random`? Paired
+by seed (each seed its own split), mean difference in accuracy points with its 95%
+t-interval; bold where the interval is above zero.
+
+    python benchmarks/selection_range.py benchmarks/selection-range/*/results.parquet \
+        --out benchmarks/selection-range.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from curate.store import atomic_path
+
+ANCHORS = ("typiclust", "kmeans-nearest")
+LARGE = ("20%", "30%", "50%")
+
+
+def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """Mean of a - b in points and the half-width of its 95% t-interval."""
+    from scipy import stats
+
+    d = 100 * (a - b)
+    if len(d) < 2:
+        return float(d.mean()), float("nan")
+    return float(d.mean()), float(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1)
+                                  / np.sqrt(len(d)))
+
+
+def cell(mean: float, half: float) -> str:
+    bold = "**" if mean - half > 0 else ""
+    return f"{bold}{mean:+.1f} ± {half:.1f}{bold}"
+
+
+def tables(results: pl.DataFrame, metric: str = "accuracy") -> list[str]:
+    results = results.filter((pl.col("metric") == metric) & (pl.col("selector") != "full"))
+    lines = []
+    for (dataset,), data in results.group_by(["dataset"], maintain_order=True):
+        budgets = data["budget"].unique(maintain_order=True).to_list()
+        selectors = [s for s in data["selector"].unique(maintain_order=True).to_list()
+                     if s != "random"]
+        seeds = data["seed"].n_unique()
+        lines += [f"## {dataset}: {metric} ({seeds} seeds)", "",
+                  "Few-shot budgets: points vs the better anchor (named); 20-50%: points vs "
+                  "random.", "", "| selector | " + " | ".join(budgets) + " |",
+                  "|---|" + "---|" * len(budgets)]
+        value = {(r["selector"], r["budget"]): r["values"] for r in data.sort("seed").group_by(
+            ["selector", "budget"]).agg(pl.col("value").alias("values")).iter_rows(named=True)}
+        anchor = {b: max(ANCHORS, key=lambda s, b=b: np.mean(value.get((s, b), [-1])))
+                  for b in budgets}
+        lines.append("| (anchor) | " + " | ".join(
+            "random" if b in LARGE else anchor[b] for b in budgets) + " |")
+        for selector in selectors:
+            cells = []
+            for budget in budgets:
+                base = "random" if budget in LARGE else anchor[budget]
+                mine, theirs = value.get((selector, budget)), value.get((base, budget))
+                if mine is None or theirs is None or selector == base:
+                    cells.append("")
+                    continue
+                cells.append(cell(*paired(np.array(mine), np.array(theirs))))
+            lines.append(f"| {selector} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("results", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/selection-range.md"))
+    parser.add_argument("--intro", type=Path)
+    args = parser.parse_args()
+    results = pl.concat([pl.read_parquet(p) for p in args.results], how="diagonal_relaxed")
+    text = (args.intro.read_text() if args.intro else "") + "\n".join(tables(results)) + "\n"
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(text)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
