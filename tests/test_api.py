@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from pathlib import Path
 
@@ -218,3 +219,27 @@ def test_notebook_summary(tmp_path):
     assert f"href='{result.report_path.resolve().as_uri()}'" in page
     if funnel := result.manifest.get("funnel"):
         assert html.escape(funnel["line"]) in page
+
+
+def test_a_classifier_hand_off_keeps_the_classifier_rules_on_prompt_response_rows(
+        tmp_path, chat_rows):
+    """The instruction-pool rule is for LM fine-tunes: with `train.mode: classifier` the
+    same rows are a labelled few-shot pool (and the bench's probe evaluator sees them so)."""
+    from curate.bench.protocol import prepare
+    from curate.config import Config
+    from curate.store import ArtifactCache
+
+    prompts, responses = chat_rows
+    rows = [{"prompt": p, "response": r, "label": "ab"[i % 2]}
+            for i, (p, r) in enumerate(zip(prompts[:80], responses[:80], strict=True))]
+    result = curate.select(rows, 10, prompt="prompt", response="response", label="label",
+                           out=tmp_path / "runs", cache_dir=tmp_path / "cache",
+                           config={"train": {"mode": "classifier"}})
+    assert result.manifest["choice"]["reason"].startswith("rule few-shot")
+    path = tmp_path / "chat.jsonl"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    cfg = {"data": {"path": str(path), "prompt_column": "prompt",
+                    "response_column": "response", "label_column": "label"}}
+    cache = ArtifactCache(tmp_path / "cache")
+    assert not prepare(Config.model_validate({**cfg, "bench": {"evaluator": "probe"}}),
+                       cache).view.instruction

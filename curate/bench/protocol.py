@@ -178,7 +178,8 @@ def prepare(cfg: Config, cache: ArtifactCache, refresh: bool = False,
                          scores={k: v[train] for k, v in loaded.scores.items()},
                          cluster_fn=kmeans_clusterer(cfg.cluster, cache, train_key),
                          target=None if target_metrics is None else target_metrics.target,
-                         instruction=pool.schema.instruction)
+                         # an LM fine-tune only when the lora evaluator scores it
+                         instruction=pool.schema.instruction and bench.evaluator == "lora")
     return Workload(loaded.origin, view, train, evaluator, split_seed, target_metrics, pool)
 
 

@@ -108,7 +108,8 @@ class ShardedPool:
         gather_limit: bytes of vectors a selector without a plan may gather here.
         dim: the vectors' width (for the gather guard's arithmetic).
         target: (M, d) target-set embeddings, for distribution-shift selectors.
-        instruction: the rows are prompt/response pairs (an instruction-tuning pool).
+        instruction: prompt/response rows selected for an LM fine-tune (not for a
+            classifier on their labels).
         clustering: where the rows are in memory already (a view as one shard), its
             clustering: (k, overrides) -> (centroids, each row's cluster); None: plans fit
             k-means from the shards' keyed sample.

@@ -75,7 +75,8 @@ RULES = (
     # clusters; the builtin benchmark has no quality score, so this rule is by design
     Rule("quality-score", lambda regime: regime.has_quality, ("kmq",),
          "benchmarks/selection.md#autos-quality-score-rule"),
-    # prompt/response rows for an LM fine-tune: no shipped selector beat random on held-out
+    # prompt/response rows for an LM fine-tune (the select stage and the bench leave a
+    # classifier hand-off or a probe evaluator out): no shipped selector beat random on held-out
     # response loss there, so random, and the reason says so; the classifier rules below
     # were measured with a probe, which says nothing about an LM's loss
     Rule("instruction-pool", lambda regime: regime.instruction, ("random",),

@@ -75,7 +75,8 @@ class SelectionView:
         seed: the seed of this group's clusterings and keyed draws.
         hashes: (N,) uint64 hashes of the ids (`curate.exec.keys.id_hashes`), computed on
             first use.
-        instruction: the rows are prompt/response pairs (an instruction-tuning pool).
+        instruction: prompt/response rows selected for an LM fine-tune (not for a
+            classifier on their labels).
     """
 
     ids: np.ndarray

@@ -51,7 +51,9 @@ def select_key(pool_ref: PoolRef, embeddings: EmbeddingsRef, cfg: Config,
             "select": cfg.select.model_dump(mode="json"), "seed": cfg.run.seed,
             "scoring": cfg.scoring.model_dump(mode="json"),
             "target": cfg.target.model_dump(mode="json") if cfg.target else None,
-            "cluster": cache_params(cfg.cluster), "version": SELECT_VERSION}
+            "cluster": cache_params(cfg.cluster), "version": SELECT_VERSION,
+            # keys of runs that hand off to an LM (or to nobody) stay as they were
+            **({"handoff": "classifier"} if cfg.train.mode == "classifier" else {})}
 
 
 def select_stage(pool_ref: PoolRef, embeddings: EmbeddingsRef, clusters: ClustersRef | None,
@@ -98,7 +100,7 @@ def run_selector(selector: Selector, pool: Pool, embeddings: EmbeddingsRef, scor
                              scores=scores.columns,
                              cluster_fn=kmeans_clusterer(cfg.cluster, cache, embeddings.key),
                              target=target, seed=cfg.run.seed,
-                             instruction=pool.schema.instruction)
+                             instruction=lm_pool(pool, cfg))
         return selector.select(view, budget, cfg.run.seed), view.scores
     executor = make_executor(cfg.run)
     sharded = sharded_pool(pool, embeddings, scores.columns, cfg, target, executor)
@@ -106,6 +108,12 @@ def run_selector(selector: Selector, pool: Pool, embeddings: EmbeddingsRef, scor
         selection = selector.select_sharded(sharded, budget, cfg.run.seed)
     gathered = sharded.gathered_  # None when the selector's plan ran on the shards
     return selection, gathered.scores if gathered is not None else scores.columns
+
+
+def lm_pool(pool: Pool, cfg: Config) -> bool:
+    """Whether the selection is for an LM fine-tune on prompt/response rows (auto's
+    instruction-pool rule): it is, unless the hand-off trains a classifier on the labels."""
+    return pool.schema.instruction and cfg.train.mode != "classifier"
 
 
 def sharded_pool(pool: Pool, embeddings: EmbeddingsRef, scores: dict, cfg: Config,
@@ -121,8 +129,7 @@ def sharded_pool(pool: Pool, embeddings: EmbeddingsRef, scores: dict, cfg: Confi
               for rows in split_rows(len(pool), -(-len(pool) // cfg.embed.shard_size))]
     return ShardedPool(shards=shards, cluster=cfg.cluster, executor=executor,
                        gather_limit=int(cfg.run.gather_limit_gb * 1024**3),
-                       dim=embeddings.dim, target=target,
-                       instruction=pool.schema.instruction)
+                       dim=embeddings.dim, target=target, instruction=lm_pool(pool, cfg))
 
 
 def _shard_loader(embeddings: EmbeddingsRef, rows: np.ndarray, ids: np.ndarray, origin: str):
