@@ -232,6 +232,10 @@ class LoraConfig(Section):
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto: bf16 mixed precision on a GPU with bf16 support, else fp32 "
         "(on a CPU bf16 trained no faster: benchmarks/training.md)")
+    group_by_length: bool = Field(False, description="batches of rows of like length "
+                                  "(transformers' LengthGroupedSampler): less padding, so "
+                                  "fewer tokens computed; another row order than plain "
+                                  "shuffling (benchmarks/training.md)")
 
 
 class SFTConfig(LoraConfig):

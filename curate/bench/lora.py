@@ -51,7 +51,10 @@ class LoraEvaluator:
         size = min(settings.max_test_rows, len(test_rows))
         self.test_rows = np.sort(np.random.default_rng(0).choice(test_rows, size, replace=False))
         self.key_ = {"model": resolve_causal_lm(settings.model, cache.root),
-                     "settings": settings.model_dump(mode="json"),
+                     # off, as before the setting existed: earlier grids stay cached
+                     "settings": settings.model_dump(
+                         mode="json", exclude=None if settings.group_by_length
+                         else {"group_by_length"}),
                      "bf16": use_bf16(settings.precision),  # what `auto` resolved to
                      "test": hash_json(self.ids[self.test_rows].tolist()),
                      "generate_rows": generate_rows, "version": 1}

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 
 def neighbour_index(x: np.ndarray, exact_below: int = 20_000):
@@ -53,7 +54,7 @@ def neighbour_index(x: np.ndarray, exact_below: int = 20_000):
 class KnnGraph:
     """Row i's list: itself (column 0) and its nearest other rows, with squared distances."""
 
-    rows: np.ndarray  # (N, K + 1) int64
+    rows: np.ndarray  # (N, K + 1) int32
     squared: np.ndarray  # (N, K + 1) float32
 
     @property
@@ -67,9 +68,9 @@ def knn_graph(x: np.ndarray, neighbours: int, chunk: int = 8192) -> KnnGraph:
     n = len(x)
     k = min(neighbours, n - 1)
     if k == 0:
-        return KnnGraph(np.zeros((n, 1), dtype=np.int64), np.zeros((n, 1), dtype=np.float32))
+        return KnnGraph(np.zeros((n, 1), dtype=np.int32), np.zeros((n, 1), dtype=np.float32))
     index = neighbour_index(x)
-    rows = np.empty((n, k + 1), dtype=np.int64)
+    rows = np.empty((n, k + 1), dtype=np.int32)
     squared = np.empty((n, k + 1), dtype=np.float32)
     for start in range(0, n, chunk):
         found_d, found = index.search(x[start:start + chunk], k + 1)
@@ -108,18 +109,20 @@ class Cover:
 def greedy_cover(graph: KnnGraph, n: int, sigma: float, weights: np.ndarray | None = None
                  ) -> Cover:
     """`n` rows chosen greedily for kernel coverage on `graph` (see the module docstring)."""
-    size = len(graph.rows)
+    size, width = graph.rows.shape
+    if graph.rows.size >= 2**31:
+        raise ValueError(f"a graph of {size:,} x {width} rows is too large: fewer neighbours")
     weights = np.ones(size) if weights is None else np.asarray(weights, dtype=np.float64)
-    kernel = np.exp(-graph.squared.astype(np.float64) / (2.0 * sigma * sigma))
-    # a padded duplicate of the row itself would count its weight twice
-    kernel[:, 1:][graph.rows[:, 1:] == graph.rows[:, :1]] = 0.0
-    weighted = weights[:, None] * kernel
-    gain = np.bincount(graph.rows.ravel(), weights=weighted.ravel(), minlength=size)
-    # rows whose list holds c: c's column of the graph, as CSR over the flat positions
-    flat = graph.rows.ravel()
-    by_column = np.argsort(flat, kind="stable")
-    offsets = np.concatenate([[0], np.cumsum(np.bincount(flat, minlength=size))])
-    width = graph.rows.shape[1]
+    # float32 like the graph: the arrays are N x (K + 1), and memory traffic is the cost
+    kernel = np.exp(graph.squared / np.float32(-2.0 * sigma * sigma))
+    kernel[:, 1:][graph.rows[:, 1:] == graph.rows[:, :1]] = 0.0  # padding, not a neighbour
+    flat_rows, flat_kernel = graph.rows.ravel(), kernel.ravel()
+    gain = np.bincount(flat_rows, weights=(kernel * weights[:, None]).ravel(), minlength=size)
+    # rows whose list holds c: c's column of the graph (scipy's CSR -> CSC conversion is a
+    # counting sort over the positions, where np.argsort of the flat graph took seconds)
+    by_column = sparse.csr_matrix(
+        (np.arange(graph.rows.size, dtype=np.int32), flat_rows,
+         np.arange(0, graph.rows.size + 1, width, dtype=np.int64)), shape=(size, size)).tocsc()
     best = np.zeros(size)
     total = weights.sum() or 1.0
     chosen, gains = [], []
@@ -128,23 +131,21 @@ def greedy_cover(graph: KnnGraph, n: int, sigma: float, weights: np.ndarray | No
         chosen.append(pick)
         gains.append(gain[pick] / total)
         gain[pick] = -np.inf  # stays so: the updates below only subtract finite losses
-        positions = by_column[offsets[pick]:offsets[pick + 1]]
-        holders, reach = positions // width, kernel.ravel()[positions]
+        held = by_column.data[by_column.indptr[pick]:by_column.indptr[pick + 1]]
+        holders, reach = held // width, flat_kernel[held].astype(np.float64)
         better = reach > best[holders]
         holders, reach = holders[better], reach[better]
         if len(holders):
             # each holder's list loses what the new best takes from it
-            lists = kernel[holders]
-            before = np.maximum(lists - best[holders, None], 0.0)
-            after = np.maximum(lists - reach[:, None], 0.0)
-            loss = weights[holders, None] * (before - after)
-            gain -= np.bincount(graph.rows[holders].ravel(), weights=loss.ravel(),
-                                minlength=size)
+            lists = kernel[holders].astype(np.float64)
+            loss = weights[holders, None] * (np.maximum(lists - best[holders, None], 0.0)
+                                             - np.maximum(lists - reach[:, None], 0.0))
+            np.subtract.at(gain, graph.rows[holders].ravel(), loss.ravel())
             best[holders] = reach
     return Cover(np.array(chosen, dtype=np.int64), np.array(gains), sigma)
 
 
-def kernel_cover(x: np.ndarray, n: int, neighbours: int = 200, sigma: float | None = None,
+def kernel_cover(x: np.ndarray, n: int, neighbours: int = 100, sigma: float | None = None,
                  bandwidth_rank: int = 10, weights: np.ndarray | None = None) -> Cover:
     """Greedy kernel coverage of the rows of `x` (unit vectors) by `n` of them."""
     graph = knn_graph(x, neighbours)

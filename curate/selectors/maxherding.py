@@ -51,7 +51,7 @@ class MaxHerdingSelector(Selector):
         bandwidth_rank=Interval(int, 1, None),
     )
 
-    def __init__(self, neighbours: int = 200, sigma: float | None = None,
+    def __init__(self, neighbours: int = 100, sigma: float | None = None,
                  bandwidth_rank: int = 10):
         self.neighbours = neighbours
         self.sigma = sigma

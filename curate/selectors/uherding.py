@@ -48,7 +48,7 @@ class UHerdingSelector(Selector):
     )
 
     def __init__(self, blend: float | None = None, full_share: float = 0.5,
-                 neighbours: int = 200, sigma: float | None = None, bandwidth_rank: int = 10):
+                 neighbours: int = 100, sigma: float | None = None, bandwidth_rank: int = 10):
         self.blend = blend
         self.full_share = full_share
         self.neighbours = neighbours

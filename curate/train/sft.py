@@ -102,6 +102,7 @@ def sft_config(settings: SFTConfig, seed: int, output_dir: Path, evaluate: bool 
         per_device_eval_batch_size=settings.batch_size,
         gradient_accumulation_steps=settings.grad_accum, max_grad_norm=settings.max_grad_norm,
         max_length=settings.max_length, bf16=bf16, fp16=False,
+        group_by_length=settings.group_by_length,
         gradient_checkpointing=settings.gradient_checkpointing,
         eval_strategy="steps" if evaluate else "no", eval_steps=settings.eval_steps,
         save_strategy="steps", save_steps=settings.save_steps, save_total_limit=2,

@@ -17,8 +17,9 @@ def digits():
 
 
 def dense_kernel(x, sigma):
+    """Every pair's kernel, rounded to float32 as the greedy stores it."""
     squared = ((x[:, None, :].astype(np.float64) - x[None, :, :]) ** 2).sum(-1)
-    return np.exp(-squared / (2 * sigma ** 2))
+    return np.exp(-squared / (2 * sigma ** 2)).astype(np.float32).astype(np.float64)
 
 
 def brute_greedy(kernel, n, weights=None):
@@ -67,7 +68,8 @@ def test_a_sparse_graph_is_the_greedy_of_its_truncated_kernel(digits):
     graph = knn_graph(x, 30)
     sigma = median_bandwidth(graph, 10)
     truncated = np.zeros((len(x), len(x)))
-    np.put_along_axis(truncated, graph.rows, np.exp(-graph.squared / (2 * sigma ** 2)), 1)
+    kept = np.exp(graph.squared / np.float32(-2 * sigma ** 2)).astype(np.float64)
+    np.put_along_axis(truncated, graph.rows, kept, 1)
     cover = greedy_cover(graph, 40, sigma)
     assert cover.rows.tolist() == brute_greedy(truncated, 40)
     full = dense_kernel(x, sigma)
