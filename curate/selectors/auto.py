@@ -85,7 +85,12 @@ RULES = (
     # labels validation chooses between them; without labels, kmeans-nearest
     Rule("few-shot", lambda regime: regime.few_shot, ("kmeans-nearest", "typiclust"),
          "benchmarks/selection.md#what-it-says"),
-    # above few-shot no selector was measured to beat random by much, and B-means
+    # above few-shot with labels: UHerding (coverage weighted by the cross-fitted probe's
+    # uncertainty, blended by the budget share) was level with or ahead of random on every
+    # set and budget measured, where the few-shot selectors were not
+    Rule("large-labelled", lambda regime: regime.labelled, ("uherding",),
+         "benchmarks/selection-range.md#what-it-says"),
+    # above few-shot without labels nothing was measured to beat random, and B-means
     # clustering grows with B
     Rule("large-budget", lambda regime: True, ("random",),
          "benchmarks/selection.md#what-it-says"),

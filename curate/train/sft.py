@@ -102,8 +102,8 @@ def sft_config(settings: SFTConfig, seed: int, output_dir: Path, evaluate: bool 
         per_device_eval_batch_size=settings.batch_size,
         gradient_accumulation_steps=settings.grad_accum, max_grad_norm=settings.max_grad_norm,
         max_length=settings.max_length, bf16=bf16, fp16=False,
-        group_by_length=settings.group_by_length,
-        gradient_checkpointing=settings.gradient_checkpointing,
+        train_sampling_strategy="group_by_length" if settings.group_by_length else "random",
+        activation_checkpointing=settings.gradient_checkpointing,  # transformers 5 name
         eval_strategy="steps" if evaluate else "no", eval_steps=settings.eval_steps,
         save_strategy="steps", save_steps=settings.save_steps, save_total_limit=2,
         logging_steps=1, report_to="none", disable_tqdm=True,

@@ -39,8 +39,8 @@ FEW_SHOT = ("kmeans-nearest", "typiclust")
     (False, {}, "2%", False, "few-shot"),
     (False, {}, "5 per label", False, "few-shot"),
     (False, {}, "10%", False, "few-shot"),
-    (False, {}, "11%", False, "large-budget"),
-    (False, {}, "80 per label", False, "large-budget"),
+    (False, {}, "11%", False, "large-labelled"),
+    (False, {}, "80 per label", False, "large-labelled"),
     # prompt/response rows: random at every budget, unless a target or a quality score
     # says otherwise
     (False, {}, "2%", True, "instruction-pool"),
@@ -143,6 +143,20 @@ def test_without_labels_auto_takes_the_first_candidate_unvalidated(labelled):
     assert table["id"].to_list() == direct["id"].to_list()
 
 
+def test_above_few_shot_uherding_with_labels_random_without(labelled):
+    unlabelled = view_of(labelled.embeddings)
+    unlabelled.target = None
+    labelled.target = None
+    for view, expected, rule in ((labelled, "uherding", "large-labelled"),
+                                 (unlabelled, "random", "large-budget")):
+        selector = make_selector("auto")
+        budget = resolve_budget("30%", len(view), view.labels, stratify="auto")
+        table = selector.select(view, budget, seed=0)
+        direct = make_selector(expected).select(view, budget, seed=0)
+        assert selector.choice_ == expected and selector.reason_.startswith(f"rule {rule} (")
+        assert table["id"].to_list() == direct["id"].to_list()
+
+
 def test_validate_false_takes_the_first_candidate(labelled):
     labelled.target = None
     budget = resolve_budget("3 per label", len(labelled), labelled.labels)
@@ -171,7 +185,7 @@ def test_every_rule_names_its_evidence():
     assert all(re.fullmatch(r"[a-z]+(-[a-z]+)*", rule_id) for rule_id in ids)
     assert all(rule.selectors and rule.evidence.startswith("benchmarks/") for rule in RULES)
     assert [rule.id for rule in RULES] == ["target-set", "quality-score", "instruction-pool",
-                                           "few-shot", "large-budget"]
+                                           "few-shot", "large-labelled", "large-budget"]
     # the last rule is the fallback: it matches every regime
     for flags in itertools.product([False, True], repeat=6):
         target, quality, per_label, few_shot, labelled, instruction = flags
