@@ -80,7 +80,9 @@ def main() -> None:
     parser.add_argument("--intro", type=Path)
     args = parser.parse_args()
     results = pl.concat([pl.read_parquet(p) for p in args.results], how="diagonal_relaxed")
-    text = (args.intro.read_text() if args.intro else "") + "\n".join(tables(results)) + "\n"
+    metrics = [m for m in ("accuracy", "accuracy_tuned_c") if m in set(results["metric"])]
+    text = (args.intro.read_text() if args.intro else "") + "\n".join(
+        line for metric in metrics for line in tables(results, metric)) + "\n"
     with atomic_path(args.out) as tmp:
         tmp.write_text(text)
     print(f"wrote {args.out}")
