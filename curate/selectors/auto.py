@@ -81,10 +81,12 @@ RULES = (
     # were measured with a probe, which says nothing about an LM's loss
     Rule("instruction-pool", lambda regime: regime.instruction, ("random",),
          "benchmarks/selection-sft.md#what-it-says"),
-    # few-shot: the two best shipped selectors there, neither best everywhere, so with
-    # labels validation chooses between them; without labels, kmeans-nearest
-    Rule("few-shot", lambda regime: regime.few_shot, ("kmeans-nearest", "typiclust"),
-         "benchmarks/selection.md#what-it-says"),
+    # few-shot: the two best unsupervised selectors there and the bilevel coreset, which
+    # fits the pool's labels; none best everywhere, so with labels validation chooses;
+    # without labels, kmeans-nearest
+    Rule("few-shot", lambda regime: regime.few_shot,
+         ("kmeans-nearest", "typiclust", "bilevel"),
+         "benchmarks/selection-fewshot.md#what-it-says"),
     # above few-shot with labels: UHerding (coverage weighted by the cross-fitted probe's
     # uncertainty, blended by the budget share) was level with or ahead of random on every
     # set and budget measured, where the few-shot selectors were not
