@@ -11,17 +11,18 @@ more than `switch_margin` standard errors; without labels it takes the first.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
 from curate.budget import Budget
 from curate.errors import CurateError
+from curate.exec.keys import row_keys
 from curate.exec.shards import ShardedPool
 from curate.params import Boolean, Interval, Text, constraints
 from curate.selectors.base import SelectionView, Selector, one_shard
 from curate.selectors.registry import make_selector, register
-from curate.selectors.validate import cannot_validate, validate
+from curate.selectors.validate import DRAW, cannot_validate, validate, validation_draw
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,15 @@ class Regime:
 @dataclass(frozen=True)
 class Rule:
     """One row of auto's table: `id` names it in reasons, `when` decides it from the
-    regime, `selectors` are its candidates (the default first) and `evidence` links the
-    benchmark section behind it (`benchmarks/<page>.md#<heading anchor>`)."""
+    regime, `selectors` are its candidates (the default first), `evidence` links the
+    benchmark section behind it (`benchmarks/<page>.md#<heading anchor>`) and `unlabelled`
+    names the candidate for a pool without labels, where the default needs them."""
 
     id: str
     when: Callable[[Regime], bool]
     selectors: tuple[str, ...]
     evidence: str
+    unlabelled: str | None = None  # the candidate without labels (unset: the first)
 
 
 RULES = (
@@ -81,12 +84,13 @@ RULES = (
     # were measured with a probe, which says nothing about an LM's loss
     Rule("instruction-pool", lambda regime: regime.instruction, ("random",),
          "benchmarks/selection-sft.md#what-it-says"),
-    # few-shot: the two best unsupervised selectors there and the bilevel coreset, which
-    # fits the pool's labels; none best everywhere, so with labels validation chooses;
-    # without labels, kmeans-nearest
+    # few-shot: kmeans-nearest's picks moved to the rows that label the pool best
+    # (prototypes), the two best unsupervised selectors and the bilevel coreset; none best
+    # everywhere, so with labels validation chooses (on rows the label-fitting candidates
+    # leave out); without labels, kmeans-nearest
     Rule("few-shot", lambda regime: regime.few_shot,
-         ("kmeans-nearest", "typiclust", "bilevel"),
-         "benchmarks/selection-fewshot.md#what-it-says"),
+         ("prototypes", "kmeans-nearest", "typiclust", "bilevel"),
+         "benchmarks/selection-fewshot.md#what-it-says", unlabelled="kmeans-nearest"),
     # above few-shot with labels: UHerding (coverage weighted by the cross-fitted probe's
     # uncertainty, blended by the budget share) was level with or ahead of random on every
     # set and budget measured, where the few-shot selectors were not
@@ -168,6 +172,9 @@ class AutoSelector(Selector):
         return {"selector": self.choice_, "reason": self.reason_}
 
     def select(self, view: SelectionView, budget: Budget, seed: int) -> pl.DataFrame:
+        if self.validate and view.labels is not None:  # what validation will score on
+            view = replace(view, holdout=validation_draw(
+                row_keys(seed, view.hashes, DRAW), self.validation_rows))
         return self._as_auto(view, one_shard(view), budget, seed,
                              lambda chosen: chosen.select(view, budget, seed))
 
@@ -185,8 +192,16 @@ class AutoSelector(Selector):
         candidates = self.candidates(rule)
         outcome = ("the rule's only candidate" if len(rule.selectors) == 1
                    else "not validated: validation is off")
-        if len(candidates) > 1 and (why_not := cannot_validate(pool.labels())):
+        labels = pool.labels()
+        if labels is None and rule.unlabelled:
+            candidates = [make_selector(rule.unlabelled)]
+        elif regime.empty_labels:  # labels without a row: label-fitting candidates fell
+            # below kmeans-nearest there (benchmarks/selection-fewshot.md#what-it-says)
+            candidates = [c for c in candidates if not c.fits_labels] or candidates
+        if len(candidates) > 1 and (why_not := cannot_validate(labels)):
             candidates, outcome = candidates[:1], f"not validated: {why_not}"
+        elif labels is None and len(rule.selectors) > 1:
+            outcome = "not validated: the pool has no labels"
         tables = {candidates[0].name: run(candidates[0])}
         skipped = {}
         for other in candidates[1:]:

@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 from curate.budget import Budget
-from curate.exec.keys import id_hashes, row_keys
+from curate.exec.keys import id_hashes, row_keys, smallest
 from curate.exec.shards import Group, Shard, ShardedPool
 from curate.index.kmeans import assign, fit_sample, kmeans_clusterer
 from curate.params import constraints
@@ -77,6 +77,8 @@ class SelectionView:
             first use.
         instruction: prompt/response rows selected for an LM fine-tune (not for a
             classifier on their labels).
+        holdout: (N,) bool, rows whose labels `auto` keeps to validate its candidates on;
+            a selector that fits the pool's labels (`objective_rows`) leaves them out.
     """
 
     ids: np.ndarray
@@ -90,6 +92,7 @@ class SelectionView:
     seed: int = 0
     hashes: np.ndarray | None = None
     instruction: bool = False
+    holdout: np.ndarray | None = None
     _clusterings: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
@@ -143,6 +146,12 @@ class SelectionView:
         labels = self.labels if self.labels is not None else self.clusters
         return computed_scores(name, self.embeddings, labels, self.hashes)
 
+    def objective_rows(self, draw: str, rows: int) -> np.ndarray:
+        """Positions of at most `rows` rows (a keyed draw named `draw`, in position order)
+        whose labels a selector may fit: the rows outside `holdout`."""
+        free = np.arange(len(self)) if self.holdout is None else np.flatnonzero(~self.holdout)
+        return np.sort(free[smallest(self.keys(draw)[free], rows)])
+
     def with_seed(self, seed: int) -> SelectionView:
         """This view with clusterings seeded by `seed` (scores are shared, not copied)."""
         if seed == self.seed:
@@ -160,6 +169,7 @@ class SelectionView:
             score_fn=lambda name: {name: self.score(name)[rows]},
             target=self.target, group=group, seed=self.seed, hashes=self.hashes[rows],
             instruction=self.instruction,
+            holdout=None if self.holdout is None else self.holdout[rows],
         )
 
 
@@ -194,6 +204,8 @@ class Selector:
     # False where the budget follows another distribution (a target set) than the pool's
     # label mix: a stratified split is then ignored (an explicit "N per label" is not).
     stratifies: ClassVar[bool] = True
+    # True for a selector that fits the pool's labels (it reads `SelectionView.holdout`)
+    fits_labels: ClassVar[bool] = False
 
     def pick(self, view: SelectionView, n: int, rng: np.random.Generator) -> Picks:
         """Choose exactly `n` distinct rows of `view` (n <= len(view))."""

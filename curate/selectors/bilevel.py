@@ -16,10 +16,9 @@ step costs O(N (d + labels)): no refit per candidate. Written here rather than t
 the paper's code (github.com/zalanborsos/bilevel_coresets), which refits a kernel ridge
 per step and needs an N x N kernel.
 
-The outer loss uses the pool's labels on at most `outer_rows` rows (a keyed draw), and
-it measures fit on those rows: `auto` validates its candidates on held-out pool rows
-drawn from the same pool, which favours this selector a little there; the builtin
-benchmark scores every selector on a test part no selector sees.
+The outer loss uses the pool's labels on at most `outer_rows` rows (a keyed draw), never
+on the rows `auto` holds out to validate its candidates (`SelectionView.holdout`): a
+selection fitted to those rows would win its validation by fitting, not by training well.
 
 Reference:
     Borsos, Mutný, Krause. "Coresets via Bilevel Optimization for Continual Learning and
@@ -32,7 +31,6 @@ import numpy as np
 import polars as pl
 
 from curate.budget import Budget
-from curate.exec.keys import smallest
 from curate.params import Interval, constraints
 from curate.selectors.base import SelectionView, Selector, selection_table
 from curate.selectors.registry import register
@@ -47,6 +45,7 @@ class BilevelSelector(Selector):
     """
 
     name = "bilevel"
+    fits_labels = True
 
     parameter_constraints = constraints(
         ridge=Interval(float, 0, None, closed="neither"),
@@ -69,7 +68,7 @@ class BilevelSelector(Selector):
         names, label_of = np.unique(labels, return_inverse=True)
         quota = (np.array([budget.per_label.get(name, 0) for name in names])
                  if self.selects_per_label(budget) else None)
-        outer = smallest(view.keys("bilevel-outer")[order], self.outer_rows)
+        outer = np.argsort(order)[view.objective_rows("bilevel-outer", self.outer_rows)]
         greedy = _Greedy(x, label_of, len(names), outer, self.ridge)
         rows, gains = greedy.run(min(budget.total, len(view)), quota)
         self._check(rows, min(budget.total, len(view)))

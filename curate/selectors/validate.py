@@ -3,7 +3,8 @@
 `auto` runs each candidate selector of its rule and keeps the selection whose logistic
 probe (the benchmark's `probe` evaluator) scores best on rows of the pool that no candidate
 picked. Those rows are a keyed draw (seed, row id; `curate.exec.keys`) of at most
-`rows` of them, so the choice is the same however the pool is sharded or ordered.
+`rows` rows and half the pool, so the choice is the same however the pool is sharded or
+ordered; candidates that fit the pool's labels leave that draw out (`validation_draw`).
 
 A candidate with fewer than two rows per label it covers gives the probe one example of
 most labels: scikit-learn warns that such labels look like a regression target, and the
@@ -82,10 +83,10 @@ def validate(pool: ShardedPool, picks: dict[str, np.ndarray], seed: int, rows: i
     picked = np.unique(np.concatenate([np.asarray(p).astype(str) for p in picks.values()]))
     ids = np.concatenate([s.ids.astype(str) for s in pool.shards])
     keys = row_keys(seed, np.concatenate([s.hashes for s in pool.shards]), DRAW)
-    held = np.flatnonzero(~np.isin(ids, picked))
+    held = np.flatnonzero(validation_draw(keys, rows) & ~np.isin(ids, picked))
     if not len(held):  # nothing held out: every candidate scores alike, the first wins
         return Validation({name: np.zeros(0, dtype=bool) for name in picks})
-    threshold = keys[held[smallest(keys[held], min(rows, len(held)))[-1]]]
+    threshold = keys[held].max()
     parts = [p for p in pool.map(_validation_rows, seed, threshold, picked) if p is not None]
     found, probe_x, probe_y = in_id_order(*(np.concatenate(part) for part in zip(*parts,
                                                                               strict=True)))
@@ -101,6 +102,15 @@ def validate(pool: ShardedPool, picks: dict[str, np.ndarray], seed: int, rows: i
     probe = ProbeEvaluator(probe_x, probe_y, held_out)
     return Validation({name: probe.predict(r, seed) == probe_y[held_out]
                        for name, r in rows.items()})
+
+
+def validation_draw(keys: np.ndarray, rows: int) -> np.ndarray:
+    """(N,) bool: the rows validation may score on, the `rows` smallest `keys` of the draw
+    (DRAW under the seed) and at most half the pool, so the other half is left to the
+    selectors that fit the pool's labels (`SelectionView.holdout`)."""
+    mask = np.zeros(len(keys), dtype=bool)
+    mask[smallest(keys, min(rows, len(keys) // 2))] = True
+    return mask
 
 
 def _validation_rows(shard, seed, threshold, picked):
