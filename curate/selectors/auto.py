@@ -22,7 +22,13 @@ from curate.exec.shards import ShardedPool
 from curate.params import Boolean, Interval, Text, constraints
 from curate.selectors.base import SelectionView, Selector, one_shard
 from curate.selectors.registry import make_selector, register
-from curate.selectors.validate import DRAW, cannot_validate, validate, validation_draw
+from curate.selectors.validate import (
+    DRAW,
+    can_fit_probes,
+    cannot_validate,
+    validate,
+    validation_draw,
+)
 
 
 @dataclass(frozen=True)
@@ -172,22 +178,27 @@ class AutoSelector(Selector):
         return {"selector": self.choice_, "reason": self.reason_}
 
     def select(self, view: SelectionView, budget: Budget, seed: int) -> pl.DataFrame:
-        if self.validate and view.labels is not None:  # what validation will score on
-            view = replace(view, holdout=validation_draw(
+        held = view
+        if self.validate and view.labels is not None and can_fit_probes(budget):
+            # what validation will score on, left out of the label-fitting candidates' fit
+            held = replace(view, holdout=validation_draw(
                 row_keys(seed, view.hashes, DRAW), self.validation_rows))
-        return self._as_auto(view, one_shard(view), budget, seed,
+        return self._as_auto(held, one_shard(held), budget, seed,
+                             lambda chosen: chosen.select(held, budget, seed),
                              lambda chosen: chosen.select(view, budget, seed))
 
     def select_sharded(self, pool: ShardedPool, budget: Budget, seed: int) -> pl.DataFrame:
         return self._as_auto(pool, pool, budget, seed,
                              lambda chosen: chosen.select_sharded(pool, budget, seed))
 
-    def _as_auto(self, where, pool: ShardedPool, budget: Budget, seed: int, run
+    def _as_auto(self, where, pool: ShardedPool, budget: Budget, seed: int, run, refit=None
                  ) -> pl.DataFrame:
-        """Run the rule's candidates and keep one. `reason_` (the choice a run records): the
-        rule's id and evidence link, the regime and the validation; each row's reason: the
-        choice, the rule's id, the regime and whether it was validated, then the chosen
-        selector's own reason. Neither quotes a benchmark figure."""
+        """Run the rule's candidates and keep one; a kept candidate that fits the pool's
+        labels runs again by `refit`, on every row (validation chose the method; the
+        selection then fits the rows validation scored on too). `reason_` (the choice a run
+        records): the rule's id and evidence link, the regime and the validation; each row's
+        reason: the choice, the rule's id, the regime and whether it was validated, then the
+        chosen selector's own reason. Neither quotes a benchmark figure."""
         rule, regime = self.rule(where, budget)
         candidates = self.candidates(rule)
         outcome = ("the rule's only candidate" if len(rule.selectors) == 1
@@ -224,7 +235,11 @@ class AutoSelector(Selector):
         self.choice_ = chosen
         self.reason_ = "; ".join([f"rule {rule.id} ({rule.evidence}): {regime.describe()}",
                                   detail, *skipped.values()])
-        return tables[chosen].with_columns(
+        table = tables[chosen]
+        kept = next(c for c in candidates if c.name == chosen)
+        if refit is not None and self.validation_ is not None and kept.fits_labels:
+            table = refit(kept)
+        return table.with_columns(
             selector=pl.lit(self.name),
             reason=pl.lit(f"auto chose {chosen} by rule {rule.id} ({regime.describe()}; "
                           f"{outcome}): ") + pl.col("reason"))

@@ -26,11 +26,17 @@ from curate.params import Interval, constraints
 from curate.selectors.base import SelectionView, Selector, selection_table
 from curate.selectors.registry import make_selector, register
 
+# A pass scores each pick's candidates on every objective row: this many (candidate, row)
+# pairs, a few seconds on 2 cores at 384 dimensions, bound a pass when `candidates` is None.
+PASS_WORK = 200_000_000
+
 
 @register
 class PrototypesSelector(Selector):
     """Args:
-        candidates: rows of its label, nearest a pick, that may replace it.
+        candidates: rows of its label, nearest a pick, that may replace it; None: as many
+            as keep a pass within `PASS_WORK` (candidate, objective row) pairs, at least
+            50 and at most the label's rows (every row of the label at a few picks).
         sweeps: passes over the picks at most.
         objective_rows: at most this many pool rows (a keyed draw) score the picks.
     """
@@ -39,12 +45,13 @@ class PrototypesSelector(Selector):
     fits_labels = True
 
     parameter_constraints = constraints(
-        candidates=Interval(int, 1, None),
+        candidates=[None, Interval(int, 1, None)],
         sweeps=Interval(int, 0, None),
         objective_rows=Interval(int, 1, None),
     )
 
-    def __init__(self, candidates: int = 50, sweeps: int = 2, objective_rows: int = 10_000):
+    def __init__(self, candidates: int | None = None, sweeps: int = 2,
+                 objective_rows: int = 10_000):
         self.candidates = candidates
         self.sweeps = sweeps
         self.objective_rows = objective_rows
@@ -58,7 +65,8 @@ class PrototypesSelector(Selector):
         _, label_of = np.unique(labels, return_inverse=True)
         objective = view.objective_rows("prototypes-objective", self.objective_rows)
         search = _Search(view.embeddings, label_of, view.ids, objective, picks)
-        moved = search.run(self.candidates, self.sweeps)
+        candidates = self.candidates or max(50, PASS_WORK // (len(picks) * len(objective)))
+        moved = search.run(candidates, self.sweeps)
         rows = search.picks
         self._check(rows, len(start))
         correct = search.correct()

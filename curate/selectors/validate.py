@@ -104,6 +104,15 @@ def validate(pool: ShardedPool, picks: dict[str, np.ndarray], seed: int, rows: i
                        for name, r in rows.items()})
 
 
+def can_fit_probes(budget) -> bool:
+    """Whether a selection of `budget` gives its probe two rows per label it covers, as
+    `validate` asks (a budget per label decides it before any selection)."""
+    if budget.per_label is None:
+        return True
+    covered = sum(1 for n in budget.per_label.values() if n)
+    return 2 * covered <= budget.total
+
+
 def validation_draw(keys: np.ndarray, rows: int) -> np.ndarray:
     """(N,) bool: the rows validation may score on, the `rows` smallest `keys` of the draw
     (DRAW under the seed) and at most half the pool, so the other half is left to the
