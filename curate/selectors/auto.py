@@ -66,14 +66,16 @@ class Regime:
 class Rule:
     """One row of auto's table: `id` names it in reasons, `when` decides it from the
     regime, `selectors` are its candidates (the default first), `evidence` links the
-    benchmark section behind it (`benchmarks/<page>.md#<heading anchor>`) and `unlabelled`
-    names the candidate for a pool without labels, where the default needs them."""
+    benchmark section behind it (`benchmarks/<page>.md#<heading anchor>`) and `unvalidated`
+    names the candidate where the pool's labels are too few per label to validate on."""
 
     id: str
     when: Callable[[Regime], bool]
     selectors: tuple[str, ...]
     evidence: str
-    unlabelled: str | None = None  # the candidate without labels (unset: the first)
+    # with labels that cannot score a probe (under two rows per label), this candidate
+    # (unset: the first)
+    unvalidated: str | None = None
 
 
 RULES = (
@@ -90,13 +92,14 @@ RULES = (
     # were measured with a probe, which says nothing about an LM's loss
     Rule("instruction-pool", lambda regime: regime.instruction, ("random",),
          "benchmarks/selection-sft.md#what-it-says"),
-    # few-shot: kmeans-nearest's picks moved to the rows that label the pool best
-    # (prototypes), the two best unsupervised selectors and the bilevel coreset; none best
-    # everywhere, so with labels validation chooses (on rows the label-fitting candidates
-    # leave out); without labels, kmeans-nearest
+    # few-shot: the two best unsupervised selectors, the bilevel coreset and
+    # kmeans-nearest's picks moved to the rows that label the pool best (prototypes); none
+    # best everywhere, so with labels validation chooses (on rows the label-fitting
+    # candidates leave out); below two rows per label, where no probe can be scored,
+    # prototypes; without labels, kmeans-nearest
     Rule("few-shot", lambda regime: regime.few_shot,
-         ("prototypes", "kmeans-nearest", "typiclust", "bilevel"),
-         "benchmarks/selection-fewshot.md#what-it-says", unlabelled="kmeans-nearest"),
+         ("kmeans-nearest", "typiclust", "bilevel", "prototypes"),
+         "benchmarks/selection-fewshot.md#what-it-says", unvalidated="prototypes"),
     # above few-shot with labels: UHerding (coverage weighted by the cross-fitted probe's
     # uncertainty, blended by the budget share) was level with or ahead of random on every
     # set and budget measured, where the few-shot selectors were not
@@ -204,8 +207,10 @@ class AutoSelector(Selector):
         outcome = ("the rule's only candidate" if len(rule.selectors) == 1
                    else "not validated: validation is off")
         labels = pool.labels()
-        if labels is None and rule.unlabelled:
-            candidates = [make_selector(rule.unlabelled)]
+        if (labels is not None and rule.unvalidated and not regime.empty_labels
+              and not can_fit_probes(budget)):
+            candidates = [make_selector(rule.unvalidated)]
+            outcome = "not validated: fewer than 2 rows per label to fit the probe on"
         elif regime.empty_labels:  # labels without a row: label-fitting candidates fell
             # below kmeans-nearest there (benchmarks/selection-fewshot.md#what-it-says)
             candidates = [c for c in candidates if not c.fits_labels] or candidates

@@ -208,3 +208,26 @@ def test_every_rule_names_its_evidence():
                         rows_per_group=50.0, rows=100, pool_rows=1000, few_shot=few_shot,
                         labelled=labelled, instruction=instruction)
         assert RULES[-1].when(regime)
+
+
+def test_one_row_per_label_takes_prototypes_unvalidated(labelled):
+    """No probe can be scored on one row per label: the rule's `unvalidated` candidate,
+    run on every row, and only it."""
+    labelled.target = None
+    budget = resolve_budget("1 per label", len(labelled), labelled.labels)
+    selector = make_selector("auto")
+    table = selector.select(labelled, budget, seed=2)
+    direct = make_selector("prototypes").select(labelled, budget, seed=2)
+    assert selector.choice_ == "prototypes" and selector.validation_ is None
+    assert "not validated: fewer than 2 rows per label" in selector.reason_
+    assert table["id"].to_list() == direct["id"].to_list()
+
+
+def test_labels_left_without_a_row_leave_out_the_label_fitting_candidates(labelled):
+    labelled.target = None
+    budget = resolve_budget(4, len(labelled), labelled.labels, stratify="auto")
+    assert budget.empty_labels
+    selector = make_selector("auto")
+    selector.select(labelled, budget, seed=0)
+    assert selector.choice_ == "kmeans-nearest"
+    assert "bilevel" not in selector.reason_ and "prototypes" not in selector.reason_
