@@ -158,18 +158,25 @@ def test_without_labels_auto_takes_the_first_candidate_unvalidated(labelled):
     assert table["id"].to_list() == direct["id"].to_list()
 
 
-def test_above_few_shot_uherding_with_labels_random_without(labelled):
+def test_above_few_shot_random_or_uherding_with_labels_random_without(labelled):
+    """With labels, validation between random (kept unless uherding leads it) and
+    uherding; without, random."""
     unlabelled = view_of(labelled.embeddings)
     unlabelled.target = None
     labelled.target = None
-    for view, expected, rule in ((labelled, "uherding", "large-labelled"),
-                                 (unlabelled, "random", "large-budget")):
+    for view, rule in ((labelled, "large-labelled"), (unlabelled, "large-budget")):
         selector = make_selector("auto")
         budget = resolve_budget("30%", len(view), view.labels, stratify="auto")
         table = selector.select(view, budget, seed=0)
-        direct = make_selector(expected).select(view, budget, seed=0)
-        assert selector.choice_ == expected and selector.reason_.startswith(f"rule {rule} (")
+        direct = make_selector(selector.choice_).select(view, budget, seed=0)
+        assert selector.reason_.startswith(f"rule {rule} (")
         assert table["id"].to_list() == direct["id"].to_list()
+        if view is labelled:
+            assert "validated on" in selector.reason_
+            lead = selector.validation_.lead("uherding", "random")
+            assert selector.choice_ == ("uherding" if lead > 1.0 else "random")
+        else:
+            assert selector.choice_ == "random"
 
 
 def test_validate_false_takes_the_first_candidate(labelled):
