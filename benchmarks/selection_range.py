@@ -69,8 +69,20 @@ def tables(results: pl.DataFrame, metric: str = "accuracy") -> list[str]:
                     continue
                 cells.append(cell(*paired(np.array(mine), np.array(theirs))))
             lines.append(f"| {selector} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += ["", *choices(data, budgets), ""]
     return lines
+
+
+def choices(data: pl.DataFrame, budgets: list[str]) -> list[str]:
+    """What `auto` chose on how many seeds, per budget (none without an auto column)."""
+    auto = data.filter(pl.col("selector") == "auto")
+    if auto.is_empty() or "choice" not in auto.columns:
+        return []
+    parts = []
+    for budget in budgets:
+        counts = auto.filter(pl.col("budget") == budget)["choice"].value_counts(sort=True)
+        parts.append(f"{budget}: " + ", ".join(f"{name} {n}" for name, n in counts.iter_rows()))
+    return ["auto chose (seeds): " + "; ".join(parts) + "."]
 
 
 def main() -> None:
