@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 
 import polars as pl
 
@@ -19,6 +20,7 @@ from curate.budget import Budget
 from curate.errors import CurateError
 from curate.exec.keys import row_keys
 from curate.exec.shards import ShardedPool
+from curate.index import kmeans_clusterer
 from curate.params import Boolean, Interval, Text, constraints
 from curate.selectors.base import SelectionView, Selector, one_shard
 from curate.selectors.registry import make_selector, register
@@ -181,20 +183,39 @@ class AutoSelector(Selector):
         return {"selector": self.choice_, "reason": self.reason_}
 
     def select(self, view: SelectionView, budget: Budget, seed: int) -> pl.DataFrame:
-        held = view
-        if self.validate and view.labels is not None and can_fit_probes(budget):
-            # what validation will score on, left out of the label-fitting candidates' fit
-            held = replace(view, holdout=validation_draw(
-                row_keys(seed, view.hashes, DRAW), self.validation_rows))
+        held = self._held_out(view, budget, seed)
         return self._as_auto(held, one_shard(held), budget, seed,
                              lambda chosen: chosen.select(held, budget, seed),
                              lambda chosen: chosen.select(view, budget, seed))
 
     def select_sharded(self, pool: ShardedPool, budget: Budget, seed: int) -> pl.DataFrame:
-        return self._as_auto(pool, pool, budget, seed,
-                             lambda chosen: chosen.select_sharded(pool, budget, seed))
+        """As `select`: the label-fitting candidates have no plan and gather the rows (the
+        first time one runs), with the same held-out rows; the others run on the shards."""
+        gathered = []
 
-    def _as_auto(self, where, pool: ShardedPool, budget: Budget, seed: int, run, refit=None
+        def gather() -> SelectionView:
+            if not gathered:
+                gathered.append(pool.gather(self.name, partial(
+                    SelectionView, cluster_fn=kmeans_clusterer(pool.cluster))))
+            return gathered[0]
+
+        def run(chosen: Selector) -> pl.DataFrame:
+            if chosen.fits_labels:
+                return chosen.select(self._held_out(gather(), budget, seed), budget, seed)
+            return chosen.select_sharded(pool, budget, seed)
+
+        return self._as_auto(pool, pool, budget, seed, run,
+                             lambda chosen: chosen.select(gather(), budget, seed))
+
+    def _held_out(self, view: SelectionView, budget: Budget, seed: int) -> SelectionView:
+        """`view` with the rows validation will score on marked (`holdout`), for the
+        label-fitting candidates to leave out of their fit; unmarked where none is run."""
+        if not (self.validate and view.labels is not None and can_fit_probes(budget)):
+            return view
+        return replace(view, holdout=validation_draw(row_keys(seed, view.hashes, DRAW),
+                                                     self.validation_rows))
+
+    def _as_auto(self, where, pool: ShardedPool, budget: Budget, seed: int, run, refit
                  ) -> pl.DataFrame:
         """Run the rule's candidates and keep one; a kept candidate that fits the pool's
         labels runs again by `refit`, on every row (validation chose the method; the
@@ -218,8 +239,15 @@ class AutoSelector(Selector):
             candidates, outcome = candidates[:1], f"not validated: {why_not}"
         elif labels is None and len(rule.selectors) > 1:
             outcome = "not validated: the pool has no labels"
-        tables = {candidates[0].name: run(candidates[0])}
         skipped = {}
+        try:
+            tables = {candidates[0].name: run(candidates[0])}
+        except CurateError as error:  # the unvalidated candidate cannot gather a huge pool
+            if candidates[0].name != rule.unvalidated:
+                raise
+            skipped[rule.unvalidated] = f"{rule.unvalidated} skipped ({error})"
+            candidates = [make_selector(rule.selectors[0])]
+            tables = {candidates[0].name: run(candidates[0])}
         for other in candidates[1:]:
             try:
                 tables[other.name] = run(other)
@@ -242,7 +270,7 @@ class AutoSelector(Selector):
                                   detail, *skipped.values()])
         table = tables[chosen]
         kept = next(c for c in candidates if c.name == chosen)
-        if refit is not None and self.validation_ is not None and kept.fits_labels:
+        if self.validation_ is not None and kept.fits_labels:
             table = refit(kept)
         return table.with_columns(
             selector=pl.lit(self.name),

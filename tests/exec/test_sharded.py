@@ -71,6 +71,20 @@ def test_a_selector_without_a_plan_refuses_to_gather_past_the_limit(images):
     make_selector("kmeans-nearest").select_sharded(pool, budget_for(images, "1%"), 0)
 
 
+def test_auto_at_one_row_per_label_sharded(images):
+    """prototypes, gathered, as in memory; past the gather limit the rule's first
+    candidate from the shards, and the reason says why."""
+    budget = budget_for(images, "1 per label")
+    same_selection(make_selector("auto").select(view_of(images), budget, 0),
+                   make_selector("auto").select_sharded(sharded(images), budget, 0))
+    pool = sharded(images)
+    pool.gather_limit = 0
+    selector = make_selector("auto")
+    selector.select_sharded(pool, budget, 0)
+    assert selector.choice_ == "kmeans-nearest"
+    assert "prototypes skipped (auto has no sharded plan" in selector.reason_
+
+
 def l2_radius(x: np.ndarray, centres: np.ndarray) -> float:
     return float(np.sqrt(max(0.0, 2 * np.max(np.min(1 - x @ x[centres].T, axis=1)))))
 
