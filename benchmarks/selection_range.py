@@ -6,6 +6,8 @@ t-interval; bold where the interval is above zero.
 
     python benchmarks/selection_range.py benchmarks/selection-range/*/results.parquet \
         --out benchmarks/selection-range.md
+
+A later file's cells replace an earlier one's (the same dataset, selector, budget and seed).
 """
 
 from __future__ import annotations
@@ -91,7 +93,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/selection-range.md"))
     parser.add_argument("--intro", type=Path)
     args = parser.parse_args()
-    results = pl.concat([pl.read_parquet(p) for p in args.results], how="diagonal_relaxed")
+    # a later file's (dataset, selector, budget, seed) replaces an earlier one's: a rerun of
+    # some cells (auto after a rule change) is given after the run it updates
+    results = pl.concat([pl.read_parquet(p) for p in args.results], how="diagonal_relaxed"
+                        ).unique(["dataset", "selector", "budget", "seed", "metric"],
+                                 keep="last", maintain_order=True)
     metrics = [m for m in ("accuracy", "accuracy_tuned_c") if m in set(results["metric"])]
     text = (args.intro.read_text() if args.intro else "") + "\n".join(
         line for metric in metrics for line in tables(results, metric)) + "\n"

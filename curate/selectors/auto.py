@@ -215,6 +215,26 @@ class AutoSelector(Selector):
         return replace(view, holdout=validation_draw(row_keys(seed, view.hashes, DRAW),
                                                      self.validation_rows))
 
+    def _candidates_for(self, rule: Rule, regime: Regime, labels, budget: Budget
+                        ) -> tuple[list[Selector], str]:
+        """The candidates to run for this rule and regime, and why not validated (or the
+        rule's only candidate)."""
+        candidates = self.candidates(rule)
+        outcome = ("the rule's only candidate" if len(rule.selectors) == 1
+                   else "not validated: validation is off")
+        if (labels is not None and rule.unvalidated and not regime.empty_labels
+                and not can_fit_probes(budget)):
+            return ([make_selector(rule.unvalidated)],
+                    "not validated: fewer than 2 rows per label to fit the probe on")
+        if regime.empty_labels:  # labels without a row: label-fitting candidates fell
+            # below kmeans-nearest there (benchmarks/selection-fewshot.md#what-it-says)
+            candidates = [c for c in candidates if not c.fits_labels] or candidates
+        if len(candidates) > 1 and (why_not := cannot_validate(labels)):
+            return candidates[:1], f"not validated: {why_not}"
+        if labels is None and len(rule.selectors) > 1:
+            outcome = "not validated: the pool has no labels"
+        return candidates, outcome
+
     def _as_auto(self, where, pool: ShardedPool, budget: Budget, seed: int, run, refit
                  ) -> pl.DataFrame:
         """Run the rule's candidates and keep one; a kept candidate that fits the pool's
@@ -224,21 +244,7 @@ class AutoSelector(Selector):
         reason: the choice, the rule's id, the regime and whether it was validated, then the
         chosen selector's own reason. Neither quotes a benchmark figure."""
         rule, regime = self.rule(where, budget)
-        candidates = self.candidates(rule)
-        outcome = ("the rule's only candidate" if len(rule.selectors) == 1
-                   else "not validated: validation is off")
-        labels = pool.labels()
-        if (labels is not None and rule.unvalidated and not regime.empty_labels
-              and not can_fit_probes(budget)):
-            candidates = [make_selector(rule.unvalidated)]
-            outcome = "not validated: fewer than 2 rows per label to fit the probe on"
-        elif regime.empty_labels:  # labels without a row: label-fitting candidates fell
-            # below kmeans-nearest there (benchmarks/selection-fewshot.md#what-it-says)
-            candidates = [c for c in candidates if not c.fits_labels] or candidates
-        if len(candidates) > 1 and (why_not := cannot_validate(labels)):
-            candidates, outcome = candidates[:1], f"not validated: {why_not}"
-        elif labels is None and len(rule.selectors) > 1:
-            outcome = "not validated: the pool has no labels"
+        candidates, outcome = self._candidates_for(rule, regime, pool.labels(), budget)
         skipped = {}
         try:
             tables = {candidates[0].name: run(candidates[0])}
