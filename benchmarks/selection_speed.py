@@ -47,7 +47,8 @@ def run(n: int = 100_000, d: int = 384, labels: int = 45, budget_percent: int = 
                "labelled": {}}
     for name in ("random", "kmq", "typiclust", "probcover", "auto", "maxherding", "ccs"):
         results["unlabelled"][name] = time_selector(name, x, None, budget)
-    for name in ("random", "typiclust", "auto", "maxherding", "uherding", "ccs", "window"):
+    for name in ("random", "kmeans-nearest", "typiclust", "auto", "maxherding", "uherding", "ccs",
+                 "window", "bilevel", "prototypes"):
         results["labelled"][name] = time_selector(name, x, names, budget)
     return results
 

@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from curate.budget import Budget
+from curate.exec.keys import smallest
 from curate.params import Interval, constraints
 from curate.selectors.base import SelectionView, Selector, selection_table
 from curate.selectors.registry import register
@@ -42,6 +43,8 @@ class BilevelSelector(Selector):
         ridge: the inner ridge's penalty (on unit vectors; larger keeps the picks nearer
             the label means).
         outer_rows: at most this many pool rows (a keyed draw) measure the outer loss.
+        candidate_rows: at most this many pool rows (a keyed draw, topped up to four
+            times each label's quota) may be picked.
     """
 
     name = "bilevel"
@@ -50,11 +53,14 @@ class BilevelSelector(Selector):
     parameter_constraints = constraints(
         ridge=Interval(float, 0, None, closed="neither"),
         outer_rows=Interval(int, 1, None),
+        candidate_rows=Interval(int, 1, None),
     )
 
-    def __init__(self, ridge: float = 1.0, outer_rows: int = 20_000):
+    def __init__(self, ridge: float = 1.0, outer_rows: int = 20_000,
+                 candidate_rows: int = 20_000):
         self.ridge = ridge
         self.outer_rows = outer_rows
+        self.candidate_rows = candidate_rows
 
     def select(self, view: SelectionView, budget: Budget, seed: int) -> pl.DataFrame:
         """All labels are fitted together, so the budget is met by one greedy over the
@@ -69,13 +75,33 @@ class BilevelSelector(Selector):
         quota = (np.array([budget.per_label.get(name, 0) for name in names])
                  if self.selects_per_label(budget) else None)
         outer = np.argsort(order)[view.objective_rows("bilevel-outer", self.outer_rows)]
-        greedy = _Greedy(x, label_of, len(names), outer, self.ridge)
-        rows, gains = greedy.run(min(budget.total, len(view)), quota)
+        candidates = _candidates(view.keys("bilevel-candidates")[order], label_of, quota,
+                                 self.candidate_rows)
+        greedy = _Greedy(x[candidates], label_of[candidates], len(names), x[outer],
+                         label_of[outer], self.ridge)
+        picked, gains = greedy.run(min(budget.total, len(view)), quota)
+        rows = candidates[picked]
         self._check(rows, min(budget.total, len(view)))
         reasons = [f"bilevel pick {i + 1}: lowers the ridge fit's squared error on "
                    f"{len(outer):,} pool rows by {gain:.4g}" for i, gain in enumerate(gains)]
         return selection_table(self.name, view.ids[order][rows], gains, reasons,
                                np.full(len(rows), -1), None)
+
+
+def _candidates(keys: np.ndarray, label_of: np.ndarray, quota: np.ndarray | None,
+                rows: int) -> np.ndarray:
+    """Positions the greedy may pick, in position order: the `rows` smallest keys, and in
+    each label at least its smallest-keyed rows four times its quota (each step updates
+    every candidate's state, so the cap bounds a step's cost on a large pool)."""
+    if len(keys) <= rows:
+        return np.arange(len(keys))
+    keep = np.zeros(len(keys), dtype=bool)
+    keep[smallest(keys, rows)] = True
+    if quota is not None:
+        for label in np.flatnonzero(quota):
+            members = np.flatnonzero(label_of == label)
+            keep[members[smallest(keys[members], 4 * quota[label])]] = True
+    return np.flatnonzero(keep)
 
 
 def _features(vectors: np.ndarray) -> np.ndarray:
@@ -85,9 +111,16 @@ def _features(vectors: np.ndarray) -> np.ndarray:
     return np.hstack([x, np.ones((len(x), 1))])
 
 
+def _coded(label_of: np.ndarray, labels: int) -> np.ndarray:
+    """Labels as +1 (its own) / -1 (the others) targets, one column per label."""
+    y = np.full((len(label_of), labels), -1.0)
+    y[np.arange(len(label_of)), label_of] = 1.0
+    return y
+
+
 class _Greedy:
     """The greedy over candidates `x` (N, d) with labels `label_of` (codes < `labels`), outer
-    loss on the rows `outer`, ridge penalty `ridge`.
+    loss on the rows `v` with labels `v_label_of`, ridge penalty `ridge`.
 
     State after picking S, with A = X_S'X_S + ridge*I and W = A^-1 X_S'Y_S (the ridge),
     for every candidate j: u_j = A^-1 x_j, c_j = 1 + x_j'u_j, e_j = y_j - W'x_j (its
@@ -96,19 +129,16 @@ class _Greedy:
     2 t_r.e_r / c_r + q_r |e_r|^2 / c_r^2, and every state term has a rank-one update.
     """
 
-    def __init__(self, x: np.ndarray, label_of: np.ndarray, labels: int, outer: np.ndarray,
-                 ridge: float):
+    def __init__(self, x: np.ndarray, label_of: np.ndarray, labels: int, v: np.ndarray,
+                 v_label_of: np.ndarray, ridge: float):
         self.x, self.label_of = x, label_of
-        y = np.full((len(x), labels), -1.0)
-        y[np.arange(len(x)), label_of] = 1.0
-        v = x[outer]
         self.gram = v.T @ v  # V'V
         self.a_inv = np.eye(x.shape[1]) / ridge
         u = x @ self.a_inv  # rows are u_j' (A^-1 is symmetric)
         self.c = 1.0 + (u * x).sum(axis=1)
         self.q = ((u @ self.gram) * u).sum(axis=1)
-        self.t = -u @ (v.T @ y[outer])  # W = 0: VW - Y_V = -Y_V
-        self.e = y
+        self.t = -u @ (v.T @ _coded(v_label_of, labels))  # W = 0: VW - Y_V = -Y_V
+        self.e = _coded(label_of, labels)
 
     def delta(self) -> np.ndarray:
         """The outer loss's change if each candidate were added now."""

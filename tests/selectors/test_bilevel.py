@@ -47,7 +47,7 @@ def test_greedy_equals_refitting_every_candidate(digits, ridge):
     x, labels = digits
     x, labels = _features(x[:120]), labels[:120]
     outer = np.arange(0, 120, 2)
-    rows, _ = _Greedy(x, labels, 4, outer, ridge).run(8, None)
+    rows, _ = _Greedy(x, labels, 4, x[outer], labels[outer], ridge).run(8, None)
     assert rows.tolist() == brute_greedy(x, coded(labels), 8, outer, ridge)
 
 
@@ -55,7 +55,7 @@ def test_gains_are_the_outer_losses_decrements_after_many_picks(digits):
     x, labels = digits
     x, y = _features(x), coded(labels)
     outer = np.arange(len(x))
-    rows, gains = _Greedy(x, labels, 4, outer, 1.0).run(60, None)
+    rows, gains = _Greedy(x, labels, 4, x[outer], labels[outer], 1.0).run(60, None)
     before = outer_loss(x, y, [], outer, 1.0)
     after = [outer_loss(x, y, rows[:k + 1].tolist(), outer, 1.0) for k in (0, 29, 59)]
     assert np.allclose(after, before - np.cumsum(gains)[[0, 29, 59]], rtol=1e-8)
@@ -108,3 +108,16 @@ def test_without_labels_the_clusters_are_the_labels(digits):
     budget = resolve_budget(12, len(x), None)
     assert (make_selector("bilevel").select(view, budget, 0)["id"].to_list()
             == make_selector("bilevel").select(labelled, budget, 0)["id"].to_list())
+
+
+def test_a_capped_candidate_set_still_meets_every_quota(digits):
+    """60 candidates of 300, topped up per label: the quotas hold, and the picks differ."""
+    x, labels = digits
+    view = SelectionView(ids=np.array([f"row-{i:04d}" for i in range(len(x))]), embeddings=x,
+                         labels=labels.astype(str))
+    budget = resolve_budget("5 per label", len(x), view.labels)
+    table = make_selector("bilevel", {"candidate_rows": 60}).select(view, budget, 0)
+    rows = np.array([int(i.split("-")[1]) for i in table["id"]])
+    assert np.bincount(labels[rows]).tolist() == [5] * 4
+    uncapped = make_selector("bilevel").select(view, budget, 0)
+    assert table["id"].to_list() != uncapped["id"].to_list()
