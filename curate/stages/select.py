@@ -24,9 +24,10 @@ from curate.stages.scores import PoolScores, pool_scores, save_computed
 from curate.store import ArtifactCache, StageRef, atomic_path, cached_stage
 
 # Bumped only when curate's own selectors can pick other ids (7: keyed randomness; 11:
-# auto takes random on prompt/response pools), or once when every row's reason changed
+# auto takes random on prompt/response pools; 12: auto's few-shot candidates bilevel and
+# prototypes, its validated large-budget rule), or once when every row's reason changed
 # (10: reasons name auto's rule, not its figures).
-SELECT_VERSION = 11
+SELECT_VERSION = 12
 
 
 @dataclass(frozen=True, kw_only=True)
