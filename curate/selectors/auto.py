@@ -10,6 +10,7 @@ more than `switch_margin` standard errors; without labels it takes the first.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -191,13 +192,10 @@ class AutoSelector(Selector):
     def select_sharded(self, pool: ShardedPool, budget: Budget, seed: int) -> pl.DataFrame:
         """As `select`: the label-fitting candidates have no plan and gather the rows (the
         first time one runs), with the same held-out rows; the others run on the shards."""
-        gathered = []
-
+        @functools.cache
         def gather() -> SelectionView:
-            if not gathered:
-                gathered.append(pool.gather(self.name, partial(
-                    SelectionView, cluster_fn=kmeans_clusterer(pool.cluster))))
-            return gathered[0]
+            return pool.gather(self.name, partial(SelectionView,
+                                                  cluster_fn=kmeans_clusterer(pool.cluster)))
 
         def run(chosen: Selector) -> pl.DataFrame:
             if chosen.fits_labels:
