@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -173,6 +174,20 @@ class ShardedPool:
         parts = [p for p in self.map(_sample_rows, label, seed, threshold) if p[1] is not None]
         keys = np.concatenate([p[0] for p in parts])
         return np.concatenate([p[1] for p in parts])[np.argsort(keys, kind="stable")]
+
+    def without(self, drop: Callable[[Shard], np.ndarray], columns: Sequence[str]) -> ShardedPool:
+        """This pool without the rows `drop(shard)` marks (bool) in each shard, keeping the
+        named `columns`; vectors still load where the map runs."""
+        def kept(shard: Shard) -> Shard:
+            rows = np.flatnonzero(~drop(shard))
+            return Shard(ids=shard.ids[rows], vectors=partial(shard.load, rows),
+                         labels=None if shard.labels is None else shard.labels[rows],
+                         columns={name: np.asarray(shard.columns[name])[rows]
+                                  for name in columns if name in shard.columns},
+                         hashes=shard.hashes[rows])
+
+        return replace(self, shards=[kept(shard) for shard in self.shards], clustering=None,
+                       gathered_=None)
 
     def gather(self, what: str, make_view: Callable[..., Any]):
         """Every row on the driver, in id order (as the pool is loaded), as

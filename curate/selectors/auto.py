@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 
+import numpy as np
 import polars as pl
 
 from curate.budget import Budget
@@ -23,12 +24,14 @@ from curate.exec.keys import row_keys
 from curate.exec.shards import ShardedPool
 from curate.index import kmeans_clusterer
 from curate.params import Boolean, Interval, Text, constraints
+from curate.scoring import COMPUTED_SCORES
 from curate.selectors.base import SelectionView, Selector, one_shard
 from curate.selectors.registry import make_selector, register
 from curate.selectors.validate import (
     DRAW,
     can_fit_probes,
     cannot_validate,
+    share_of,
     validate,
     validation_draw,
 )
@@ -79,6 +82,11 @@ class Rule:
     # with labels that cannot score a probe (under two rows per label), this candidate
     # (unset: the first)
     unvalidated: str | None = None
+    # candidates select the budget's share of the pool without the validation draw, so
+    # each is scored on rows it could have picked, and the kept one selects again from the
+    # whole pool: at large budgets the rows no candidate picked are those the candidates
+    # passed over, which favours the one that picked like them (random)
+    apart: bool = False
 
 
 RULES = (
@@ -107,7 +115,7 @@ RULES = (
     # uncertainty, blended by the budget share) led random on some sets and trailed it on
     # others, so validation chooses, and random stays unless UHerding leads it
     Rule("large-labelled", lambda regime: regime.labelled, ("random", "uherding"),
-         "benchmarks/selection-range.md#what-it-says"),
+         "benchmarks/selection-range.md#what-it-says", apart=True),
     # above few-shot without labels nothing was measured to beat random, and B-means
     # clustering grows with B
     Rule("large-budget", lambda regime: True, ("random",),
@@ -185,8 +193,15 @@ class AutoSelector(Selector):
 
     def select(self, view: SelectionView, budget: Budget, seed: int) -> pl.DataFrame:
         held = self._held_out(view, budget, seed)
+
+        @functools.cache
+        def apart() -> tuple[SelectionView, Budget]:
+            keep = ~validation_draw(row_keys(seed, view.hashes, DRAW), self.validation_rows)
+            return view.alone(np.flatnonzero(keep)), share_of(budget, view.labels, keep)
+
         return self._as_auto(held, one_shard(held), budget, seed,
                              lambda chosen: chosen.select(held, budget, seed),
+                             lambda chosen: chosen.select(*apart(), seed),
                              lambda chosen: chosen.select(view, budget, seed))
 
     def select_sharded(self, pool: ShardedPool, budget: Budget, seed: int) -> pl.DataFrame:
@@ -202,8 +217,24 @@ class AutoSelector(Selector):
                 return chosen.select(self._held_out(gather(), budget, seed), budget, seed)
             return chosen.select_sharded(pool, budget, seed)
 
+        @functools.cache
+        def apart() -> tuple[ShardedPool, Budget]:
+            keys = row_keys(seed, np.concatenate([s.hashes for s in pool.shards]), DRAW)
+            held = validation_draw(keys, self.validation_rows)
+            threshold = keys[held].max()
+            given = [name for name in (pool.shards[0].columns if pool.shards else {})
+                     if name not in COMPUTED_SCORES]
+            rest = pool.without(lambda shard: row_keys(seed, shard.hashes, DRAW) <= threshold,
+                                given)
+            return rest, share_of(budget, pool.labels(), ~held)
+
+        def refit(chosen: Selector) -> pl.DataFrame:
+            if chosen.fits_labels:
+                return chosen.select(gather(), budget, seed)
+            return chosen.select_sharded(pool, budget, seed)
+
         return self._as_auto(pool, pool, budget, seed, run,
-                             lambda chosen: chosen.select(gather(), budget, seed))
+                             lambda chosen: chosen.select_sharded(*apart(), seed), refit)
 
     def _held_out(self, view: SelectionView, budget: Budget, seed: int) -> SelectionView:
         """`view` with the rows validation will score on marked (`holdout`), for the
@@ -233,16 +264,20 @@ class AutoSelector(Selector):
             outcome = "not validated: the pool has no labels"
         return candidates, outcome
 
-    def _as_auto(self, where, pool: ShardedPool, budget: Budget, seed: int, run, refit
-                 ) -> pl.DataFrame:
-        """Run the rule's candidates and keep one; a kept candidate that fits the pool's
-        labels runs again by `refit`, on every row (validation chose the method; the
-        selection then fits the rows validation scored on too). `reason_` (the choice a run
-        records): the rule's id and evidence link, the regime and the validation; each row's
-        reason: the choice, the rule's id, the regime and whether it was validated, then the
-        chosen selector's own reason. Neither quotes a benchmark figure."""
+    def _as_auto(self, where, pool: ShardedPool, budget: Budget, seed: int, run, run_apart,
+                 refit) -> pl.DataFrame:
+        """Run the rule's candidates (by `run_apart` under a rule that validates them
+        `apart`, else `run`) and keep one; a kept candidate that fits the pool's labels, or
+        that selected apart, runs again by `refit`, on every row (validation chose the
+        method; the selection then fits the rows validation scored on too). `reason_` (the
+        choice a run records): the rule's id and evidence link, the regime and the
+        validation; each row's reason: the choice, the rule's id, the regime and whether it
+        was validated, then the chosen selector's own reason. Neither quotes a benchmark
+        figure."""
         rule, regime = self.rule(where, budget)
         candidates, outcome = self._candidates_for(rule, regime, pool.labels(), budget)
+        apart = rule.apart and len(candidates) > 1
+        run = run_apart if apart else run
         skipped = {}
         try:
             tables = {candidates[0].name: run(candidates[0])}
@@ -274,7 +309,7 @@ class AutoSelector(Selector):
                                   detail, *skipped.values()])
         table = tables[chosen]
         kept = next(c for c in candidates if c.name == chosen)
-        if self.validation_ is not None and kept.fits_labels:
+        if apart or (self.validation_ is not None and kept.fits_labels):
             table = refit(kept)
         return table.with_columns(
             selector=pl.lit(self.name),

@@ -172,6 +172,16 @@ class SelectionView:
             holdout=None if self.holdout is None else self.holdout[rows],
         )
 
+    def alone(self, rows: np.ndarray) -> SelectionView:
+        """The view of `rows` as a pool of its own: the scores it was given restricted to
+        the rows, computed scores computed again from these rows alone (a cross-fitted
+        probe on every row would carry the other rows' labels in)."""
+        from curate.scoring import COMPUTED_SCORES
+
+        return replace(self.subset(rows, self.group), score_fn=None,
+                       scores={name: values[rows] for name, values in self.scores.items()
+                               if name not in COMPUTED_SCORES})
+
 
 def default_clusterer() -> Clusterer:
     """In-memory faiss k-means with the default cluster settings (no cache)."""

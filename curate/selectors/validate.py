@@ -15,10 +15,11 @@ first candidate and says why.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from curate.budget import Budget
 from curate.exec.keys import row_keys, smallest
 from curate.exec.shards import ShardedPool, in_id_order
 
@@ -120,6 +121,22 @@ def validation_draw(keys: np.ndarray, rows: int) -> np.ndarray:
     mask = np.zeros(len(keys), dtype=bool)
     mask[smallest(keys, min(rows, len(keys) // 2))] = True
     return mask
+
+
+def share_of(budget: Budget, labels: np.ndarray | None, keep: np.ndarray) -> Budget:
+    """`budget` for the pool's rows `keep` (bool, in `labels`' order): the same share of
+    the pool, and under a per-label budget the same share of each label, so a candidate
+    run on the pool without the validation draw selects as it would on the whole pool."""
+    if budget.per_label is None:
+        return replace(budget, total=round(budget.total * keep.sum() / len(keep)))
+    names, sizes = np.unique(labels, return_counts=True)
+    kept = dict(zip(*np.unique(labels[keep], return_counts=True), strict=True))
+    share = {label: min(kept.get(label, 0), round(budget.per_label[label] * kept.get(label, 0)
+                                                   / size))
+             for label, size in zip(names, sizes, strict=True) if label in budget.per_label}
+    per_label = {label: n for label, n in share.items() if n}
+    return replace(budget, total=sum(per_label.values()), per_label=per_label,
+                   empty_labels=budget.empty_labels + tuple(sorted(set(share) - set(per_label))))
 
 
 def _validation_rows(shard, seed, threshold, picked):

@@ -89,6 +89,17 @@ def l2_radius(x: np.ndarray, centres: np.ndarray) -> float:
     return float(np.sqrt(max(0.0, 2 * np.max(np.min(1 - x @ x[centres].T, axis=1)))))
 
 
+def test_auto_at_a_large_budget_sharded(images):
+    """Above few-shot auto's candidates select apart from the validation draw: from the
+    shards without those rows, as in memory."""
+    budget = budget_for(images, "30%")
+    for seed in (0, 1):
+        local, spread = make_selector("auto"), make_selector("auto")
+        same_selection(local.select(view_of(images), budget, seed),
+                       spread.select_sharded(sharded(images), budget, seed))
+        assert local.reason_ == spread.reason_ and "validated on" in local.reason_
+
+
 def test_kcenter_composable_coreset_keeps_its_reported_bound(images):
     ids, x, _ = images
     unlabelled = (ids, x, None)

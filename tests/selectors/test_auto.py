@@ -238,3 +238,55 @@ def test_labels_left_without_a_row_leave_out_the_label_fitting_candidates(labell
     selector.select(labelled, budget, seed=0)
     assert selector.choice_ == "kmeans-nearest"
     assert "bilevel" not in selector.reason_ and "prototypes" not in selector.reason_
+
+
+def test_large_budgets_validate_candidates_selected_apart_from_the_held_out_draw(digits_view):
+    """At 30% of 1,797 real digits: each candidate selects the same share of each label
+    from the pool without the validation draw (its uncertainty probe fitted on those rows
+    alone), every drawn row is scored, and the kept candidate then selects from the whole
+    pool. Scored on the rows no candidate picked, as at few-shot budgets, the draw would be
+    what the candidates passed over."""
+    from curate.budget import Budget
+    from curate.selectors import SelectionView
+
+    budget = resolve_budget("30%", len(digits_view), digits_view.labels, stratify="auto")
+    labels = digits_view.labels
+    for seed in range(3):
+        selector = make_selector("auto", {"validation_rows": 600})
+        table = selector.select(digits_view, budget, seed)
+        keys = digits_view.with_seed(seed).keys("auto-validation")
+        draw = np.zeros(len(keys), dtype=bool)
+        draw[np.argsort(keys)[:600]] = True
+        rest = SelectionView(ids=digits_view.ids[~draw], embeddings=digits_view.embeddings[~draw],
+                             labels=labels[~draw], cluster_fn=digits_view.cluster_fn)
+        share = {label: round(n * (labels[~draw] == label).sum() / (labels == label).sum())
+                 for label, n in budget.per_label.items()}
+        rest_budget = Budget(sum(share.values()), share, stratified=True)
+        picks = {name: make_selector(name).select(rest, rest_budget, seed)["id"].to_numpy()
+                 for name in ("random", "uherding")}
+        assert not np.isin(digits_view.ids[draw], np.concatenate(list(picks.values()))).any()
+        hits = {name: probe_hits(digits_view, ids, np.flatnonzero(draw), seed)
+                for name, ids in picks.items()}
+        assert selector.validation_.held_out == 600
+        for name, hit in hits.items():
+            assert (selector.validation_.correct[name] == hit).all()
+        best = "uherding" if mcnemar_lead(hits["uherding"], hits["random"]) > 1.0 else "random"
+        assert selector.choice_ == best
+        assert table["id"].to_list() == make_selector(best).select(
+            digits_view, budget, seed)["id"].to_list()
+
+
+def test_share_of_a_budget_keeps_each_labels_share():
+    from curate.budget import Budget
+    from curate.selectors.validate import share_of
+
+    labels = np.array(["a"] * 50 + ["b"] * 30 + ["c"] * 4)
+    keep = np.ones(len(labels), dtype=bool)
+    keep[::2] = False  # half of every label
+    budget = Budget(total=42, per_label={"a": 25, "b": 15, "c": 2}, stratified=True)
+    half = share_of(budget, labels, keep)
+    assert half.per_label == {"a": 12, "b": 8, "c": 1} and half.total == 21 and half.stratified
+    keep[50:] = False  # only label a left: b and c get no row
+    only_a = share_of(budget, labels, keep)
+    assert only_a.per_label == {"a": 12} and only_a.empty_labels == ("b", "c")
+    assert share_of(Budget(total=42), labels, keep).total == 12  # 42 * 25 / 84 = 12.5, to even
