@@ -72,16 +72,17 @@ class Regime:
 class Rule:
     """One row of auto's table: `id` names it in reasons, `when` decides it from the
     regime, `selectors` are its candidates (the default first), `evidence` links the
-    benchmark section behind it (`benchmarks/<page>.md#<heading anchor>`) and `unvalidated`
-    names the candidate where the pool's labels are too few per label to validate on."""
+    benchmark section behind it (`benchmarks/<page>.md#<heading anchor>`) and `thin` its
+    candidates where a budget per label gives the labels under two rows each."""
 
     id: str
     when: Callable[[Regime], bool]
     selectors: tuple[str, ...]
     evidence: str
-    # with labels that cannot score a probe (under two rows per label), this candidate
-    # (unset: the first)
-    unvalidated: str | None = None
+    # the candidates (the default first) where a budget per label gives its labels under
+    # two rows each, every label a row: the candidates then cover the same labels, so
+    # validation compares their rows (unset: the rule's first candidate alone)
+    thin: tuple[str, ...] = ()
     # candidates select the budget's share of the pool without the validation draw, so
     # each is scored on rows it could have picked, and the kept one selects again from the
     # whole pool: at large budgets the rows no candidate picked are those the candidates
@@ -106,15 +107,18 @@ RULES = (
     # few-shot: the two best unsupervised selectors, the bilevel coreset and
     # kmeans-nearest's picks moved to the rows that label the pool best (prototypes); none
     # best everywhere, so with labels validation chooses (on rows the label-fitting
-    # candidates leave out); below two rows per label, where no probe can be scored,
-    # prototypes; without labels, kmeans-nearest
+    # candidates leave out); below two rows per label prototypes unless the bilevel
+    # coreset leads it (the unsupervised two trailed it there); without labels,
+    # kmeans-nearest
     Rule("few-shot", lambda regime: regime.few_shot,
          ("kmeans-nearest", "typiclust", "bilevel", "prototypes"),
-         "benchmarks/selection-fewshot.md#what-it-says", unvalidated="prototypes"),
+         "benchmarks/selection-fewshot.md#what-it-says", thin=("prototypes", "bilevel")),
     # above few-shot with labels: UHerding (coverage weighted by the cross-fitted probe's
-    # uncertainty, blended by the budget share) led random on some sets and trailed it on
-    # others, so validation chooses, and random stays unless UHerding leads it
-    Rule("large-labelled", lambda regime: regime.labelled, ("random", "uherding"),
+    # uncertainty, blended by the budget share) and MaxHerding (kernel coverage) each led
+    # random on some sets and trailed it on others, so validation chooses, and random
+    # stays unless one leads it
+    Rule("large-labelled", lambda regime: regime.labelled,
+         ("random", "uherding", "maxherding"),
          "benchmarks/selection-range.md#what-it-says", apart=True),
     # above few-shot without labels nothing was measured to beat random, and B-means
     # clustering grows with B
@@ -183,10 +187,9 @@ class AutoSelector(Selector):
         regime = self.regime(view, budget)
         return next(rule for rule in RULES if rule.when(regime)), regime
 
-    def candidates(self, rule: Rule) -> list[Selector]:
-        names = rule.selectors if self.validate else rule.selectors[:1]
+    def candidates(self, names: tuple[str, ...]) -> list[Selector]:
         return [make_selector(name, {"quality": self.quality} if name == "kmq" else {})
-                for name in names]
+                for name in (names if self.validate else names[:1])]
 
     def choice(self) -> dict | None:
         return {"selector": self.choice_, "reason": self.reason_}
@@ -239,7 +242,7 @@ class AutoSelector(Selector):
     def _held_out(self, view: SelectionView, budget: Budget, seed: int) -> SelectionView:
         """`view` with the rows validation will score on marked (`holdout`), for the
         label-fitting candidates to leave out of their fit; unmarked where none is run."""
-        if not (self.validate and view.labels is not None and can_fit_probes(budget)):
+        if not self.validate or cannot_validate(view.labels):
             return view
         return replace(view, holdout=validation_draw(row_keys(seed, view.hashes, DRAW),
                                                      self.validation_rows))
@@ -248,16 +251,17 @@ class AutoSelector(Selector):
                         ) -> tuple[list[Selector], str]:
         """The candidates to run for this rule and regime, and why not validated (or the
         rule's only candidate)."""
-        candidates = self.candidates(rule)
-        outcome = ("the rule's only candidate" if len(rule.selectors) == 1
+        thin = labels is not None and not can_fit_probes(budget)
+        names = rule.thin if thin and rule.thin and not regime.empty_labels else rule.selectors
+        candidates = self.candidates(names)
+        outcome = ("the rule's only candidate" if len(names) == 1
                    else "not validated: validation is off")
-        if (labels is not None and rule.unvalidated and not regime.empty_labels
-                and not can_fit_probes(budget)):
-            return ([make_selector(rule.unvalidated)],
-                    "not validated: fewer than 2 rows per label to fit the probe on")
         if regime.empty_labels:  # labels without a row: label-fitting candidates fell
             # below kmeans-nearest there (benchmarks/selection-fewshot.md#what-it-says)
             candidates = [c for c in candidates if not c.fits_labels] or candidates
+            if thin:
+                return candidates[:1], ("not validated: fewer than 2 rows per label to "
+                                        "fit the probe on")
         if len(candidates) > 1 and (why_not := cannot_validate(labels)):
             return candidates[:1], f"not validated: {why_not}"
         if labels is None and len(rule.selectors) > 1:
@@ -278,24 +282,21 @@ class AutoSelector(Selector):
         candidates, outcome = self._candidates_for(rule, regime, pool.labels(), budget)
         apart = rule.apart and len(candidates) > 1
         run = run_apart if apart else run
-        skipped = {}
-        try:
-            tables = {candidates[0].name: run(candidates[0])}
-        except CurateError as error:  # the unvalidated candidate cannot gather a huge pool
-            if candidates[0].name != rule.unvalidated:
-                raise
-            skipped[rule.unvalidated] = f"{rule.unvalidated} skipped ({error})"
+        tables, skipped = {}, {}
+        for candidate in candidates:
+            try:
+                tables[candidate.name] = run(candidate)
+            except CurateError as error:  # a candidate that cannot gather a huge pool
+                if not candidate.fits_labels:
+                    raise
+                skipped[candidate.name] = f"{candidate.name} skipped ({error})"
+        if not tables:  # the rule's first candidate has a plan over the shards
             candidates = [make_selector(rule.selectors[0])]
             tables = {candidates[0].name: run(candidates[0])}
-        for other in candidates[1:]:
-            try:
-                tables[other.name] = run(other)
-            except CurateError as error:  # a candidate that cannot gather a huge pool
-                skipped[other.name] = f"{other.name} skipped ({error})"
         if skipped and len(tables) == 1:
             outcome = f"not validated: {', '.join(skipped)} skipped"
         self.validation_ = None
-        chosen, detail = candidates[0].name, outcome
+        chosen, detail = next(iter(tables)), outcome
         if len(tables) > 1:
             self.validation_ = validate(pool, {name: t["id"].to_numpy()
                                                for name, t in tables.items()},
@@ -309,7 +310,7 @@ class AutoSelector(Selector):
                                   detail, *skipped.values()])
         table = tables[chosen]
         kept = next(c for c in candidates if c.name == chosen)
-        if apart or (self.validation_ is not None and kept.fits_labels):
+        if apart or (kept.fits_labels and len(candidates) > 1):
             table = refit(kept)
         return table.with_columns(
             selector=pl.lit(self.name),

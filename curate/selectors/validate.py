@@ -7,10 +7,10 @@ picked. Those rows are a keyed draw (seed, row id; `curate.exec.keys`) of at mos
 ordered; candidates that fit the pool's labels leave that draw out (`validation_draw`).
 
 A candidate with fewer than two rows per label it covers gives the probe one example of
-most labels: scikit-learn warns that such labels look like a regression target, and the
-probes' held-out hits say more about which labels each candidate happened to cover than
-about its rows. Validation is skipped then (`Validation.skipped`), and auto keeps its
-first candidate and says why.
+most labels: where the candidates cover different labels, the probes' held-out hits say
+more about which labels each happened to cover than about its rows. Validation is skipped
+then (`Validation.skipped`), and auto keeps its first candidate and says why. Under a
+budget per label every candidate covers the same labels, and the hits compare the rows.
 """
 
 from __future__ import annotations
@@ -95,8 +95,10 @@ def validate(pool: ShardedPool, picks: dict[str, np.ndarray], seed: int, rows: i
     held_out = np.flatnonzero(~is_picked)
     rows = {name: np.flatnonzero(np.isin(found, np.asarray(p).astype(str)))
             for name, p in picks.items()}
-    if thin := [f"{name} {len(r)} rows over {len(np.unique(probe_y[r]))} labels"
-                for name, r in rows.items() if 2 * len(np.unique(probe_y[r])) > len(r)]:
+    covered = {name: frozenset(probe_y[r].tolist()) for name, r in rows.items()}
+    if len(set(covered.values())) > 1 and (
+            thin := [f"{name} {len(r)} rows over {len(covered[name])} labels"
+                     for name, r in rows.items() if 2 * len(covered[name]) > len(r)]):
         return Validation({name: np.zeros(0, dtype=bool) for name in picks},
                           skipped=f"fewer than 2 rows per label to fit the probe on "
                                   f"({', '.join(thin)})")

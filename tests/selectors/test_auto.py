@@ -32,6 +32,17 @@ def labelled(blobs):
 
 
 FEW_SHOT = next(rule.selectors for rule in RULES if rule.id == "few-shot")
+THIN = next(rule.thin for rule in RULES if rule.id == "few-shot")
+LARGE = next(rule.selectors for rule in RULES if rule.id == "large-labelled")
+
+
+def validated_choice(hits: dict, candidates: tuple[str, ...], margin: float = 1.0) -> str:
+    """The first candidate unless others lead it by more than `margin` standard errors:
+    then the most accurate of those (the earlier on a tie)."""
+    first, *others = candidates
+    leaders = [name for name in others if mcnemar_lead(hits[name], hits[first]) > margin]
+    return max(leaders, key=lambda name: (hits[name].mean(), -candidates.index(name)),
+               default=first)
 
 
 @pytest.mark.parametrize(("target", "params", "spec", "instruction", "rule_id"), [
@@ -103,14 +114,16 @@ def mcnemar_lead(a, b):
     return ((a & ~b).sum() - (b & ~a).sum()) / np.sqrt(max((a != b).sum(), 1))
 
 
+@pytest.mark.parametrize(("spec", "candidates"), [("2%", FEW_SHOT), ("1 per label", THIN)])
 @pytest.mark.parametrize("margin", [0.0, 1.0])
 def test_validation_keeps_the_first_candidate_unless_another_leads_by_the_margin(
-        digits_view, margin):
-    """On 1,797 real digits at 2%: auto's held-out hits equal the probe refitted
-    here on each candidate's rows and scored on the held-out rows (a keyed draw of unpicked
-    rows); typiclust replaces kmeans-nearest only when it leads by more than `margin`
-    standard errors of the paired difference (McNemar's); the selection is the chosen one's."""
-    budget = resolve_budget("2%", len(digits_view), digits_view.labels, stratify="auto")
+        digits_view, margin, spec, candidates):
+    """On 1,797 real digits at 2% and at one row per label (the thin candidates): auto's
+    held-out hits equal the probe refitted here on each candidate's rows and scored on the
+    held-out rows (a keyed draw of unpicked rows); another candidate replaces the first
+    only when it leads by more than `margin` standard errors of the paired difference
+    (McNemar's); the selection is the chosen one's."""
+    budget = resolve_budget(spec, len(digits_view), digits_view.labels, stratify="auto")
     chosen = set()
     for seed in range(6):
         selector = make_selector("auto", {"validation_rows": 800, "switch_margin": margin})
@@ -122,24 +135,20 @@ def test_validation_keeps_the_first_candidate_unless_another_leads_by_the_margin
         draw[np.argsort(keys)[:800]] = True
         view = replace(digits_view, holdout=draw)
         picks = {name: make_selector(name).select(view, budget, seed)["id"].to_numpy()
-                 for name in FEW_SHOT}
+                 for name in candidates}
         picked = np.isin(digits_view.ids, np.concatenate(list(picks.values())))
         held_out = np.flatnonzero(draw & ~picked)
         hits = {name: probe_hits(digits_view, ids, held_out, seed) for name, ids in picks.items()}
         assert selector.validation_.held_out == len(held_out) > 700
-        for name in FEW_SHOT:
+        for name in candidates:
             assert (selector.validation_.correct[name] == hits[name]).all()
-        first, *others = FEW_SHOT
-
-        leaders = [name for name in others if mcnemar_lead(hits[name], hits[first]) > margin]
-        best = max(leaders, key=lambda name: (hits[name].mean(), -FEW_SHOT.index(name)),
-                   default=first)
+        best = validated_choice(hits, candidates, margin)
         assert selector.choice_ == best
         # a label-fitting choice is run again on every row, the others are kept as validated
         again = make_selector(best).select(digits_view, budget, seed)["id"].to_list()
         assert table["id"].to_list() == again
         chosen.add(best)
-    if margin == 0.0:
+    if margin == 0.0 and spec == "2%":
         assert len(chosen) > 1  # the check above saw more than one outcome
 
 
@@ -158,9 +167,9 @@ def test_without_labels_auto_takes_the_first_candidate_unvalidated(labelled):
     assert table["id"].to_list() == direct["id"].to_list()
 
 
-def test_above_few_shot_random_or_uherding_with_labels_random_without(labelled):
-    """With labels, validation between random (kept unless uherding leads it) and
-    uherding; without, random."""
+def test_above_few_shot_validated_with_labels_random_without(labelled):
+    """With labels, validation between random (kept unless another leads it) and the
+    herding selectors; without, random."""
     unlabelled = view_of(labelled.embeddings)
     unlabelled.target = None
     labelled.target = None
@@ -173,8 +182,8 @@ def test_above_few_shot_random_or_uherding_with_labels_random_without(labelled):
         assert table["id"].to_list() == direct["id"].to_list()
         if view is labelled:
             assert "validated on" in selector.reason_
-            lead = selector.validation_.lead("uherding", "random")
-            assert selector.choice_ == ("uherding" if lead > 1.0 else "random")
+            assert list(selector.validation_.correct) == list(LARGE)
+            assert selector.choice_ == validated_choice(selector.validation_.correct, LARGE)
         else:
             assert selector.choice_ == "random"
 
@@ -217,17 +226,35 @@ def test_every_rule_names_its_evidence():
         assert RULES[-1].when(regime)
 
 
-def test_one_row_per_label_takes_prototypes_unvalidated(labelled):
-    """No probe can be scored on one row per label: the rule's `unvalidated` candidate,
-    run on every row, and only it."""
+def test_one_row_per_label_validates_the_thin_candidates(labelled):
+    """One row per label: the rule's `thin` candidates, validated (they cover the same
+    labels), the kept one run again on every row."""
     labelled.target = None
     budget = resolve_budget("1 per label", len(labelled), labelled.labels)
     selector = make_selector("auto")
     table = selector.select(labelled, budget, seed=2)
-    direct = make_selector("prototypes").select(labelled, budget, seed=2)
-    assert selector.choice_ == "prototypes" and selector.validation_ is None
-    assert "not validated: fewer than 2 rows per label" in selector.reason_
+    direct = make_selector(selector.choice_).select(labelled, budget, seed=2)
+    assert selector.choice_ in THIN and set(selector.validation_.correct) == set(THIN)
+    assert f"validated between {' and '.join(THIN)}" in table["reason"][0]
     assert table["id"].to_list() == direct["id"].to_list()
+
+
+def test_thin_picks_are_scored_only_where_they_cover_the_same_labels(digits_view):
+    """Two candidates with a row of each of the same labels are scored on the held-out
+    rows; with different labels (one of them thin) validation is skipped."""
+    from curate.selectors.base import one_shard
+    from curate.selectors.validate import validate
+
+    first = {label: digits_view.ids[digits_view.labels == label] for label in
+             np.unique(digits_view.labels)}
+    same = validate(one_shard(digits_view), {"a": np.array([r[0] for r in first.values()]),
+                                             "b": np.array([r[1] for r in first.values()])},
+                    0, 500)
+    assert same.skipped is None and same.held_out > 450
+    two_labels = np.concatenate([first["digit-0"][:5], first["digit-1"][:5]])
+    other = validate(one_shard(digits_view), {"a": np.array([r[0] for r in first.values()]),
+                                              "b": two_labels}, 0, 500)
+    assert other.skipped.startswith("fewer than 2 rows per label") and not other.held_out
 
 
 def test_labels_left_without_a_row_leave_out_the_label_fitting_candidates(labelled):
@@ -263,14 +290,14 @@ def test_large_budgets_validate_candidates_selected_apart_from_the_held_out_draw
                  for label, n in budget.per_label.items()}
         rest_budget = Budget(sum(share.values()), share, stratified=True)
         picks = {name: make_selector(name).select(rest, rest_budget, seed)["id"].to_numpy()
-                 for name in ("random", "uherding")}
+                 for name in LARGE}
         assert not np.isin(digits_view.ids[draw], np.concatenate(list(picks.values()))).any()
         hits = {name: probe_hits(digits_view, ids, np.flatnonzero(draw), seed)
                 for name, ids in picks.items()}
         assert selector.validation_.held_out == 600
         for name, hit in hits.items():
             assert (selector.validation_.correct[name] == hit).all()
-        best = "uherding" if mcnemar_lead(hits["uherding"], hits["random"]) > 1.0 else "random"
+        best = validated_choice(hits, LARGE)
         assert selector.choice_ == best
         assert table["id"].to_list() == make_selector(best).select(
             digits_view, budget, seed)["id"].to_list()
