@@ -114,11 +114,11 @@ RULES = (
          ("kmeans-nearest", "typiclust", "bilevel", "prototypes"),
          "benchmarks/selection-fewshot.md#what-it-says", thin=("prototypes", "bilevel")),
     # above few-shot with labels: UHerding (coverage weighted by the cross-fitted probe's
-    # uncertainty, blended by the budget share) and MaxHerding (kernel coverage) each led
-    # random on some sets and trailed it on others, so validation chooses, and random
-    # stays unless one leads it
+    # uncertainty, blended by the budget share), MaxHerding (kernel coverage) and the
+    # bilevel coreset each led random on some sets and trailed it or were level on others,
+    # so validation chooses, and random stays unless one leads it
     Rule("large-labelled", lambda regime: regime.labelled,
-         ("random", "uherding", "maxherding"),
+         ("random", "uherding", "maxherding", "bilevel"),
          "benchmarks/selection-range.md#what-it-says", apart=True),
     # above few-shot without labels nothing was measured to beat random, and B-means
     # clustering grows with B
@@ -137,6 +137,9 @@ class AutoSelector(Selector):
         validate: between a rule's candidates, keep the one whose probe scores best on
             held-out pool rows (needs labels); False takes the first candidate.
         validation_rows: at most this many held-out pool rows score the candidates.
+        max_work: a candidate other than the rule's first whose own estimate of its work
+            (`Selector.work`, multiply-adds) is above this is left out, and the reason says
+            so: the bilevel coreset's greedy grows with budget x pool.
         switch_margin: another candidate replaces the first only when its probe leads by
             more than this many standard errors of the paired difference on the held-out
             rows. 1 from the builtin benchmarks: 0 switched to typiclust on seeds where it
@@ -154,17 +157,20 @@ class AutoSelector(Selector):
         validate=Boolean(),
         validation_rows=Interval(int, 1, None),
         switch_margin=Interval(float, 0, None),
+        max_work=Interval(float, 0, None),
     )
 
     def __init__(self, quality: str | None = None, max_fraction: float = 0.10,
                  max_per_label: int = 10, validate: bool = True,
-                 validation_rows: int = 10_000, switch_margin: float = 1.0):
+                 validation_rows: int = 10_000, switch_margin: float = 1.0,
+                 max_work: float = 3e11):
         self.quality = quality
         self.max_fraction = max_fraction
         self.max_per_label = max_per_label
         self.validate = validate
         self.validation_rows = validation_rows
         self.switch_margin = switch_margin
+        self.max_work = max_work
 
     def regime(self, view: SelectionView | ShardedPool, budget: Budget) -> Regime:
         per_label = budget.per_label is not None
@@ -268,6 +274,27 @@ class AutoSelector(Selector):
             outcome = "not validated: the pool has no labels"
         return candidates, outcome
 
+    def _run_candidates(self, candidates: list[Selector], pool: ShardedPool, budget: Budget,
+                        run) -> tuple[dict[str, pl.DataFrame], dict[str, str]]:
+        """Each candidate's selection by `run`, and why any was left out: past `max_work`
+        (never the rule's first), or a label-fitting one that cannot gather the pool."""
+        tables, skipped = {}, {}
+        labels = pool.labels()
+        for candidate in candidates:
+            work = candidate.work(len(pool), budget.total, pool.dim,
+                                  0 if labels is None else len(np.unique(labels)))
+            if candidate is not candidates[0] and work > self.max_work:
+                skipped[candidate.name] = (f"{candidate.name} skipped (about {work:.1e} "
+                                           f"multiply-adds, over max_work)")
+                continue
+            try:
+                tables[candidate.name] = run(candidate)
+            except CurateError as error:  # a candidate that cannot gather a huge pool
+                if not candidate.fits_labels:
+                    raise
+                skipped[candidate.name] = f"{candidate.name} skipped ({error})"
+        return tables, skipped
+
     def _as_auto(self, where, pool: ShardedPool, budget: Budget, seed: int, run, run_apart,
                  refit) -> pl.DataFrame:
         """Run the rule's candidates (by `run_apart` under a rule that validates them
@@ -282,14 +309,7 @@ class AutoSelector(Selector):
         candidates, outcome = self._candidates_for(rule, regime, pool.labels(), budget)
         apart = rule.apart and len(candidates) > 1
         run = run_apart if apart else run
-        tables, skipped = {}, {}
-        for candidate in candidates:
-            try:
-                tables[candidate.name] = run(candidate)
-            except CurateError as error:  # a candidate that cannot gather a huge pool
-                if not candidate.fits_labels:
-                    raise
-                skipped[candidate.name] = f"{candidate.name} skipped ({error})"
+        tables, skipped = self._run_candidates(candidates, pool, budget, run)
         if not tables:  # the rule's first candidate has a plan over the shards
             candidates = [make_selector(rule.selectors[0])]
             tables = {candidates[0].name: run(candidates[0])}

@@ -221,6 +221,12 @@ class Selector:
         """Choose exactly `n` distinct rows of `view` (n <= len(view))."""
         raise NotImplementedError
 
+    def work(self, rows: int, picks: int, dim: int, labels: int) -> float:
+        """About how many multiply-adds picking `picks` of `rows` rows (vectors of width
+        `dim`, `labels` labels) takes where that grows with picks x rows (`auto` leaves out
+        a candidate past its `max_work`); 0 where it does not."""
+        return 0.0
+
     def choice(self) -> dict | None:
         """What the last `select` chose that the run should record (`auto`'s candidate and
         why); None for a selector that runs one method."""

@@ -62,6 +62,12 @@ class BilevelSelector(Selector):
         self.outer_rows = outer_rows
         self.candidate_rows = candidate_rows
 
+    def work(self, rows: int, picks: int, dim: int, labels: int) -> float:
+        """Each step updates every candidate's state: two products with its vector and a
+        few with its label residuals, and the (dim x dim) inverse."""
+        candidates = min(rows, max(self.candidate_rows, 4 * picks))
+        return float(picks) * (2 * candidates * (dim + 3 * labels) + 2 * dim * dim)
+
     def select(self, view: SelectionView, budget: Budget, seed: int) -> pl.DataFrame:
         """All labels are fitted together, so the budget is met by one greedy over the
         view with each label's quota (none when the budget is a plain count)."""
@@ -149,9 +155,9 @@ class _Greedy:
         u = self.a_inv @ self.x[r]
         gram_u = self.gram @ u
         c, e, t = self.c[r], self.e[r].copy(), self.t[r].copy()
-        ux = self.x @ u  # x_j'u
+        # x_j'u and u_j'V'V u in one pass over the candidates (the step's memory traffic)
+        ux, uj_gram_u = (self.x @ np.stack([u, self.a_inv @ gram_u], axis=1)).T
         u_gram_u = u @ gram_u
-        uj_gram_u = self.x @ (self.a_inv @ gram_u)  # u_j'V'V u
         self.t += (np.outer(uj_gram_u, e) - np.outer(ux, t)) / c - np.outer(ux, e) * (
             u_gram_u / c ** 2)
         self.q += -2.0 * ux * uj_gram_u / c + ux ** 2 * u_gram_u / c ** 2

@@ -317,3 +317,20 @@ def test_share_of_a_budget_keeps_each_labels_share():
     only_a = share_of(budget, labels, keep)
     assert only_a.per_label == {"a": 12} and only_a.empty_labels == ("b", "c")
     assert share_of(Budget(total=42), labels, keep).total == 12  # 42 * 25 / 84 = 12.5, to even
+
+
+def test_a_candidate_past_max_work_is_left_out_and_the_reason_says_so(digits_view):
+    """bilevel's greedy grows with budget x pool: under a small `max_work` auto leaves it
+    out of its large-budget candidates (never the rule's first) and says so."""
+    from curate.selectors.registry import make_selector as make
+
+    budget = resolve_budget("30%", len(digits_view), digits_view.labels, stratify="auto")
+    work = make("bilevel").work(len(digits_view), budget.total, 64, 10)
+    assert work == budget.total * (2 * len(digits_view) * (64 + 30) + 2 * 64 * 64)
+    selector = make_selector("auto", {"max_work": work - 1})
+    selector.select(digits_view, budget, 0)
+    assert "bilevel" not in selector.validation_.correct
+    assert f"bilevel skipped (about {work:.1e} multiply-adds, over max_work)" in selector.reason_
+    selector = make_selector("auto", {"max_work": work})
+    selector.select(digits_view, budget, 0)
+    assert list(selector.validation_.correct) == list(LARGE)
