@@ -13,6 +13,7 @@ A later file's cells replace an earlier one's (the same dataset, selector, budge
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -38,6 +39,13 @@ def paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
                                   / np.sqrt(len(d)))
 
 
+def budget_order(budget: str) -> tuple[int, float]:
+    """Rows per label first, then fractions, each ascending ("1 per label", "1-per-label",
+    "2%"), whatever order the result files came in."""
+    number = float(re.match(r"[\d.]+", budget).group())
+    return (0 if "per" in budget else 1 if budget.endswith("%") else 2), number
+
+
 def cell(mean: float, half: float) -> str:
     bold = "**" if mean - half > 0 else ""
     return f"{bold}{mean:+.1f} ± {half:.1f}{bold}"
@@ -47,7 +55,7 @@ def tables(results: pl.DataFrame, metric: str = "accuracy") -> list[str]:
     results = results.filter((pl.col("metric") == metric) & (pl.col("selector") != "full"))
     lines = []
     for (dataset,), data in results.group_by(["dataset"], maintain_order=True):
-        budgets = data["budget"].unique(maintain_order=True).to_list()
+        budgets = sorted(data["budget"].unique().to_list(), key=budget_order)
         selectors = [s for s in data["selector"].unique(maintain_order=True).to_list()
                      if s != "random"]
         seeds = data["seed"].n_unique()

@@ -66,7 +66,7 @@ class PrototypesSelector(Selector):
         objective = view.objective_rows("prototypes-objective", self.objective_rows)
         search = _Search(view.embeddings, label_of, view.ids, objective, picks)
         candidates = self.candidates or max(50, PASS_WORK // (len(picks) * len(objective)))
-        moved = search.run(candidates, self.sweeps)
+        search.run(candidates, self.sweeps)
         rows = search.picks
         self._check(rows, len(start))
         correct = search.correct()
@@ -74,7 +74,7 @@ class PrototypesSelector(Selector):
                    + f"the picks' 1-NN rule labels {correct:,} of {len(objective):,} "
                      f"objective rows correctly"
                    for row, was in zip(rows, picks, strict=True)]
-        return selection_table(self.name, view.ids[rows], np.full(len(rows), moved, float),
+        return selection_table(self.name, view.ids[rows], search.credits().astype(float),
                                reasons, start["cluster"].to_numpy(), None)
 
 
@@ -108,6 +108,12 @@ class _Search:
 
     def correct(self) -> int:
         return int((self.best.argmax(axis=1) == self.truth).sum())
+
+    def credits(self) -> np.ndarray:
+        """Per pick, the objective rows it labels correctly (their most similar pick)."""
+        right = np.flatnonzero(self.best.argmax(axis=1) == self.truth)
+        return np.bincount(self.best_pick[right, self.truth[right]],
+                           minlength=len(self.picks))
 
     def run(self, candidates: int, sweeps: int) -> int:
         """Swap until a pass changes nothing or `sweeps` passes; the number of swaps."""

@@ -59,8 +59,14 @@ def test_search_equals_brute_force(digits, spec):
     budget = resolve_budget(spec, len(x), view.labels)
     start = rows_of(make_selector("kmeans-nearest").select(view, budget, 0))
     everything = {"candidates": len(x), "objective_rows": len(x), "sweeps": 3}
-    found = rows_of(make_selector("prototypes", everything).select(view, budget, 0))
+    table = make_selector("prototypes", everything).select(view, budget, 0)
+    found = rows_of(table)
     assert found.tolist() == brute_search(x, labels, start.tolist(), 3)
+    # each pick's score: the rows whose most similar pick it is and that it labels right
+    nearest = np.argmax(x @ x[found].T, axis=1)
+    right = labels[found][nearest] == labels
+    assert table["score"].to_list() == np.bincount(nearest[right], minlength=len(found)
+                                                   ).tolist()
     assert one_nn_correct(x, labels, found) > one_nn_correct(x, labels, start)
     assert np.bincount(labels[found]).tolist() == np.bincount(labels[start]).tolist()
 
