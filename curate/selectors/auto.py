@@ -201,7 +201,7 @@ class AutoSelector(Selector):
         return {"selector": self.choice_, "reason": self.reason_}
 
     def select(self, view: SelectionView, budget: Budget, seed: int) -> pl.DataFrame:
-        held = self._held_out(view, budget, seed)
+        held = self._held_out(view, seed)
 
         @functools.cache
         def apart() -> tuple[SelectionView, Budget]:
@@ -223,7 +223,7 @@ class AutoSelector(Selector):
 
         def run(chosen: Selector) -> pl.DataFrame:
             if chosen.fits_labels:
-                return chosen.select(self._held_out(gather(), budget, seed), budget, seed)
+                return chosen.select(self._held_out(gather(), seed), budget, seed)
             return chosen.select_sharded(pool, budget, seed)
 
         @functools.cache
@@ -245,7 +245,7 @@ class AutoSelector(Selector):
         return self._as_auto(pool, pool, budget, seed, run,
                              lambda chosen: chosen.select_sharded(*apart(), seed), refit)
 
-    def _held_out(self, view: SelectionView, budget: Budget, seed: int) -> SelectionView:
+    def _held_out(self, view: SelectionView, seed: int) -> SelectionView:
         """`view` with the rows validation will score on marked (`holdout`), for the
         label-fitting candidates to leave out of their fit; unmarked where none is run."""
         if not self.validate or cannot_validate(view.labels):
