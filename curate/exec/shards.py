@@ -175,19 +175,20 @@ class ShardedPool:
         keys = np.concatenate([p[0] for p in parts])
         return np.concatenate([p[1] for p in parts])[np.argsort(keys, kind="stable")]
 
-    def without(self, drop: Callable[[Shard], np.ndarray], columns: Sequence[str]) -> ShardedPool:
-        """This pool without the rows `drop(shard)` marks (bool) in each shard, keeping the
+    def without(self, drop: np.ndarray, columns: Sequence[str]) -> ShardedPool:
+        """This pool without the rows `drop` marks ((N,) bool, in shard order), keeping the
         named `columns`; vectors still load where the map runs."""
-        def kept(shard: Shard) -> Shard:
-            rows = np.flatnonzero(~drop(shard))
+        def kept(shard: Shard, drop: np.ndarray) -> Shard:
+            rows = np.flatnonzero(~drop)
             return Shard(ids=shard.ids[rows], vectors=partial(shard.load, rows),
                          labels=None if shard.labels is None else shard.labels[rows],
                          columns={name: np.asarray(shard.columns[name])[rows]
                                   for name in columns if name in shard.columns},
                          hashes=shard.hashes[rows])
 
-        return replace(self, shards=[kept(shard) for shard in self.shards], clustering=None,
-                       gathered_=None)
+        parts = np.split(drop, np.cumsum([len(shard) for shard in self.shards])[:-1])
+        return replace(self, shards=[kept(s, d) for s, d in zip(self.shards, parts, strict=True)],
+                       clustering=None, gathered_=None)
 
     def gather(self, what: str, make_view: Callable[..., Any]):
         """Every row on the driver, in id order (as the pool is loaded), as

@@ -205,7 +205,7 @@ class AutoSelector(Selector):
 
         @functools.cache
         def apart() -> tuple[SelectionView, Budget]:
-            keep = ~validation_draw(row_keys(seed, view.hashes, DRAW), self.validation_rows)
+            keep = ~self._draw(view.hashes, seed)
             return view.alone(np.flatnonzero(keep)), share_of(budget, view.labels, keep)
 
         return self._as_auto(held, one_shard(held), budget, seed,
@@ -228,14 +228,10 @@ class AutoSelector(Selector):
 
         @functools.cache
         def apart() -> tuple[ShardedPool, Budget]:
-            keys = row_keys(seed, np.concatenate([s.hashes for s in pool.shards]), DRAW)
-            held = validation_draw(keys, self.validation_rows)
-            threshold = keys[held].max()
+            held = self._draw(np.concatenate([s.hashes for s in pool.shards]), seed)
             given = [name for name in (pool.shards[0].columns if pool.shards else {})
                      if name not in COMPUTED_SCORES]
-            rest = pool.without(lambda shard: row_keys(seed, shard.hashes, DRAW) <= threshold,
-                                given)
-            return rest, share_of(budget, pool.labels(), ~held)
+            return pool.without(held, given), share_of(budget, pool.labels(), ~held)
 
         def refit(chosen: Selector) -> pl.DataFrame:
             if chosen.fits_labels:
@@ -250,8 +246,12 @@ class AutoSelector(Selector):
         label-fitting candidates to leave out of their fit; unmarked where none is run."""
         if not self.validate or cannot_validate(view.labels):
             return view
-        return replace(view, holdout=validation_draw(row_keys(seed, view.hashes, DRAW),
-                                                     self.validation_rows))
+        return replace(view, holdout=self._draw(view.hashes, seed))
+
+    def _draw(self, hashes: np.ndarray, seed: int) -> np.ndarray:
+        """(N,) bool: the rows validation scores on, by their id hashes (`validate` draws
+        the same ones)."""
+        return validation_draw(row_keys(seed, hashes, DRAW), self.validation_rows)
 
     def _candidates_for(self, rule: Rule, regime: Regime, labels, budget: Budget
                         ) -> tuple[list[Selector], str]:
@@ -280,9 +280,9 @@ class AutoSelector(Selector):
         (never the rule's first), or a label-fitting one that cannot gather the pool."""
         tables, skipped = {}, {}
         labels = pool.labels()
+        label_count = 0 if labels is None else len(np.unique(labels))
         for candidate in candidates:
-            work = candidate.work(len(pool), budget.total, pool.dim,
-                                  0 if labels is None else len(np.unique(labels)))
+            work = candidate.work(len(pool), budget.total, pool.dim, label_count)
             if candidate is not candidates[0] and work > self.max_work:
                 skipped[candidate.name] = (f"{candidate.name} skipped (about {work:.1e} "
                                            f"multiply-adds, over max_work)")

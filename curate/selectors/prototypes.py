@@ -115,15 +115,11 @@ class _Search:
         return np.bincount(self.best_pick[right, self.truth[right]],
                            minlength=len(self.picks))
 
-    def run(self, candidates: int, sweeps: int) -> int:
-        """Swap until a pass changes nothing or `sweeps` passes; the number of swaps."""
-        moved = 0
+    def run(self, candidates: int, sweeps: int) -> None:
+        """Swap until a pass changes nothing or `sweeps` passes."""
         for _ in range(sweeps):
-            changed = sum(self._improve(i, candidates) for i in range(len(self.picks)))
-            moved += changed
-            if not changed:
+            if not sum(self._improve(i, candidates) for i in range(len(self.picks))):
                 break
-        return moved
 
     def _improve(self, i: int, candidates: int) -> bool:
         label, pick = self.label_of[self.picks[i]], self.picks[i]
