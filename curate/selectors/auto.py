@@ -104,14 +104,15 @@ RULES = (
     # were measured with a probe, which says nothing about an LM's loss
     Rule("instruction-pool", lambda regime: regime.instruction, ("random",),
          "benchmarks/selection-sft.md#what-it-says"),
-    # few-shot: the two best unsupervised selectors, the bilevel coreset and
-    # kmeans-nearest's picks moved to the rows that label the pool best (prototypes); none
-    # best everywhere, so with labels validation chooses (on rows the label-fitting
-    # candidates leave out); below two rows per label prototypes unless the bilevel
-    # coreset leads it (the unsupervised two trailed it there); without labels,
+    # few-shot: the two best unsupervised selectors, the bilevel coreset,
+    # kmeans-nearest's picks moved to the rows that label the pool best (prototypes) and
+    # MaxHerding's kernel coverage (it led the others on pixels at tens of rows per
+    # label); none best everywhere, so with labels validation chooses (on rows the
+    # label-fitting candidates leave out); below two rows per label prototypes unless the
+    # bilevel coreset leads it (the unsupervised ones trailed it there); without labels,
     # kmeans-nearest
     Rule("few-shot", lambda regime: regime.few_shot,
-         ("kmeans-nearest", "typiclust", "bilevel", "prototypes"),
+         ("kmeans-nearest", "typiclust", "bilevel", "prototypes", "maxherding"),
          "benchmarks/selection-fewshot.md#what-it-says", thin=("prototypes", "bilevel")),
     # above few-shot with labels: UHerding (coverage weighted by the cross-fitted probe's
     # uncertainty, blended by the budget share), MaxHerding (kernel coverage) and the
@@ -276,8 +277,8 @@ class AutoSelector(Selector):
 
     def _run_candidates(self, candidates: list[Selector], pool: ShardedPool, budget: Budget,
                         run) -> tuple[dict[str, pl.DataFrame], dict[str, str]]:
-        """Each candidate's selection by `run`, and why any was left out: past `max_work`
-        (never the rule's first), or a label-fitting one that cannot gather the pool."""
+        """Each candidate's selection by `run`, and why any was left out (never the rule's
+        first): past `max_work`, or one that cannot gather the pool."""
         tables, skipped = {}, {}
         labels = pool.labels()
         label_count = 0 if labels is None else len(np.unique(labels))
@@ -289,8 +290,8 @@ class AutoSelector(Selector):
                 continue
             try:
                 tables[candidate.name] = run(candidate)
-            except CurateError as error:  # a candidate that cannot gather a huge pool
-                if not candidate.fits_labels:
+            except CurateError as error:  # a candidate without a plan that cannot
+                if candidate is candidates[0]:  # gather a huge pool; the first has a plan
                     raise
                 skipped[candidate.name] = f"{candidate.name} skipped ({error})"
         return tables, skipped
