@@ -277,8 +277,9 @@ class AutoSelector(Selector):
 
     def _run_candidates(self, candidates: list[Selector], pool: ShardedPool, budget: Budget,
                         run) -> tuple[dict[str, pl.DataFrame], dict[str, str]]:
-        """Each candidate's selection by `run`, and why any was left out (never the rule's
-        first): past `max_work`, or one that cannot gather the pool."""
+        """Each candidate's selection by `run`, and why any was left out: past `max_work`
+        (never the rule's first), or one without a sharded plan that cannot gather the
+        pool."""
         tables, skipped = {}, {}
         labels = pool.labels()
         label_count = 0 if labels is None else len(np.unique(labels))
@@ -290,8 +291,8 @@ class AutoSelector(Selector):
                 continue
             try:
                 tables[candidate.name] = run(candidate)
-            except CurateError as error:  # a candidate without a plan that cannot
-                if candidate is candidates[0]:  # gather a huge pool; the first has a plan
+            except CurateError as error:  # one without a plan that cannot gather a
+                if candidate.has_plan(pool):  # huge pool; the rule's first has a plan
                     raise
                 skipped[candidate.name] = f"{candidate.name} skipped ({error})"
         return tables, skipped

@@ -27,8 +27,8 @@ from curate.store import ArtifactCache, StageRef, atomic_path, cached_stage
 # auto takes random on prompt/response pools; 12: auto's few-shot candidates bilevel and
 # prototypes, its validated large-budget rule; 13: large-budget candidates validated apart
 # from the held-out rows; 14: thin budgets validated, maxherding a large-budget candidate;
-# 15: bilevel a large-budget candidate; 16: maxherding a few-shot candidate), or once when every row's reason changed (10:
-# reasons name auto's rule, not its figures).
+# 15: bilevel a large-budget candidate; 16: maxherding a few-shot candidate), or once when
+# every row's reason changed (10: reasons name auto's rule, not its figures).
 SELECT_VERSION = 16
 
 

@@ -85,6 +85,23 @@ def test_auto_at_one_row_per_label_sharded(images):
     assert "prototypes skipped (auto has no sharded plan" in selector.reason_
 
 
+def test_auto_few_shot_past_the_gather_limit_keeps_its_first_candidate(images):
+    """At 2% every candidate but kmeans-nearest needs the rows gathered: past the limit
+    each is skipped, the reason names it, and the selection is kmeans-nearest's plan."""
+    budget = budget_for(images, "2%")
+    pool = sharded(images)
+    pool.gather_limit = 0
+    selector = make_selector("auto")
+    chosen = selector.select_sharded(pool, budget, 0)
+    assert selector.choice_ == "kmeans-nearest"
+    # the label-fitting ones gather through auto (with the held-out rows marked)
+    for name, gatherer in (("typiclust", "typiclust"), ("bilevel", "auto"),
+                           ("prototypes", "auto"), ("maxherding", "maxherding")):
+        assert f"{name} skipped ({gatherer} has no sharded plan" in selector.reason_
+    planned = make_selector("kmeans-nearest").select_sharded(pool, budget, 0)
+    assert chosen["id"].to_list() == planned["id"].to_list()
+
+
 def l2_radius(x: np.ndarray, centres: np.ndarray) -> float:
     return float(np.sqrt(max(0.0, 2 * np.max(np.min(1 - x @ x[centres].T, axis=1)))))
 
