@@ -114,15 +114,20 @@ def greedy_cover(graph: KnnGraph, n: int, sigma: float, weights: np.ndarray | No
         raise ValueError(f"a graph of {size:,} x {width} rows is too large: fewer neighbours")
     weights = np.ones(size) if weights is None else np.asarray(weights, dtype=np.float64)
     # float32 like the graph: the arrays are N x (K + 1), and memory traffic is the cost
-    kernel = np.exp(graph.squared / np.float32(-2.0 * sigma * sigma))
+    # (in place: each new array of that size is page faults first)
+    kernel = np.divide(graph.squared, np.float32(-2.0 * sigma * sigma))
+    np.exp(kernel, out=kernel)
     kernel[:, 1:][graph.rows[:, 1:] == graph.rows[:, :1]] = 0.0  # padding, not a neighbour
     flat_rows, flat_kernel = graph.rows.ravel(), kernel.ravel()
-    gain = np.bincount(flat_rows, weights=(kernel * weights[:, None]).ravel(), minlength=size)
+    lists = np.arange(0, graph.rows.size + 1, width, dtype=np.int64)
+    # gain(c) = sum over the lists holding c of w(x) k(x, c): the graph's kernel matrix,
+    # transposed, times the weights (the sums and their order of a weighted bincount over
+    # the flat graph, without its two N x (K + 1) temporaries)
+    gain = sparse.csr_matrix((flat_kernel, flat_rows, lists), shape=(size, size)).T @ weights
     # rows whose list holds c: c's column of the graph (scipy's CSR -> CSC conversion is a
     # counting sort over the positions, where np.argsort of the flat graph took seconds)
-    by_column = sparse.csr_matrix(
-        (np.arange(graph.rows.size, dtype=np.int32), flat_rows,
-         np.arange(0, graph.rows.size + 1, width, dtype=np.int64)), shape=(size, size)).tocsc()
+    by_column = sparse.csr_matrix((np.arange(graph.rows.size, dtype=np.int32), flat_rows,
+                                   lists), shape=(size, size)).tocsc()
     best = np.zeros(size)
     total = weights.sum() or 1.0
     chosen, gains = [], []
