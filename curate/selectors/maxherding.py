@@ -21,6 +21,13 @@ from curate.params import Interval, constraints
 from curate.selectors.base import Picks, SelectionView, Selector
 from curate.selectors.registry import register
 
+# the kernel's parameters, shared with uherding (which weights the same coverage)
+KERNEL_CONSTRAINTS = {
+    "neighbours": Interval(int, 1, None),
+    "sigma": [None, Interval(float, 0, None, closed="neither")],
+    "bandwidth_rank": Interval(int, 1, None),
+}
+
 
 def cover_picks(view: SelectionView, n: int, neighbours: int, sigma: float | None,
                 bandwidth_rank: int, weights: np.ndarray | None = None,
@@ -45,11 +52,7 @@ class MaxHerdingSelector(Selector):
 
     name = "maxherding"
 
-    parameter_constraints = constraints(
-        neighbours=Interval(int, 1, None),
-        sigma=[None, Interval(float, 0, None, closed="neither")],
-        bandwidth_rank=Interval(int, 1, None),
-    )
+    parameter_constraints = constraints(**KERNEL_CONSTRAINTS)
 
     def __init__(self, neighbours: int = 100, sigma: float | None = None,
                  bandwidth_rank: int = 10):

@@ -24,7 +24,7 @@ import numpy as np
 
 from curate.params import Interval, constraints
 from curate.selectors.base import Picks, SelectionView, Selector
-from curate.selectors.maxherding import cover_picks
+from curate.selectors.maxherding import KERNEL_CONSTRAINTS, cover_picks
 from curate.selectors.registry import register
 
 
@@ -42,9 +42,7 @@ class UHerdingSelector(Selector):
     parameter_constraints = constraints(
         blend=[None, Interval(float, 0, 1)],
         full_share=Interval(float, 0, 1, closed="right"),
-        neighbours=Interval(int, 1, None),
-        sigma=[None, Interval(float, 0, None, closed="neither")],
-        bandwidth_rank=Interval(int, 1, None),
+        **KERNEL_CONSTRAINTS,
     )
 
     def __init__(self, blend: float | None = None, full_share: float = 0.5,
