@@ -138,6 +138,10 @@ class ShardedPool:
             return None
         return np.concatenate([s.labels.astype(str) for s in self.shards])
 
+    def hashes(self) -> np.ndarray:
+        """Every row's id hash, in shard order (what keyed draws read)."""
+        return np.concatenate([s.hashes for s in self.shards])
+
     def groups(self, per_label: dict[str, int] | None, total: int) -> list[Group]:
         if per_label is None:
             return [Group("all", None, total, len(self))]

@@ -229,7 +229,7 @@ class AutoSelector(Selector):
 
         @functools.cache
         def apart() -> tuple[ShardedPool, Budget]:
-            held = self._draw(np.concatenate([s.hashes for s in pool.shards]), seed)
+            held = self._draw(pool.hashes(), seed)
             given = [name for name in (pool.shards[0].columns if pool.shards else {})
                      if name not in COMPUTED_SCORES]
             return pool.without(held, given), share_of(budget, pool.labels(), ~held)

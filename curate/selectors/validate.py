@@ -83,7 +83,7 @@ def validate(pool: ShardedPool, picks: dict[str, np.ndarray], seed: int, rows: i
 
     picked = np.unique(np.concatenate([np.asarray(p).astype(str) for p in picks.values()]))
     ids = np.concatenate([s.ids.astype(str) for s in pool.shards])
-    keys = row_keys(seed, np.concatenate([s.hashes for s in pool.shards]), DRAW)
+    keys = row_keys(seed, pool.hashes(), DRAW)
     held = np.flatnonzero(validation_draw(keys, rows) & ~np.isin(ids, picked))
     if not len(held):  # nothing held out: every candidate scores alike, the first wins
         return Validation({name: np.zeros(0, dtype=bool) for name in picks})
